@@ -1,0 +1,3 @@
+module github.com/cnpg-mcp/cnpg-mcp
+
+go 1.26.0
