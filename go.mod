@@ -3,6 +3,7 @@ module github.com/cnpg-mcp/cnpg-mcp
 go 1.26.0
 
 require (
+	github.com/go-jose/go-jose/v4 v4.1.9
 	k8s.io/api v0.37.2
 	sigs.k8s.io/yaml v1.6.0
 )
