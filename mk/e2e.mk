@@ -42,3 +42,49 @@ helm: $(HELM) ## build the pinned Helm from the Go module proxy (cached)
 .PHONY: helm-lint
 helm-lint: $(HELM) ## helm lint + helm template of the chart (every values set in chart/testdata)
 	@chart/lint.sh $(HELM) $(CHART)
+
+# ---------------------------------------------------------------------------------------------------------
+# Images: FROM scratch + one static binary + the CA bundle, non-root (images/<name>/Dockerfile).
+IMAGE_NAMES := $(filter $(BINARIES),cnpg-mcp-server mockauth0 mcp-auth-conformance)
+
+.PHONY: docker
+docker:
+	@kind/ensure-docker.sh
+
+.PHONY: images
+images: docker $(addprefix $(BIN)/,$(IMAGE_NAMES)) ## build our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance)
+	@for n in $(IMAGE_NAMES); do \
+	  ctx=$(CACHE_DIR)/images/$$n; rm -rf $$ctx; mkdir -p $$ctx; \
+	  cp $(BIN)/$$n $$ctx/$$n; cp /etc/ssl/certs/ca-certificates.crt $$ctx/; cp images/$$n/Dockerfile $$ctx/; \
+	  DOCKER_BUILDKIT=0 $(DOCKER) build -q --build-arg VERSION=$(IMAGE_TAG) -t $(IMAGE_PREFIX)/$$n:$(IMAGE_TAG) $$ctx >$$ctx.log 2>&1 \
+	    || { cat $$ctx.log; exit 1; }; \
+	  printf '  %-44s %s\n' "$(IMAGE_PREFIX)/$$n:$(IMAGE_TAG)" "$$($(DOCKER) image inspect -f '{{.Size}}' $(IMAGE_PREFIX)/$$n:$(IMAGE_TAG) | awk '{printf "%.1f MB", $$1/1e6}')"; \
+	done
+	@for n in cnpg-mcp-server mockauth0 mcp-auth-conformance; do case " $(IMAGE_NAMES) " in *" $$n "*) ;; *) echo "  $$n: no binary target yet (BINARIES), image skipped";; esac; done
+
+.PHONY: offline-images
+offline-images: docker ## build every image of the offline cluster from Go modules + Debian (cached in CACHE_DIR)
+	@kind/offline/build.sh
+
+# ---------------------------------------------------------------------------------------------------------
+# make e2e [OFFLINE=1] [E2E_REUSE=1] [E2E_KEEP=1] [GINKGO_ARGS=--ginkgo.label-filter=cnpg]
+E2E_TIMEOUT ?= 75m
+GINKGO_ARGS ?=
+
+.PHONY: e2e
+e2e: $(HELM) images $(if $(OFFLINE),offline-images) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
+	@mkdir -p $(E2E_REPORT)
+	@manifest=""; if [ -z "$(OFFLINE)" ]; then \
+	  d=$$($(GO) mod download -json github.com/cloudnative-pg/cloudnative-pg@v$(CNPG_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	  manifest=$$d/releases/cnpg-$(CNPG_VERSION).yaml; fi; \
+	start=$$(date +%s); \
+	E2E_OFFLINE=$(if $(OFFLINE),1,) E2E_CNPG_MANIFEST=$$manifest E2E_CLUSTER=$(E2E_CLUSTER) E2E_REPORT=$(E2E_REPORT) \
+	HELM=$(HELM) E2E_SERVER_IMAGE=$(IMAGE_PREFIX)/cnpg-mcp-server:$(IMAGE_TAG) E2E_MOCK_IMAGE=$(IMAGE_PREFIX)/mockauth0:$(IMAGE_TAG) \
+	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/ -ginkgo.v \
+	  -ginkgo.json-report=$(E2E_REPORT)/e2e.json -ginkgo.junit-report=$(E2E_REPORT)/e2e-junit.xml $(GINKGO_ARGS); \
+	rc=$$?; echo "e2e: exit $$rc after $$(( $$(date +%s) - start ))s (reports in $(E2E_REPORT))"; exit $$rc
+
+.PHONY: e2e-down
+e2e-down: ## delete the e2e kind cluster and the containers beside it
+	-@$(DOCKER) rm -f $(E2E_CLUSTER)-mockauth0 >/dev/null 2>&1
+	@$(GO) run ./e2e/cmd/e2e-down --name $(E2E_CLUSTER)
