@@ -106,12 +106,24 @@ func (c *Client) ApplyYAML(ctx context.Context, defaultNamespace, doc string) er
 	return c.Apply(ctx, defaultNamespace, objs...)
 }
 
-// Apply server-side applies objects with the field manager "cnpg-mcp-e2e". CRDs go first, and the REST
-// mapping is refreshed once when a kind is unknown (a CRD applied just before).
+// applyOrder puts what others depend on first: CRDs, namespaces, then configuration (a ConfigMap a
+// Deployment reads at start-up must exist before its pods start), then the rest in file order.
+func applyOrder(kind string) int {
+	switch kind {
+	case "CustomResourceDefinition":
+		return 0
+	case "Namespace":
+		return 1
+	case "ServiceAccount", "ConfigMap", "Secret":
+		return 2
+	}
+	return 3
+}
+
+// Apply server-side applies objects with the field manager "cnpg-mcp-e2e", in applyOrder; the REST
+// mapping is refreshed when a kind is unknown (a CRD applied just before).
 func (c *Client) Apply(ctx context.Context, defaultNamespace string, objs ...*unstructured.Unstructured) error {
-	sort.SliceStable(objs, func(i, j int) bool {
-		return objs[i].GetKind() == "CustomResourceDefinition" && objs[j].GetKind() != "CustomResourceDefinition"
-	})
+	sort.SliceStable(objs, func(i, j int) bool { return applyOrder(objs[i].GetKind()) < applyOrder(objs[j].GetKind()) })
 	for _, o := range objs {
 		if err := c.applyOne(ctx, defaultNamespace, o); err != nil {
 			return err

@@ -235,6 +235,10 @@ manifests() {
   sed -E -e "s#^([[:space:]]*(image|value):[[:space:]]*)[^[:space:]]*/cloudnative-pg:$CNPG_VERSION\$#\1$CNPG_IMAGE#" \
     -e 's/imagePullPolicy: Always/imagePullPolicy: IfNotPresent/' "$cdir/releases/cnpg-$CNPG_VERSION.yaml" > "$OUT/manifests/cnpg-$CNPG_VERSION.yaml"
   grep -q "image: $CNPG_IMAGE" "$OUT/manifests/cnpg-$CNPG_VERSION.yaml" || { echo "offline: CNPG manifest image not rewritten" >&2; exit 1; }
+  # The operator's default PostgreSQL image: Clusters created without imageName (e.g. by the MCP tools)
+  # get the local one. The operator reads this ConfigMap at start-up (--config-map-name).
+  printf -- '\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cnpg-controller-manager-config\n  namespace: cnpg-system\ndata:\n  POSTGRES_IMAGE_NAME: %s\n' \
+    "$PG_IMAGE" >> "$OUT/manifests/cnpg-$CNPG_VERSION.yaml"
   ldir=$(go mod download -json "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
   # local-path as the cluster's default StorageClass, on local images.
   awk -v p="$LPP_IMAGE" -v h="$LPP_HELPER_IMAGE" '
@@ -363,13 +367,13 @@ main() {
   scratch_image "$LPP_IMAGE" "$(key lpp "$lpp")" "$lpp" /usr/local/bin/local-path-provisioner
   build_lpp_helper
   build_cnpg "$cnpg"
-  manifests
 
   log "waiting for the Debian root filesystems"
   wait "$rootfs_pid" || { echo "offline: debootstrap failed (logs in $OUT/logs)" >&2; exit 1; }
   mapfile -t -O "${#summary[@]}" summary < "$OUT/logs/rootfs.summary"
   build_kube_proxy
   build_postgres
+  manifests
   build_base
   build_node "$K8S_REPO/kube-apiserver:$K8S_VERSION" "$K8S_REPO/kube-controller-manager:$K8S_VERSION" \
     "$K8S_REPO/kube-scheduler:$K8S_VERSION" "$K8S_REPO/kube-proxy:$K8S_VERSION" "$K8S_REPO/etcd:$ETCD_IMAGE_TAG" \
