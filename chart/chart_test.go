@@ -232,6 +232,12 @@ func TestMinimalInstallIsLockedDownAndUnconfigured(t *testing.T) {
 	if cfg["issuer"] != "" || cfg["client_id"] != "" {
 		t.Errorf("the upstream must stay unconfigured by default: issuer=%v client_id=%v", cfg["issuer"], cfg["client_id"])
 	}
+	if st, _ := cfg["storage"].(map[string]any); st["driver"] != "bolt" || st["path"] != "/var/lib/cnpg-mcp/cnpg-mcp.db" {
+		t.Errorf("storage = %v, want the bolt file on the PVC", cfg["storage"])
+	}
+	if cfg["listen"] != ":8080" || cfg["signing_key_file"] != "/etc/cnpg-mcp/keys/signing-key" || cfg["sealing_key_file"] != "/etc/cnpg-mcp/keys/sealing-key" {
+		t.Errorf("listen/key files: %v %v %v", cfg["listen"], cfg["signing_key_file"], cfg["sealing_key_file"])
+	}
 	if !strings.HasPrefix(cfg["client_secret_file"].(string), "/etc/cnpg-mcp/client/") {
 		t.Errorf("client_secret_file = %v, want a file under the mounted Secret", cfg["client_secret_file"])
 	}
@@ -254,7 +260,7 @@ func TestConfiguredInstall(t *testing.T) {
 	if cfg["issuer"] != "https://example-tenant.eu.auth0.com/" || cfg["client_id"] != "abcdefghijklmnopqrstuvwxyz012345" {
 		t.Errorf("upstream not rendered: %v", cfg)
 	}
-	if cfg["access_token_ttl"] != "30m" {
+	if lt, _ := cfg["lifetimes"].(map[string]any); lt["access_token"] != "30m" {
 		t.Errorf("config: extra keys are not merged into oidc.yaml: %v", cfg)
 	}
 	var dep appsv1.Deployment
@@ -270,7 +276,7 @@ func TestConfiguredInstall(t *testing.T) {
 	if sec.Name != "rel-cnpg-mcp-keys" || sec.Annotations["helm.sh/resource-policy"] != "keep" {
 		t.Errorf("generated keys Secret %q annotations %v", sec.Name, sec.Annotations)
 	}
-	for _, k := range []string{"signing-key", "storage-key"} {
+	for _, k := range []string{"signing-key", "sealing-key"} {
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(sec.Data[k])))
 		if err != nil || len(raw) != 32 {
 			t.Errorf("%s: want base64 of 32 bytes, got %q (%v)", k, sec.Data[k], err)
@@ -304,8 +310,8 @@ func TestPostgresHighAvailability(t *testing.T) {
 		t.Errorf("the state database's app Secret is not mounted")
 	}
 	cfg := oidcConfig(t, r)
-	store, _ := cfg["store"].(map[string]any)
-	if store["type"] != "postgres" || store["dsn_file"] != "/etc/cnpg-mcp/postgres/uri" {
+	store, _ := cfg["storage"].(map[string]any)
+	if store["driver"] != "postgres" || store["dsn_file"] != "/etc/cnpg-mcp/postgres/uri" {
 		t.Errorf("store config %v", store)
 	}
 	cl := r.one(t, "Cluster")
@@ -326,16 +332,6 @@ func TestPostgresHighAvailability(t *testing.T) {
 		t.Errorf("network policy must restrict ingress and egress: %v", np.Spec.PolicyTypes)
 	}
 
-	// /metrics is never on the public Service.
-	for _, o := range r.all("Service") {
-		var svc corev1.Service
-		o.decode(t, &svc)
-		for _, p := range svc.Spec.Ports {
-			if p.Name == "metrics" && o.Name == "rel-cnpg-mcp" {
-				t.Errorf("metrics port on the public Service")
-			}
-		}
-	}
 }
 
 func TestRBACIsLeastPrivilege(t *testing.T) {
