@@ -27,6 +27,7 @@ type Config struct {
 	Kubeconfig  string
 
 	ServerImage, MockImage string // E2E_SERVER_IMAGE, E2E_MOCK_IMAGE
+	ForwardImage           string // E2E_FORWARD_IMAGE: the tcp-forward sidecar
 
 	// Offline images (from $CACHE_DIR/offline/images.env, written by kind/offline/build.sh).
 	NodeImage, K8sImageRepository, CNPGImage, PGImage string
@@ -42,16 +43,17 @@ func ConfigFromEnv(repoRoot string) (Config, error) {
 		return Config{}, err
 	}
 	c := Config{
-		RepoRoot:    repoRoot,
-		ClusterName: envOr("E2E_CLUSTER", "cnpg-mcp-e2e"),
-		Offline:     os.Getenv("E2E_OFFLINE") == "1",
-		Reuse:       os.Getenv("E2E_REUSE") == "1",
-		Keep:        os.Getenv("E2E_KEEP") == "1",
-		ReportDir:   envOr("E2E_REPORT", filepath.Join(repoRoot, "e2e-report")),
-		Helm:        os.Getenv("HELM"),
-		ServerImage: envOr("E2E_SERVER_IMAGE", "cnpg-mcp/cnpg-mcp-server:dev"),
-		MockImage:   envOr("E2E_MOCK_IMAGE", "cnpg-mcp/mockauth0:dev"),
-		CNPGVersion: versions["CNPG_VERSION"],
+		RepoRoot:     repoRoot,
+		ClusterName:  envOr("E2E_CLUSTER", "cnpg-mcp-e2e"),
+		Offline:      os.Getenv("E2E_OFFLINE") == "1",
+		Reuse:        os.Getenv("E2E_REUSE") == "1",
+		Keep:         os.Getenv("E2E_KEEP") == "1",
+		ReportDir:    envOr("E2E_REPORT", filepath.Join(repoRoot, "e2e-report")),
+		Helm:         os.Getenv("HELM"),
+		ServerImage:  envOr("E2E_SERVER_IMAGE", "cnpg-mcp/cnpg-mcp-server:dev"),
+		MockImage:    envOr("E2E_MOCK_IMAGE", "cnpg-mcp/mockauth0:dev"),
+		ForwardImage: envOr("E2E_FORWARD_IMAGE", "cnpg-mcp/tcp-forward:dev"),
+		CNPGVersion:  versions["CNPG_VERSION"],
 	}
 	c.Kubeconfig = filepath.Join(c.ReportDir, "kubeconfig")
 	if c.Helm == "" {

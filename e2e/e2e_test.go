@@ -102,7 +102,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	By("loading the locally built images into the node")
 	imgs := []string{}
-	for _, img := range []string{cfg.ServerImage, cfg.CNPGImage, cfg.PGImage} {
+	for _, img := range []string{cfg.ServerImage, cfg.ForwardImage, cfg.CNPGImage, cfg.PGImage} {
 		if img != "" && imageExists(img) {
 			imgs = append(imgs, img)
 		}
@@ -118,7 +118,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	By("starting the mock Auth0 beside the cluster")
 	mock, err = beside.StartMock(ctx, beside.MockOptions{Image: cfg.MockImage, Network: "kind", Name: cfg.ClusterName + "-mockauth0"})
 	Expect(err).NotTo(HaveOccurred())
-	fmt.Fprintf(logw, "mock Auth0: issuer %s, host %s, on the kind network at %s\n", mock.Issuer, mock.HostURL, mock.NetworkIP)
+	fmt.Fprintf(logw, "mock Auth0: issuer %s, on the kind network at %s\n", mock.Issuer, mock.NetworkIP)
 }, NodeTimeout(20*time.Minute))
 
 var _ = ReportAfterEach(func(r SpecReport) {
@@ -230,9 +230,9 @@ var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
 			"oidc": map[string]any{
 				"issuer": mock.Issuer, "audience": "https://cnpg-mcp.example/api", "clientID": "cnpg-mcp-proxy",
 			},
-			"secrets":     map[string]any{"create": map[string]any{"keys": true, "clientSecret": "cnpg-mcp-proxy-dev-secret"}},
-			"hostAliases": []any{map[string]any{"ip": mock.NetworkIP, "hostnames": []any{beside.MockHost}}},
-			"store":       map[string]any{"file": map[string]any{"size": "100Mi"}},
+			"secrets":         map[string]any{"create": map[string]any{"keys": true, "clientSecret": "cnpg-mcp-proxy-dev-secret"}},
+			"extraContainers": []any{mock.Sidecar(cfg.ForwardImage)},
+			"store":           map[string]any{"file": map[string]any{"size": "100Mi"}},
 		})).To(Succeed())
 		Expect(kc.WaitDeploymentAvailable(ctx, appNamespace, "cnpg-mcp", 3*time.Minute)).To(Succeed())
 		AddReportEntry("chart-install-ready", time.Since(start).Round(time.Second).String())

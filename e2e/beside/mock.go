@@ -1,10 +1,11 @@
 // Package beside runs the containers that sit beside the kind cluster on its Docker network, through
 // ory/dockertest: the mock Auth0 tenant.
 //
-// URLs: the mock listens on port P inside its container and is published on the host at 127.0.0.1:P. Its
-// issuer is http://mockauth0.localhost:P/ — a browser on the host resolves any *.localhost name to loopback
-// (so it reaches 127.0.0.1:P), and pods resolve it through a hostAliases entry to the container's address on
-// the "kind" network (so they reach the container directly). Both see the same issuer string.
+// URLs: the mock listens on port P in its container, published on the host at 127.0.0.1:P, and its issuer
+// is http://127.0.0.1:P/ — loopback, so the server accepts it over plain http (it refuses http for any
+// other host), and the browser on the host reaches it directly. Inside the server pod, 127.0.0.1:P is a
+// tcp-forward sidecar (Sidecar) that pipes to the mock's address on the kind network. One issuer string
+// everywhere, as OAuth requires.
 package beside
 
 import (
@@ -20,16 +21,14 @@ import (
 	"github.com/ory/dockertest/v3/docker"
 )
 
-// MockHost is the name the issuer uses; see the package comment.
-const MockHost = "mockauth0.localhost"
-
 // Mock is a running mock Auth0 container.
 type Mock struct {
-	// Issuer is the tenant's issuer, for the server's oidc.issuer and the browser.
+	// Issuer is the tenant's issuer, for the server's oidc.issuer, the browser and the admin API:
+	// http://127.0.0.1:P/.
 	Issuer string
-	// HostURL reaches the mock from the host process (admin API): http://127.0.0.1:P/.
-	HostURL string
-	// NetworkIP is the container's address on the kind network, for the pods' hostAliases.
+	// Port is P.
+	Port int
+	// NetworkIP is the container's address on the kind network (the sidecar's destination).
 	NetworkIP string
 
 	pool     *dockertest.Pool
@@ -61,7 +60,7 @@ func StartMock(ctx context.Context, o MockOptions) (*Mock, error) {
 		return nil, err
 	}
 	p := strconv.Itoa(port)
-	issuer := "http://" + MockHost + ":" + p + "/"
+	issuer := "http://127.0.0.1:" + p + "/"
 	repo, tag, _ := strings.Cut(o.Image, ":")
 	_ = pool.RemoveContainerByName(o.Name)
 	res, err := pool.RunWithOptions(&dockertest.RunOptions{
@@ -79,7 +78,7 @@ func StartMock(ctx context.Context, o MockOptions) (*Mock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start mock Auth0 container from %s: %w", o.Image, err)
 	}
-	m := &Mock{Issuer: issuer, HostURL: "http://127.0.0.1:" + p + "/", pool: pool, resource: res}
+	m := &Mock{Issuer: issuer, Port: port, pool: pool, resource: res}
 	if n, ok := res.Container.NetworkSettings.Networks[o.Network]; ok {
 		m.NetworkIP = n.IPAddress
 	}
@@ -92,7 +91,7 @@ func StartMock(ctx context.Context, o MockOptions) (*Mock, error) {
 		if ctx.Err() != nil {
 			return nil
 		}
-		resp, err := http.Get(m.HostURL + ".well-known/openid-configuration")
+		resp, err := http.Get(m.Issuer + ".well-known/openid-configuration")
 		if err != nil {
 			return err
 		}
@@ -106,6 +105,22 @@ func StartMock(ctx context.Context, o MockOptions) (*Mock, error) {
 		return nil, fmt.Errorf("mock Auth0 did not become ready: %w", err)
 	}
 	return m, ctx.Err()
+}
+
+// Sidecar is the chart's extraContainers entry that makes 127.0.0.1:P inside the server pod reach the
+// mock: a tcp-forward container (image built by `make images`), as locked down as the server.
+func (m *Mock) Sidecar(image string) map[string]any {
+	return map[string]any{
+		"name":            "mockauth0-forward",
+		"image":           image,
+		"imagePullPolicy": "Never",
+		"args":            []any{"--listen", fmt.Sprintf("127.0.0.1:%d", m.Port), "--to", fmt.Sprintf("%s:%d", m.NetworkIP, m.Port)},
+		"resources":       map[string]any{"requests": map[string]any{"cpu": "5m", "memory": "8Mi"}, "limits": map[string]any{"memory": "32Mi"}},
+		"securityContext": map[string]any{
+			"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "privileged": false,
+			"capabilities": map[string]any{"drop": []any{"ALL"}},
+		},
+	}
 }
 
 // Logs returns the container's output.
