@@ -245,3 +245,30 @@ var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
 		}
 	}, SpecTimeout(5*time.Minute))
 })
+
+var _ = Describe("the conformance suite against the in-cluster server", Ordered, Label("conformance"), func() {
+	It("passes every check through a real browser", func(ctx SpecContext) {
+		requireImage(cfg.ServerImage, "make images builds it once the server's main package exists")
+		bin := filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance")
+		if _, err := os.Stat(bin); err != nil {
+			msg := "bin/mcp-auth-conformance is not built (make build, once the conformance CLI exists)"
+			if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
+				Fail(msg)
+			}
+			Skip(msg)
+		}
+		dir := filepath.Join(cfg.ReportDir, "conformance")
+		cmd := exec.CommandContext(ctx, bin,
+			"--target", publicURL+"/mcp",
+			"--mock-auth0-admin", mock.Issuer,
+			"--upstream-client-id", "cnpg-mcp-proxy", "--upstream-audience", "https://cnpg-mcp.example/api",
+			"--report-dir", dir, "--verbose")
+		// secrets through the environment, not the command line
+		cmd.Env = append(os.Environ(), "MCP_AUTH_CONFORMANCE_UPSTREAM_CLIENT_SECRET=cnpg-mcp-proxy-dev-secret")
+		cmd.Stdout, cmd.Stderr = logw, logw
+		start := time.Now()
+		err := cmd.Run()
+		AddReportEntry("conformance", fmt.Sprintf("%s; HTML report: %s", time.Since(start).Round(time.Second), filepath.Join(dir, "index.html")))
+		Expect(err).NotTo(HaveOccurred(), "conformance failures: see %s/index.html", dir)
+	}, SpecTimeout(20*time.Minute))
+})

@@ -74,7 +74,7 @@ E2E_TIMEOUT ?= 75m
 GINKGO_ARGS ?=
 
 .PHONY: e2e
-e2e: $(HELM) images $(if $(OFFLINE),offline-images) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
+e2e: deps $(HELM) images $(if $(OFFLINE),offline-images) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
 	@mkdir -p $(E2E_REPORT)
 	@manifest=""; if [ -z "$(OFFLINE)" ]; then \
 	  d=$$($(GO) mod download -json github.com/cloudnative-pg/cloudnative-pg@v$(CNPG_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
