@@ -152,6 +152,12 @@ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-i
 apt-get clean && mkdir -p /var/run/postgresql && chown -R 26:26 /var/lib/postgresql /var/run/postgresql"
 
 # ---------------------------------------------------------------- images
+# dbuild TAG DIR — the classic builder (enough for these Dockerfiles; no buildx needed), quiet unless it fails.
+dbuild() {
+  local out
+  out=$(DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$1" "$2" 2>&1) || { echo "$out" >&2; return 1; }
+}
+
 # scratch_image NAME KEY BINARY PATH [ENTRYPOINT] — FROM scratch with one static binary.
 scratch_image() {
   local img=$1 k=$2 bin=$3 path=$4 ep=${5:-}
@@ -160,7 +166,7 @@ scratch_image() {
   rm -rf "$d"; mkdir -p "$d"; cp "$bin" "$d/bin"
   { echo "FROM scratch"; echo "COPY bin $path"; echo "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     echo "LABEL io.cnpg-mcp.key=$k"; [ -z "$ep" ] || echo "ENTRYPOINT [\"$path\"]"; } > "$d/Dockerfile"
-  DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$img" "$d" >/dev/null
+  dbuild "$img" "$d"
   record built "image: $img" $(( $(date +%s) - s ))
 }
 
@@ -179,7 +185,7 @@ build_pause() {
   local s d=$OUT/ctx/pause; s=$(date +%s); rm -rf "$d"; mkdir -p "$d"
   gcc -Os -static -o "$d/pause" "$here/files/pause.c" && strip "$d/pause"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nLABEL io.cnpg-mcp.key=%s\nENTRYPOINT ["/pause"]\n' "$k" > "$d/Dockerfile"
-  DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$img" "$d" >/dev/null
+  dbuild "$img" "$d"
   record built "image: $img" $(( $(date +%s) - s ))
 }
 
@@ -188,7 +194,7 @@ build_lpp_helper() {
   if fresh "$LPP_HELPER_IMAGE" "$k"; then record reused "image: $LPP_HELPER_IMAGE" 0; return; fi
   local s d=$OUT/ctx/lpp-helper; s=$(date +%s); rm -rf "$d"; mkdir -p "$d"; cp /bin/busybox "$d/busybox"
   printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nENV PATH=/usr/sbin:/usr/bin:/sbin:/bin\nLABEL io.cnpg-mcp.key=%s\n' "$k" > "$d/Dockerfile"
-  DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$LPP_HELPER_IMAGE" "$d" >/dev/null
+  dbuild "$LPP_HELPER_IMAGE" "$d"
   record built "image: $LPP_HELPER_IMAGE" $(( $(date +%s) - s ))
 }
 
@@ -225,7 +231,7 @@ build_cnpg() {
   # The operator finds its own binary for the instance pods as /operator/manager_<arch>.
   cp "$bin" "$d/operator/manager_amd64"; ln -s operator/manager_amd64 "$d/manager"
   printf 'FROM scratch\nCOPY operator/ /operator/\nCOPY manager /manager\nUSER 65532:65532\nLABEL io.cnpg-mcp.key=%s\nENTRYPOINT ["/manager"]\n' "$k" > "$d/Dockerfile"
-  DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$CNPG_IMAGE" "$d" >/dev/null
+  dbuild "$CNPG_IMAGE" "$d"
   record built "image: $CNPG_IMAGE" $(( $(date +%s) - s ))
 }
 
@@ -296,7 +302,7 @@ build_base() {
   local d=$OUT/ctx/base; mkdir -p "$d"
   # docker import cannot set STOPSIGNAL: one layer on top does
   printf 'FROM %s\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\nLABEL io.cnpg-mcp.key=%s\nENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]\n' "$BASE_IMAGE-rootfs" "$k" > "$d/Dockerfile"
-  DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$BASE_IMAGE" "$d" >/dev/null
+  dbuild "$BASE_IMAGE" "$d"
   "$DOCKER" rmi "$BASE_IMAGE-rootfs" >/dev/null 2>&1 || true
   record built "image: $BASE_IMAGE" $(( $(date +%s) - s ))
 }
