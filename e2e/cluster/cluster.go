@@ -211,7 +211,8 @@ func UseDockerShimIfNeeded(ctx context.Context, shim, probeImage string, probeAr
 	if err != nil {
 		return false, fmt.Errorf("docker CLI not found: %w", err)
 	}
-	args := append([]string{"run", "--rm", "--privileged", probeImage}, probeArgs...)
+	// as root: runc applies the full capability set only to a root process
+	args := append([]string{"run", "--rm", "--privileged", "--user", "0", probeImage}, probeArgs...)
 	out, err := exec.CommandContext(ctx, real, args...).CombinedOutput()
 	if err == nil {
 		return false, nil
