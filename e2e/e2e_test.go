@@ -95,8 +95,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		o.NodeImage = cfg.NodeImage
 		o.KubeadmPatches = []string{strings.ReplaceAll(string(patch), "cnpg-mcp.local/k8s", cfg.K8sImageRepository)}
 	}
+	start := time.Now()
 	kind, err = cluster.Up(o)
 	Expect(err).NotTo(HaveOccurred())
+	AddReportEntry("kind-create", time.Since(start).Round(time.Second).String())
 	kc, err = kube.New(cfg.Kubeconfig)
 	Expect(err).NotTo(HaveOccurred())
 
@@ -110,7 +112,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(kind.LoadImages(ctx, imgs...)).To(Succeed())
 
 	By("installing CloudNativePG " + cfg.CNPGVersion)
-	start := time.Now()
+	start = time.Now()
 	Expect(kc.ApplyFile(ctx, cfg.CNPGManifest, "cnpg-system")).To(Succeed())
 	Expect(kc.WaitDeploymentAvailable(ctx, "cnpg-system", "cnpg-controller-manager", 5*time.Minute)).To(Succeed())
 	AddReportEntry("cnpg-install", time.Since(start).Round(time.Second).String())

@@ -83,7 +83,7 @@ e2e: deps $(HELM) images $(if $(OFFLINE),offline-images) ## kind + CloudNativePG
 	E2E_OFFLINE=$(if $(OFFLINE),1,) E2E_CNPG_MANIFEST=$$manifest E2E_CLUSTER=$(E2E_CLUSTER) E2E_REPORT=$(E2E_REPORT) \
 	HELM=$(HELM) E2E_SERVER_IMAGE=$(IMAGE_PREFIX)/cnpg-mcp-server:$(IMAGE_TAG) E2E_MOCK_IMAGE=$(IMAGE_PREFIX)/mockauth0:$(IMAGE_TAG) \
 	E2E_FORWARD_IMAGE=$(IMAGE_PREFIX)/tcp-forward:$(IMAGE_TAG) \
-	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/ -ginkgo.v \
+	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/ -ginkgo.v \
 	  -ginkgo.json-report=$(E2E_REPORT)/e2e.json -ginkgo.junit-report=$(E2E_REPORT)/e2e-junit.xml $(GINKGO_ARGS); \
 	rc=$$?; echo "e2e: exit $$rc after $$(( $$(date +%s) - start ))s (reports in $(E2E_REPORT))"; exit $$rc
 
