@@ -7,6 +7,8 @@ package chart_test
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -390,5 +392,43 @@ func checkRules(t *testing.T, rules []rbacv1.PolicyRule, readOnly bool) {
 	}
 	if readOnly && secrets {
 		t.Errorf("read-only RBAC must not reach Secrets")
+	}
+}
+
+// The chart's rules are the tools' rules: server/tools/rbac/clusterrole.yaml (verified by the tools'
+// tests against a real kube-apiserver) holds cnpg-mcp-server and cnpg-mcp-server-readonly.
+func TestRBACMatchesTheToolsRules(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "server", "tools", "rbac", "clusterrole.yaml"))
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skip("server/tools/rbac/clusterrole.yaml is not in this tree yet")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]rbacv1.PolicyRule{}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var cr rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &cr); err != nil {
+			t.Fatal(err)
+		}
+		want[cr.Name] = cr.Rules
+	}
+	for _, c := range []struct {
+		role string
+		args []string
+	}{
+		{"cnpg-mcp-server", []string{values("minimal.yaml")}},
+		{"cnpg-mcp-server-readonly", []string{values("minimal.yaml"), "--set", "rbac.readOnly=true"}},
+	} {
+		if want[c.role] == nil {
+			t.Fatalf("%s not in clusterrole.yaml", c.role)
+		}
+		var got rbacv1.ClusterRole
+		mustRender(t, c.args...).one(t, "ClusterRole").decode(t, &got)
+		if !slices.EqualFunc(got.Rules, want[c.role], func(a, b rbacv1.PolicyRule) bool {
+			return slices.Equal(a.APIGroups, b.APIGroups) && slices.Equal(a.Resources, b.Resources) && slices.Equal(a.Verbs, b.Verbs)
+		}) {
+			t.Errorf("%s: chart rules differ from server/tools/rbac:\nchart: %+v\ntools: %+v", c.role, got.Rules, want[c.role])
+		}
 	}
 }

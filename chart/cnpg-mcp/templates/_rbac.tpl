@@ -1,33 +1,64 @@
-{{/* RBAC rules for the MCP tools; reconciled with server/tools/rbac. */}}
+{{/*
+RBAC rules of the MCP tools: exactly the calls they make (the same rules as server/tools/rbac/clusterrole.yaml,
+which the tools' tests verify against a real kube-apiserver; chart/chart_test.go checks they stay equal).
+Read-only mode keeps the reads only, and no Secret access at all.
+*/}}
 {{- define "cnpg-mcp.rules" -}}
-{{- $ro := list "get" "list" "watch" -}}
-{{- $rw := list "get" "list" "watch" "create" "update" "patch" "delete" -}}
-{{- $readOnly := .Values.rbac.readOnly -}}
-# Exactly what the MCP tools do. Read-only mode keeps only reads, and no Secret access at all.
-- apiGroups: [postgresql.cnpg.io]
-  resources: [clusters, backups, scheduledbackups, poolers, databases, databaseroles]
-  verbs: {{ ternary $ro $rw $readOnly | toJson }}
-{{- if not $readOnly }}
+{{- if not .Values.rbac.readOnly -}}
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["clusters"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 # switchover / promote: status.targetPrimary through the status subresource
-- apiGroups: [postgresql.cnpg.io]
-  resources: [clusters/status]
-  verbs: [get, patch]
-# role passwords (basic-auth Secrets) and the cluster's Secrets when a cluster is deleted
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["clusters/status"]
+  verbs: ["patch"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["databaseroles"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["databases", "poolers"]
+  verbs: ["get", "list", "create", "delete"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["backups"]
+  verbs: ["get", "list", "create"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["scheduledbackups"]
+  verbs: ["get", "list", "create", "patch"]
+# role passwords (basic-auth Secrets) and a deleted cluster's Secrets
 - apiGroups: [""]
-  resources: [secrets]
-  verbs: [get, list, create, update, patch, delete]
-{{- end }}
-# instances: status, bounded log tails, and (not read-only) deleting a non-primary instance
+  resources: ["secrets"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+# instance status, restarts and deleting a non-primary instance
 - apiGroups: [""]
-  resources: [pods]
-  verbs: {{ ternary $ro (list "get" "list" "watch" "delete") $readOnly | toJson }}
+  resources: ["pods"]
+  verbs: ["get", "list", "delete"]
 - apiGroups: [""]
-  resources: [pods/log]
-  verbs: [get]
+  resources: ["pods/log"]
+  verbs: ["get"]
 - apiGroups: [""]
-  resources: [persistentvolumeclaims]
-  verbs: [get, list, watch]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [get, list, watch]
-{{- end }}
+  resources: ["persistentvolumeclaims"]
+  verbs: ["list", "delete"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
+{{- else -}}
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["clusters", "databaseroles", "databases", "backups"]
+  verbs: ["get", "list"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["scheduledbackups", "poolers"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
+{{- end -}}
+{{- end -}}
