@@ -179,12 +179,43 @@ var _ = Describe("CloudNativePG on kind", Ordered, Label("cnpg"), func() {
 	}, SpecTimeout(10*time.Minute))
 })
 
-var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
-	chart := func() string { return filepath.Join(cfg.RepoRoot, "chart", "cnpg-mcp") }
-	imageValues := func() map[string]any {
-		repo, tag, _ := strings.Cut(cfg.ServerImage, ":")
-		return map[string]any{"repository": repo, "tag": tag, "pullPolicy": "Never"}
+func chartDir() string { return filepath.Join(cfg.RepoRoot, "chart", "cnpg-mcp") }
+
+func imageValues() map[string]any {
+	repo, tag, _ := strings.Cut(cfg.ServerImage, ":")
+	return map[string]any{"repository": repo, "tag": tag, "pullPolicy": "Never"}
+}
+
+var serverInstalled bool
+
+// ensureServer installs the chart configured against the mock Auth0 (once per run; top-level containers
+// run in random order) and waits until the server is ready behind NodePort 30080.
+func ensureServer(ctx context.Context) {
+	GinkgoHelper()
+	requireImage(cfg.ServerImage, "make images builds it once the server's main package exists")
+	requireImage(cfg.ForwardImage, "make images builds it")
+	if serverInstalled {
+		return
 	}
+	start := time.Now()
+	Expect(hc.Install(ctx, "cnpg-mcp", appNamespace, chartDir(), map[string]any{
+		"publicURL": publicURL,
+		"image":     imageValues(),
+		"service":   map[string]any{"type": "NodePort", "nodePort": serverNodePort},
+		"oidc": map[string]any{
+			"issuer": mock.Issuer, "audience": "https://cnpg-mcp.example/api", "clientID": "cnpg-mcp-proxy",
+		},
+		"secrets":         map[string]any{"create": map[string]any{"keys": true, "clientSecret": "cnpg-mcp-proxy-dev-secret"}},
+		"extraContainers": []any{mock.Sidecar(cfg.ForwardImage)},
+		"store":           map[string]any{"file": map[string]any{"size": "100Mi"}},
+	})).To(Succeed())
+	Expect(kc.WaitDeploymentAvailable(ctx, appNamespace, "cnpg-mcp", 3*time.Minute)).To(Succeed())
+	AddReportEntry("chart-install-ready", time.Since(start).Round(time.Second).String())
+	serverInstalled = true
+}
+
+var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
+	chart := chartDir
 
 	It("installs with only publicURL set, and the server refuses to start saying what to configure", func(ctx SpecContext) {
 		requireImage(cfg.ServerImage, "make images builds it once the server's main package exists")
@@ -223,22 +254,7 @@ var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
 	}, SpecTimeout(5*time.Minute))
 
 	It("installs configured against the mock Auth0 and becomes ready", func(ctx SpecContext) {
-		requireImage(cfg.ServerImage, "make images builds it once the server's main package exists")
-		start := time.Now()
-		Expect(hc.Install(ctx, "cnpg-mcp", appNamespace, chart(), map[string]any{
-			"publicURL": publicURL,
-			"image":     imageValues(),
-			"service":   map[string]any{"type": "NodePort", "nodePort": serverNodePort},
-			"oidc": map[string]any{
-				"issuer": mock.Issuer, "audience": "https://cnpg-mcp.example/api", "clientID": "cnpg-mcp-proxy",
-			},
-			"secrets":         map[string]any{"create": map[string]any{"keys": true, "clientSecret": "cnpg-mcp-proxy-dev-secret"}},
-			"extraContainers": []any{mock.Sidecar(cfg.ForwardImage)},
-			"store":           map[string]any{"file": map[string]any{"size": "100Mi"}},
-		})).To(Succeed())
-		Expect(kc.WaitDeploymentAvailable(ctx, appNamespace, "cnpg-mcp", 3*time.Minute)).To(Succeed())
-		AddReportEntry("chart-install-ready", time.Since(start).Round(time.Second).String())
-
+		ensureServer(ctx)
 		for _, path := range []string{"/healthz", "/readyz"} {
 			resp, err := http.Get(publicURL + path)
 			Expect(err).NotTo(HaveOccurred())
@@ -250,7 +266,7 @@ var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
 
 var _ = Describe("the conformance suite against the in-cluster server", Ordered, Label("conformance"), func() {
 	It("passes every check through a real browser", func(ctx SpecContext) {
-		requireImage(cfg.ServerImage, "make images builds it once the server's main package exists")
+		ensureServer(ctx)
 		bin := filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance")
 		if _, err := os.Stat(bin); err != nil {
 			msg := "bin/mcp-auth-conformance is not built (make build, once the conformance CLI exists)"
