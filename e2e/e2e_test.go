@@ -205,9 +205,9 @@ func ensureServer(ctx context.Context) {
 		"oidc": map[string]any{
 			"issuer": mock.Issuer, "audience": "https://cnpg-mcp.example/api", "clientID": "cnpg-mcp-proxy",
 		},
-		"secrets":         map[string]any{"create": map[string]any{"keys": true, "clientSecret": "cnpg-mcp-proxy-dev-secret"}},
-		"extraContainers": []any{mock.Sidecar(cfg.ForwardImage)},
-		"store":           map[string]any{"file": map[string]any{"size": "100Mi"}},
+		"secrets":        map[string]any{"create": map[string]any{"keys": true, "clientSecret": "cnpg-mcp-proxy-dev-secret"}},
+		"initContainers": []any{mock.Sidecar(cfg.ForwardImage)},
+		"store":          map[string]any{"file": map[string]any{"size": "100Mi"}},
 	})).To(Succeed())
 	Expect(kc.WaitDeploymentAvailable(ctx, appNamespace, "cnpg-mcp", 3*time.Minute)).To(Succeed())
 	AddReportEntry("chart-install-ready", time.Since(start).Round(time.Second).String())

@@ -107,13 +107,15 @@ func StartMock(ctx context.Context, o MockOptions) (*Mock, error) {
 	return m, ctx.Err()
 }
 
-// Sidecar is the chart's extraContainers entry that makes 127.0.0.1:P inside the server pod reach the
-// mock: a tcp-forward container (image built by `make images`), as locked down as the server.
+// Sidecar is the chart's initContainers entry that makes 127.0.0.1:P inside the server pod reach the
+// mock: a tcp-forward native sidecar (restartPolicy Always), so it listens before the server starts and
+// discovers its upstream; image built by `make images`, as locked down as the server.
 func (m *Mock) Sidecar(image string) map[string]any {
 	return map[string]any{
 		"name":            "mockauth0-forward",
 		"image":           image,
 		"imagePullPolicy": "Never",
+		"restartPolicy":   "Always",
 		"args":            []any{"--listen", fmt.Sprintf("127.0.0.1:%d", m.Port), "--to", fmt.Sprintf("%s:%d", m.NetworkIP, m.Port)},
 		"resources":       map[string]any{"requests": map[string]any{"cpu": "5m", "memory": "8Mi"}, "limits": map[string]any{"memory": "32Mi"}},
 		"securityContext": map[string]any{
