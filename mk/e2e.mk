@@ -68,6 +68,10 @@ images: docker $(addprefix $(BIN)/,$(IMAGE_NAMES)) ## build our images (cnpg-mcp
 offline-images: docker ## build every image of the offline cluster from Go modules + Debian (cached in CACHE_DIR)
 	@kind/offline/build.sh
 
+.PHONY: offline-images-check
+offline-images-check: ## exit 0 when every offline image is already built (then `make e2e OFFLINE=1` builds nothing)
+	@kind/offline/build.sh --check
+
 # ---------------------------------------------------------------------------------------------------------
 # make e2e [OFFLINE=1] [E2E_REUSE=1] [E2E_KEEP=1] [GINKGO_ARGS=--ginkgo.label-filter=cnpg]
 E2E_TIMEOUT ?= 75m

@@ -4,6 +4,7 @@
 #
 #   kind/offline/build.sh            build what is missing or stale, reuse the rest, print a summary
 #   kind/offline/build.sh --list     print the image names (as shell assignments) and exit
+#   kind/offline/build.sh --check    exit 0 when every image is already built (builds nothing)
 #
 # What it produces (versions from hack/versions.env; names under the local-only prefix $PREFIX):
 #   node image          Debian $DEBIAN_SUITE rootfs (debootstrap) + containerd/runc/CNI plugins from Debian
@@ -50,6 +51,20 @@ LPP_HELPER_IMAGE=$LPP_HELPER_IMAGE
 EOF
 }
 if [ "${1:-}" = --list ]; then list_images; exit 0; fi
+# --check: exit 0 when a previous run left every image of the cluster in the Docker engine (so a
+# `make e2e OFFLINE=1` needs no build), else say what is missing and exit 1. Builds nothing.
+if [ "${1:-}" = --check ]; then
+  [ -f "$OUT/images.env" ] || { echo "offline: not built yet ($OUT/images.env missing)"; exit 1; }
+  # shellcheck disable=SC1091
+  . "$OUT/images.env"
+  missing=0
+  for i in "$NODE_IMAGE" "$CNPG_IMAGE" "$PG_IMAGE"; do
+    "$DOCKER" image inspect "$i" >/dev/null 2>&1 || { echo "offline: image $i missing"; missing=1; }
+  done
+  [ -f "$CNPG_MANIFEST" ] || { echo "offline: $CNPG_MANIFEST missing"; missing=1; }
+  [ $missing = 0 ] && echo "offline: every image is built"
+  exit $missing
+fi
 
 mkdir -p "$OUT"/{bin,mods,rootfs,ctx,manifests,logs}
 T0=$(date +%s)
