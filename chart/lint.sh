@@ -15,7 +15,7 @@ refuse() { # want-substring helm-args...
   local want=$1; shift
   if out=$("$helm" template cnpg-mcp "$chart" "$@" 2>&1); then echo "FAIL accepted: $*"; fail=1; return; fi
   if [[ $out != *"$want"* ]]; then echo "$out"; echo "FAIL wrong message for: $* (want: $want)"; fail=1; return; fi
-  echo "ok   refused: $*"
+  echo "ok   refused: ${*:-(no values)}"
 }
 refuse "publicURL is required"
 refuse "set replicaCount=1" --set publicURL=https://mcp.example.com --set replicaCount=2
