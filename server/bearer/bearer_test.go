@@ -180,7 +180,7 @@ func TestTokenOutsideHeader(t *testing.T) {
 	tok := iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}})
 	for name, rq := range map[string]req{
 		"query": {query: "?access_token=" + tok},
-		"form": {body: "access_token=" + tok, header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}},
+		"form":  {body: "access_token=" + tok, header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}},
 	} {
 		resp := do(t, srv, rq)
 		if resp.StatusCode != http.StatusUnauthorized {
@@ -242,14 +242,14 @@ func TestInvalidToken(t *testing.T) {
 	good := iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}})
 	parts := strings.Split(good, ".")
 	cases := map[string]string{
-		"random string":          "definitely-not-a-jwt",
+		"random string":           "definitely-not-a-jwt",
 		"signed with another key": other.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}}),
-		"expired":                iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}, ExpiresIn: -time.Minute}),
-		"wrong issuer":           iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}, Issuer: "https://evil.example"}),
-		"wrong audience (RS-04)": iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}, Audience: "https://other.example/mcp"}),
-		"alg none":               bearertest.UnsignedNone(t, "https://mcp.example.com", "https://mcp.example.com/mcp"),
-		"truncated":              parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])/2],
-		"refresh token type":     iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}, Type: "refresh+jwt"}),
+		"expired":                 iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}, ExpiresIn: -time.Minute}),
+		"wrong issuer":            iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}, Issuer: "https://evil.example"}),
+		"wrong audience (RS-04)":  iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}, Audience: "https://other.example/mcp"}),
+		"alg none":                bearertest.UnsignedNone(t, "https://mcp.example.com", "https://mcp.example.com/mcp"),
+		"truncated":               parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])/2],
+		"refresh token type":      iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}, Type: "refresh+jwt"}),
 	}
 	for name, tok := range cases {
 		t.Run(name, func(t *testing.T) {
