@@ -116,7 +116,7 @@ func createBackup(ctx context.Context, c *call, a *createBackupArgs) (*Result, e
 	b := &cnpgv1.Backup{
 		TypeMeta:   typeMeta(cnpgv1.BackupKind),
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: managedLabels(a.ClusterName)},
-		Spec: cnpgv1.BackupSpec{Cluster: cnpgv1.LocalObjectReference{Name: a.ClusterName}, Method: method, Target: target, PluginConfiguration: plugin, Online: a.Online},
+		Spec:       cnpgv1.BackupSpec{Cluster: cnpgv1.LocalObjectReference{Name: a.ClusterName}, Method: method, Target: target, PluginConfiguration: plugin, Online: a.Online},
 	}
 	if a.ImmediateCheckpoint != nil {
 		b.Spec.OnlineConfiguration = &cnpgv1.OnlineConfiguration{ImmediateCheckpoint: a.ImmediateCheckpoint}

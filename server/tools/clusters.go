@@ -121,7 +121,7 @@ func clusterSummary(cl *cnpgv1.Cluster, detailed bool) map[string]any {
 		"phase": st.Phase, "healthy": st.Phase == cnpgv1.PhaseHealthy,
 		"current_primary": st.CurrentPrimary, "target_primary": st.TargetPrimary,
 		"write_service": st.WriteService, "read_service": st.ReadService,
-		"hibernated": cl.Annotations[AnnotationHibernation] == "on",
+		"hibernated":       cl.Annotations[AnnotationHibernation] == "on",
 		"fenced_instances": cl.Annotations[AnnotationFenced],
 	}
 	if st.PhaseReason != "" {

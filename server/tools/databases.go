@@ -15,7 +15,9 @@ import (
 func databaseTools(d *Deps) []Tool {
 	cluster := pName("cluster_name", "Cluster name.", true)
 	db := pName("database_name", "Database name (RFC 1123; the Database object is <cluster>-<database>).", true)
-	str := func(name, desc string) mcp.ToolOption { return mcp.WithString(name, mcp.MaxLength(256), mcp.Description(desc)) }
+	str := func(name, desc string) mcp.ToolOption {
+		return mcp.WithString(name, mcp.MaxLength(256), mcp.Description(desc))
+	}
 	return []Tool{
 		build(d, spec{
 			name: "list_postgres_databases", title: "List databases", area: "databases", readOnly: true, idempotent: true,
@@ -45,8 +47,8 @@ func databaseTools(d *Deps) []Tool {
 		}, createDatabase),
 		build(d, spec{
 			name: "delete_postgres_database", title: "Delete a database", area: "databases", destructive: true, idempotent: true,
-			desc:  "Delete a Database object. With reclaim policy 'delete' the operator drops the database and its data (needs confirmation); with 'retain' it stays in PostgreSQL, unmanaged.",
-			calls: []string{"get databases", "list databases", "delete databases"},
+			desc:   "Delete a Database object. With reclaim policy 'delete' the operator drops the database and its data (needs confirmation); with 'retain' it stays in PostgreSQL, unmanaged.",
+			calls:  []string{"get databases", "list databases", "delete databases"},
 			params: []mcp.ToolOption{cluster, db, pConfirm(" (needed when the reclaim policy is delete)"), pNamespace(), pDryRun()},
 		}, deleteDatabase),
 	}

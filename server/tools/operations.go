@@ -23,7 +23,7 @@ func operationTools(d *Deps) []Tool {
 			name: "restart_postgres_cluster", title: "Restart a cluster or one instance", area: "operations",
 			desc: "Rolling restart of all instances (annotation kubectl.kubernetes.io/restartedAt, replicas first, then a switchover or in-place primary restart), " +
 				"or of one instance: the primary is restarted in place (status phase \"" + cnpgv1.PhaseInplacePrimaryRestart + "\" through the status subresource), a replica by deleting its pod.",
-			calls: []string{"get clusters", "patch clusters (merge: metadata.annotations kubectl.kubernetes.io/restartedAt)", "patch clusters/status (merge: status.phase)", "get pods", "delete pods"},
+			calls:  []string{"get clusters", "patch clusters (merge: metadata.annotations kubectl.kubernetes.io/restartedAt)", "patch clusters/status (merge: status.phase)", "get pods", "delete pods"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true), pName("instance", "Restart only this instance (pod name).", false), pNamespace(), pDryRun()},
 		}, restartCluster),
 		build(d, spec{
@@ -34,8 +34,8 @@ func operationTools(d *Deps) []Tool {
 		}, reloadCluster),
 		build(d, spec{
 			name: "hibernate_postgres_cluster", title: "Hibernate or wake a cluster", area: "operations", destructive: true, idempotent: true,
-			desc:  "Declarative hibernation (annotation cnpg.io/hibernation): 'on' shuts down every instance and keeps the PVCs (the database is unavailable; needs confirmation), 'off' starts it again.",
-			calls: []string{"get clusters", "patch clusters (merge: metadata.annotations cnpg.io/hibernation)"},
+			desc:   "Declarative hibernation (annotation cnpg.io/hibernation): 'on' shuts down every instance and keeps the PVCs (the database is unavailable; needs confirmation), 'off' starts it again.",
+			calls:  []string{"get clusters", "patch clusters (merge: metadata.annotations cnpg.io/hibernation)"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true), state("on", "off"), pConfirm(" (state on)"), pNamespace(), pDryRun()},
 		}, hibernateCluster),
 		build(d, spec{

@@ -27,8 +27,8 @@ func resizeTools(d *Deps) []Tool {
 		}, resizeCluster),
 		build(d, spec{
 			name: "get_cluster_resize_status", title: "Get storage resize status", area: "clusters", readOnly: true, idempotent: true,
-			desc:  "Report the requested storage size of a cluster against each PVC's requested size, capacity and resize conditions, and the operator's resizingPVC/healthyPVC lists.",
-			calls: []string{"get clusters", "list persistentvolumeclaims (label cnpg.io/cluster)"},
+			desc:   "Report the requested storage size of a cluster against each PVC's requested size, capacity and resize conditions, and the operator's resizingPVC/healthyPVC lists.",
+			calls:  []string{"get clusters", "list persistentvolumeclaims (label cnpg.io/cluster)"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true), pNamespace(), pFormat()},
 		}, resizeStatus),
 	}

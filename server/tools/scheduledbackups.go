@@ -25,7 +25,9 @@ func scheduledBackupTools(d *Deps) []Tool {
 			desc:   verb + " a ScheduledBackup with a merge patch of spec.suspend.",
 			calls:  []string{"get scheduledbackups", "patch scheduledbackups (merge: spec.suspend)"},
 			params: []mcp.ToolOption{pName("name", "ScheduledBackup name.", true), pNamespace(), pDryRun()},
-		}, func(ctx context.Context, c *call, a *suspendArgs) (*Result, error) { return setSuspended(ctx, c, a, suspend) })
+		}, func(ctx context.Context, c *call, a *suspendArgs) (*Result, error) {
+			return setSuspended(ctx, c, a, suspend)
+		})
 	}
 	return []Tool{
 		build(d, spec{

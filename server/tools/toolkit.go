@@ -214,7 +214,9 @@ type userError struct{ msg string }
 
 func (e *userError) Error() string { return e.msg }
 
-func userErrorf(format string, args ...any) error { return &userError{msg: fmt.Sprintf(format, args...)} }
+func userErrorf(format string, args ...any) error {
+	return &userError{msg: fmt.Sprintf(format, args...)}
+}
 
 // IsUserError reports whether err is a fixable mistake in the call.
 func IsUserError(err error) bool {

@@ -29,7 +29,9 @@ func checkName(field, v string) error {
 	if strings.ToLower(v) != v {
 		why = append(why, "it has uppercase letters")
 	}
-	if strings.IndexFunc(v, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r >= 'A' && r <= 'Z') }) >= 0 {
+	if strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r >= 'A' && r <= 'Z')
+	}) >= 0 {
 		why = append(why, "it has characters other than letters, digits and '-'")
 	}
 	if strings.HasPrefix(v, "-") || strings.HasSuffix(v, "-") {
