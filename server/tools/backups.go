@@ -121,10 +121,11 @@ func createBackup(ctx context.Context, c *call, a *createBackupArgs) (*Result, e
 	if a.ImmediateCheckpoint != nil {
 		b.Spec.OnlineConfiguration = &cnpgv1.OnlineConfiguration{ImmediateCheckpoint: a.ImmediateCheckpoint}
 	}
-	if err := c.Client.Create(ctx, b, createOpts(a.DryRun)...); err != nil {
+	bSent, err := c.create(ctx, b, a.DryRun)
+	if err != nil {
 		return nil, err
 	}
-	obj := toMap(b)
+	obj := bSent
 	return &Result{Text: dryRunText(a.DryRun, fmt.Sprintf("Backup %s of cluster %s requested (method %s); follow it with get_backup.", name, fmtObj(ns, a.ClusterName), method)),
 		Data: map[string]any{"dry_run": a.DryRun, "action": "create", "object": obj}}, nil
 }

@@ -261,13 +261,14 @@ func createCluster(ctx context.Context, c *call, a *createClusterArgs) (*Result,
 			return nil, userErrorf("postgres_version needs the server's PostgreSQL image setting (image template or image catalog), which is not configured; omit postgres_version to use the operator's default image, or ask the operator of this server to configure one")
 		}
 	}
-	if err := c.Client.Create(ctx, cl, createOpts(a.DryRun)...); err != nil {
+	clSent, err := c.create(ctx, cl, a.DryRun)
+	if err != nil {
 		return nil, err
 	}
-	data := map[string]any{"dry_run": a.DryRun, "action": "create", "object": toMap(cl)}
+	data := map[string]any{"dry_run": a.DryRun, "action": "create", "object": clSent}
 	text := fmt.Sprintf("Cluster %s created with %d instance(s) of %s storage. The operator now provisions it; follow progress with get_cluster_status.", fmtObj(ns, a.Name), instances, size)
 	if a.DryRun {
-		return &Result{Text: dryRunText(true, fmt.Sprintf("would create Cluster %s:\n%s", fmtObj(ns, a.Name), yamlish(toMap(cl)))), Data: data}, nil
+		return &Result{Text: dryRunText(true, fmt.Sprintf("would create Cluster %s:\n%s", fmtObj(ns, a.Name), yamlish(clSent))), Data: data}, nil
 	}
 	if a.Wait {
 		timeout := 60 * instances

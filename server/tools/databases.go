@@ -198,10 +198,11 @@ func createDatabase(ctx context.Context, c *call, a *createDatabaseArgs) (*Resul
 			IcuLocale: a.IcuLocale, IcuRules: a.IcuRules, BuiltinLocale: a.BuiltinLocale, CollationVersion: a.CollationVersion,
 		},
 	}
-	if err := c.Client.Create(ctx, d, createOpts(a.DryRun)...); err != nil {
+	dSent, err := c.create(ctx, d, a.DryRun)
+	if err != nil {
 		return nil, err
 	}
-	obj := toMap(d)
+	obj := dSent
 	if a.DryRun {
 		return &Result{Text: dryRunText(true, "would create Database "+name+":\n"+yamlish(obj)), Data: map[string]any{"dry_run": true, "action": "create", "object": obj}}, nil
 	}

@@ -98,11 +98,12 @@ func createPooler(ctx context.Context, c *call, a *createPoolerArgs) (*Result, e
 	if len(params) > 0 {
 		p.Spec.PgBouncer.Parameters = params
 	}
-	if err := c.Client.Create(ctx, p, createOpts(a.DryRun)...); err != nil {
+	pSent, err := c.create(ctx, p, a.DryRun)
+	if err != nil {
 		return nil, err
 	}
 	return &Result{Text: dryRunText(a.DryRun, fmt.Sprintf("Pooler %s (%s, %d PgBouncer instance(s), %s pooling) created for cluster %s; clients connect to Service %s.", fmtObj(ns, a.Name), typ, n, mode, a.ClusterName, a.Name)),
-		Data: map[string]any{"dry_run": a.DryRun, "action": "create", "object": toMap(p)}}, nil
+		Data: map[string]any{"dry_run": a.DryRun, "action": "create", "object": pSent}}, nil
 }
 
 func listPoolers(ctx context.Context, c *call, a *listBackupsArgs) (*Result, error) {

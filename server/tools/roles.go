@@ -268,6 +268,7 @@ func createRole(ctx context.Context, c *call, a *createRoleArgs) (*Result, error
 		dr.Spec.ConnectionLimit = -1
 	}
 	var secret *corev1.Secret
+	var secretSent map[string]any
 	if login {
 		pw, err := randomPassword(24)
 		if err != nil {
@@ -285,10 +286,12 @@ func createRole(ctx context.Context, c *call, a *createRoleArgs) (*Result, error
 			return nil, userErrorf("the password Secret name %q would exceed 63 characters; use a shorter cluster or role name", secret.Name)
 		}
 		dr.Spec.PasswordSecret = &cnpgv1.LocalObjectReference{Name: secret.Name}
+		secretSent = toMap(secret)
 		if err := c.Client.Create(ctx, secret, createOpts(a.DryRun)...); err != nil {
 			return nil, err
 		}
 	}
+	drSent := toMap(dr)
 	if err := c.Client.Create(ctx, dr, createOpts(a.DryRun)...); err != nil {
 		if secret != nil && !a.DryRun {
 			if derr := c.Client.Delete(context.WithoutCancel(ctx), secret); derr != nil && !isNotFound(derr) {
@@ -297,10 +300,10 @@ func createRole(ctx context.Context, c *call, a *createRoleArgs) (*Result, error
 		}
 		return nil, err
 	}
-	data := map[string]any{"dry_run": a.DryRun, "action": "create", "object": toMap(dr)}
+	data := map[string]any{"dry_run": a.DryRun, "action": "create", "object": drSent}
 	text := fmt.Sprintf("Role %s created for cluster %s as DatabaseRole %s (reclaim policy %s); the operator applies it in PostgreSQL (check with get_postgres_role_status).", a.RoleName, fmtObj(ns, a.ClusterName), objName, policy)
 	if secret != nil {
-		sm := toMap(secret)
+		sm := secretSent
 		sm["data"] = map[string]any{"username": a.RoleName, "password": "<redacted: generated, stored only in the Secret>"}
 		data["secret"] = sm
 		text += fmt.Sprintf(" Password: in Secret %s (key 'password'); it is not shown here.", secret.Name)

@@ -102,11 +102,12 @@ func createScheduledBackup(ctx context.Context, c *call, a *createScheduledArgs)
 		Spec: cnpgv1.ScheduledBackupSpec{Schedule: strings.TrimSpace(a.Schedule), Cluster: cnpgv1.LocalObjectReference{Name: a.ClusterName},
 			Method: method, Target: target, PluginConfiguration: plugin, Immediate: &a.Immediate, Suspend: &a.Suspend, BackupOwnerReference: owner},
 	}
-	if err := c.Client.Create(ctx, sb, createOpts(a.DryRun)...); err != nil {
+	sbSent, err := c.create(ctx, sb, a.DryRun)
+	if err != nil {
 		return nil, err
 	}
 	return &Result{Text: dryRunText(a.DryRun, fmt.Sprintf("ScheduledBackup %s for cluster %s created with schedule %q (suspended: %s).", fmtObj(ns, a.Name), a.ClusterName, sb.Spec.Schedule, yesNo(a.Suspend))),
-		Data: map[string]any{"dry_run": a.DryRun, "action": "create", "object": toMap(sb)}}, nil
+		Data: map[string]any{"dry_run": a.DryRun, "action": "create", "object": sbSent}}, nil
 }
 
 func listScheduledBackups(ctx context.Context, c *call, a *listBackupsArgs) (*Result, error) {

@@ -268,7 +268,7 @@ func clientCanElicit(ctx context.Context) bool {
 // --- shared parameter builders ----------------------------------------------------------------
 
 func pNamespace() mcp.ToolOption {
-	return mcp.WithString("namespace", mcp.Description("Kubernetes namespace. Default: the server's namespace (service account or kubeconfig context)."), mcp.MaxLength(63), mcp.Pattern(rfc1123Pattern))
+	return mcp.WithString("namespace", mcp.Description("Kubernetes namespace (RFC 1123 label). Default: the server's namespace (service account or kubeconfig context)."), mcp.MaxLength(253))
 }
 
 func pDryRun() mcp.ToolOption {
@@ -284,9 +284,19 @@ func pFormat() mcp.ToolOption {
 }
 
 func pName(name, desc string, required bool) mcp.ToolOption {
-	opts := []mcp.PropertyOption{mcp.Description(desc), mcp.MaxLength(63), mcp.Pattern(rfc1123Pattern)}
+	// No JSON Schema pattern: the handler's RFC 1123 check explains how to fix a bad name.
+	opts := []mcp.PropertyOption{mcp.Description(desc), mcp.MaxLength(253)}
 	if required {
 		opts = append(opts, mcp.Required())
 	}
 	return mcp.WithString(name, opts...)
+}
+
+// create sends obj (dry run or not) and returns the object as sent, for the result.
+func (c *call) create(ctx context.Context, obj client.Object, dry bool) (map[string]any, error) {
+	sent := toMap(obj)
+	if err := c.Client.Create(ctx, obj, createOpts(dry)...); err != nil {
+		return nil, err
+	}
+	return sent, nil
 }
