@@ -39,6 +39,7 @@ import (
 var (
 	env      *kubetest.Env
 	admin    *kube.Clients
+	rbacC    client.Client // client-go scheme (RBAC objects)
 	skipWhy  string
 	nsSerial atomic.Int64
 )
@@ -67,6 +68,10 @@ func run(m *testing.M) int {
 	defer env.Stop()
 	fmt.Fprintf(os.Stderr, "kubetest: etcd %v, kube-apiserver %v, CRDs %v, total %v\n", env.Timings.Etcd.Round(time.Millisecond), env.Timings.APIServer.Round(time.Millisecond), env.Timings.CRDs.Round(time.Millisecond), env.Timings.Total.Round(time.Millisecond))
 	if admin, err = kube.New(env.Admin); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if rbacC, err = client.New(env.Admin, client.Options{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -381,3 +386,5 @@ func (e *elicitor) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.E
 var _ io.Writer = (*syncBuffer)(nil)
 
 func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+type clientObject = client.Object
