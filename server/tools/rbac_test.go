@@ -244,7 +244,12 @@ func reductions(rules []rbacv1.PolicyRule, exhaustive bool) []reduction {
 				if verbs != nil {
 					removed := slices.DeleteFunc(slices.Clone(r.Verbs), func(v string) bool { return slices.Contains(verbs, v) })
 					what = strings.Join(removed, ",") + " " + res
-					cut = append(cut, rbacv1.PolicyRule{APIGroups: r.APIGroups, Resources: []string{res}, Verbs: verbs})
+					if len(verbs) == 0 && len(r.Resources) == 1 {
+						continue // same as removing the resource, covered by the default run
+					}
+					if len(verbs) > 0 {
+						cut = append(cut, rbacv1.PolicyRule{APIGroups: r.APIGroups, Resources: []string{res}, Verbs: verbs})
+					}
 				}
 				if len(cut[i].Resources) == 0 {
 					cut = slices.Delete(cut, i, i+1)
