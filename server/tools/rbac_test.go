@@ -10,8 +10,8 @@ import (
 	"time"
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
-	corev1 "k8s.io/api/core/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -195,8 +195,10 @@ func TestRBACExactRules(t *testing.T) {
 		readOnly bool
 	}{{"full", rbac.ClusterRole, false}, {"read-only", rbac.ReadOnlyClusterRole, true}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			rules := roles[tc.role].Rules
 			t.Run("exact rules pass", func(t *testing.T) {
+				t.Parallel()
 				h := rbacHarness(t, rules, tc.readOnly)
 				if failed := runWorkflow(t, h, workflow(tc.readOnly)); len(failed) > 0 {
 					t.Fatalf("with the documented rules these calls failed:\n%s", strings.Join(failed, "\n"))
@@ -205,6 +207,7 @@ func TestRBACExactRules(t *testing.T) {
 			exhaustive := os.Getenv("CNPG_MCP_RBAC_EXHAUSTIVE") == "1"
 			for _, less := range reductions(rules, exhaustive) {
 				t.Run("without "+less.what, func(t *testing.T) {
+					t.Parallel()
 					h := rbacHarness(t, less.rules, tc.readOnly)
 					failed := runWorkflow(t, h, workflow(tc.readOnly))
 					if len(failed) == 0 {
