@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,7 +88,8 @@ func TestRedactArguments(t *testing.T) {
 // only when RequireIdentity is off, and audited.
 func TestStdio(t *testing.T) {
 	var logs bytes.Buffer
-	srv, err := mcpserver.New(mcpserver.Options{Tools: tools.All(&tools.Deps{AllowedNamespaces: []string{"only-this"}}), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	obs := &observer{}
+	srv, err := mcpserver.New(mcpserver.Options{Tools: tools.All(&tools.Deps{AllowedNamespaces: []string{"only-this"}}), Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +127,13 @@ func TestStdio(t *testing.T) {
 	if !strings.Contains(logs.String(), `"tool":"list_postgres_clusters"`) {
 		t.Fatalf("no audit line: %s", logs.String())
 	}
+	// Metrics: a bounded label even for a tool that does not exist.
+	send(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}`)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.calls) != 2 || obs.calls[0] != "list_postgres_clusters/error" || obs.calls[1] != "unknown/error" {
+		t.Fatalf("observed %v", obs.calls)
+	}
 }
 
 func TestRequireIdentity(t *testing.T) {
@@ -139,4 +148,15 @@ func TestRequireIdentity(t *testing.T) {
 	if !strings.Contains(string(b), "no authenticated identity") {
 		t.Fatalf("tool ran without identity: %s", b)
 	}
+}
+
+type observer struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (o *observer) ObserveToolCall(tool, result string, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, tool+"/"+result)
 }

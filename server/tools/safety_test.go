@@ -2,13 +2,17 @@ package tools_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	"github.com/mark3labs/mcp-go/mcp"
+	"k8s.io/client-go/rest"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools/kube"
 )
 
 // Destructive tools ask through MCP elicitation when the client supports it (2026-07-28:
@@ -123,5 +127,42 @@ func TestStatelessAndLegacyProtocols(t *testing.T) {
 		if err := h.c.Ping(context.Background()); err != nil {
 			t.Fatalf("protocol %q ping: %v", p, err)
 		}
+	}
+}
+
+// mcp-go's DNS-rebinding protection stays on: a loopback connection with a foreign Host is refused
+// even with a valid token.
+func TestDNSRebindingProtection(t *testing.T) {
+	h := newHarness(t, hopt{noNamespace: true})
+	req, _ := http.NewRequest(http.MethodPost, h.url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Host = "evil.example"
+	req.Header.Set("Authorization", "Bearer "+h.token())
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign Host on loopback: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestReadyCheck(t *testing.T) {
+	needEnv(t)
+	if err := admin.ReadyCheck(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := rest.CopyConfig(env.Admin)
+	cfg.Host = "https://127.0.0.1:1"
+	down, err := kube.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := down.ReadyCheck(ctx); err == nil || !strings.Contains(err.Error(), "not reachable") {
+		t.Fatalf("unreachable API: %v", err)
 	}
 }
