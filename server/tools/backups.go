@@ -83,11 +83,7 @@ func backupTarget(t string) (cnpgv1.BackupTarget, error) {
 }
 
 func createBackup(ctx context.Context, c *call, a *createBackupArgs) (*Result, error) {
-	ns, err := c.namespace(a.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := c.getCluster(ctx, ns, a.ClusterName)
+	ns, cl, err := c.namespacedCluster(ctx, a.Namespace, a.ClusterName)
 	if err != nil {
 		return nil, err
 	}

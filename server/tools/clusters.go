@@ -101,11 +101,7 @@ type getClusterArgs struct {
 }
 
 func getClusterStatus(ctx context.Context, c *call, a *getClusterArgs) (*Result, error) {
-	ns, err := c.namespace(a.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := c.getCluster(ctx, ns, a.Name)
+	_, cl, err := c.namespacedCluster(ctx, a.Namespace, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -363,11 +359,7 @@ type deleteClusterArgs struct {
 }
 
 func deleteCluster(ctx context.Context, c *call, a *deleteClusterArgs) (*Result, error) {
-	ns, err := c.namespace(a.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := c.getCluster(ctx, ns, a.Name)
+	ns, cl, err := c.namespacedCluster(ctx, a.Namespace, a.Name)
 	if err != nil {
 		return nil, err
 	}

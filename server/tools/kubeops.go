@@ -84,6 +84,16 @@ func (c *call) statusMergePatch(ctx context.Context, obj client.Object, patch ma
 	return patch, nil
 }
 
+// namespacedCluster resolves the namespace argument and reads the named Cluster.
+func (c *call) namespacedCluster(ctx context.Context, nsArg, name string) (string, *cnpgv1.Cluster, error) {
+	ns, err := c.namespace(nsArg)
+	if err != nil {
+		return "", nil, err
+	}
+	cl, err := c.getCluster(ctx, ns, name)
+	return ns, cl, err
+}
+
 func (c *call) getCluster(ctx context.Context, ns, name string) (*cnpgv1.Cluster, error) {
 	if err := checkName("cluster name", name); err != nil {
 		return nil, err

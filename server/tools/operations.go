@@ -66,11 +66,7 @@ type restartArgs struct {
 }
 
 func restartCluster(ctx context.Context, c *call, a *restartArgs) (*Result, error) {
-	ns, err := c.namespace(a.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := c.getCluster(ctx, ns, a.Name)
+	ns, cl, err := c.namespacedCluster(ctx, a.Namespace, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -118,11 +114,7 @@ type nameArgs struct {
 }
 
 func reloadCluster(ctx context.Context, c *call, a *nameArgs) (*Result, error) {
-	ns, err := c.namespace(a.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := c.getCluster(ctx, ns, a.Name)
+	ns, cl, err := c.namespacedCluster(ctx, a.Namespace, a.Name)
 	if err != nil {
 		return nil, err
 	}

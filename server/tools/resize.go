@@ -126,11 +126,7 @@ type resizeStatusArgs struct {
 }
 
 func resizeStatus(ctx context.Context, c *call, a *resizeStatusArgs) (*Result, error) {
-	ns, err := c.namespace(a.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := c.getCluster(ctx, ns, a.Name)
+	ns, cl, err := c.namespacedCluster(ctx, a.Namespace, a.Name)
 	if err != nil {
 		return nil, err
 	}

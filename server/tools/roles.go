@@ -88,11 +88,7 @@ type roleArgs struct {
 }
 
 func listRoles(ctx context.Context, c *call, a *roleArgs) (*Result, error) {
-	ns, err := c.namespace(a.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := c.getCluster(ctx, ns, a.ClusterName)
+	ns, cl, err := c.namespacedCluster(ctx, a.Namespace, a.ClusterName)
 	if err != nil {
 		return nil, err
 	}
