@@ -52,27 +52,27 @@ func roleTools(d *Deps) []Tool {
 		build(d, spec{
 			name: "get_postgres_role_status", title: "Get role status", area: "roles", readOnly: true, idempotent: true,
 			desc:   "Show whether a role was applied in PostgreSQL (DatabaseRole status: applied, message, conditions, password Secret version) or, for a role in spec.managed.roles, the cluster's managedRolesStatus.",
-			calls:  []string{"list databaseroles", "get clusters"},
+			calls:  []string{"get databaseroles", "list databaseroles", "get clusters"},
 			params: []mcp.ToolOption{cluster, role, pNamespace(), pFormat()},
 		}, roleStatus),
 		build(d, spec{
 			name: "create_postgres_role", title: "Create a PostgreSQL role", area: "roles",
 			desc: "Create a PostgreSQL role as a DatabaseRole object named <cluster>-<role>. A login role gets a random password in a kubernetes.io/basic-auth Secret " +
 				"cnpg-<cluster>-user-<role> (labelled cnpg.io/reload so password changes are applied). The password is never returned; read it from the Secret.",
-			calls:  []string{"get clusters", "list databaseroles", "create secrets", "create databaseroles", "delete secrets (rollback)"},
+			calls:  []string{"get clusters", "get databaseroles", "list databaseroles", "create secrets", "create databaseroles", "delete secrets (rollback)"},
 			params: create,
 		}, createRole),
 		build(d, spec{
 			name: "update_postgres_role", title: "Update a PostgreSQL role", area: "roles", idempotent: true,
 			desc:   "Change attributes of a role with a merge patch of its DatabaseRole spec, and optionally its password (merge patch of the password Secret).",
-			calls:  []string{"list databaseroles", "patch databaseroles (merge: spec)", "patch secrets (merge: data.password)"},
+			calls:  []string{"get databaseroles", "list databaseroles", "patch databaseroles (merge: spec)", "patch secrets (merge: data.password)"},
 			params: update,
 		}, updateRole),
 		build(d, spec{
 			name: "delete_postgres_role", title: "Drop a PostgreSQL role", area: "roles", destructive: true, idempotent: true,
 			desc: "Drop a role with the mechanism CloudNativePG honours: for a DatabaseRole, set databaseRoleReclaimPolicy=delete and delete the object (keep_in_database=true deletes it with 'retain' instead); " +
 				"for a role in spec.managed.roles, set ensure=absent (removing it from the list would leave it in PostgreSQL). Also deletes the password Secret this server created. Destructive: needs confirmation.",
-			calls: []string{"list databaseroles", "patch databaseroles (merge: spec.databaseRoleReclaimPolicy)", "delete databaseroles", "get clusters", "patch clusters (json: spec.managed.roles[i].ensure)", "get secrets", "delete secrets"},
+			calls: []string{"get databaseroles", "list databaseroles", "patch databaseroles (merge: spec.databaseRoleReclaimPolicy)", "delete databaseroles", "get clusters", "patch clusters (json: spec.managed.roles[i].ensure)", "get secrets", "delete secrets"},
 			params: []mcp.ToolOption{cluster, role,
 				mcp.WithBoolean("keep_in_database", mcp.DefaultBool(false), mcp.Description("Stop managing the role but keep it in PostgreSQL.")),
 				pConfirm(""), pNamespace(), pDryRun()},
