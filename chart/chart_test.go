@@ -357,6 +357,13 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 		if len(roles) != 2 || len(r.all("RoleBinding")) != 2 {
 			t.Fatalf("want a Role and RoleBinding per namespace, got %d roles", len(roles))
 		}
+		cfg := oidcConfig(t, r)
+		if k, _ := cfg["kubernetes"].(map[string]any); len(k["namespaces"].([]any)) != 2 {
+			t.Errorf("the server's namespace allow-list must follow rbac.namespaces: %v", cfg["kubernetes"])
+		}
+		if m, _ := cfg["mcp"].(map[string]any); m["read_only"] != true {
+			t.Errorf("read-only RBAC must put the server in read-only mode: %v", cfg["mcp"])
+		}
 		for _, o := range roles {
 			var role rbacv1.Role
 			o.decode(t, &role)
