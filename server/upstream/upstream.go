@@ -288,7 +288,6 @@ func redact(err error) string {
 	return "transport error"
 }
 
-
 // --- identity ---------------------------------------------------------------------------------
 
 var sigAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.ES256, jose.ES384}
