@@ -157,7 +157,7 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Re
 	if err != nil {
 		return Result{}, classify("code exchange", err)
 	}
-	res := Result{Tokens: tokensOf(tok)}
+	res := Result{Tokens: c.tokensOf(tok)}
 	if res.Tokens.IDToken != "" {
 		sub, err := c.verifyIDToken(ctx, res.Tokens.IDToken, nonce, true)
 		if err != nil {
@@ -197,7 +197,7 @@ func (c *Client) Refresh(ctx context.Context, t Tokens, subject string) (Tokens,
 	if err != nil {
 		return Tokens{}, classify("refresh", err)
 	}
-	nt := tokensOf(tok)
+	nt := c.tokensOf(tok)
 	if nt.RefreshToken == "" {
 		nt.RefreshToken = t.RefreshToken
 	}
@@ -240,8 +240,13 @@ func (c *Client) Revoke(ctx context.Context, token string) error {
 	return nil
 }
 
-func tokensOf(tok *oauth2.Token) Tokens {
+// tokensOf converts an oauth2 token; the expiry is recomputed from expires_in on our clock (oauth2
+// uses the wall clock).
+func (c *Client) tokensOf(tok *oauth2.Token) Tokens {
 	t := Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	if tok.ExpiresIn > 0 {
+		t.Expiry = c.o.Now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
 	if s, ok := tok.Extra("id_token").(string); ok {
 		t.IDToken = s
 	}
@@ -256,7 +261,9 @@ func classify(op string, err error) error {
 		if re.Response != nil {
 			status = re.Response.StatusCode
 		}
-		if re.ErrorCode == "invalid_grant" || (status >= 400 && status < 500) {
+		// Auth0 answers a revoked/expired/reused grant with 403 invalid_grant. Other 4xx answers
+		// (e.g. 401 for wrong client credentials) are configuration problems: the user's grant stays.
+		if re.ErrorCode == "invalid_grant" || (status == http.StatusForbidden && re.ErrorCode == "") {
 			return fmt.Errorf("%w: %s: %s (HTTP %d)", ErrInvalidGrant, op, safeCode(re.ErrorCode), status)
 		}
 		return fmt.Errorf("%w: %s: HTTP %d", ErrUnavailable, op, status)
@@ -337,17 +344,25 @@ func (c *Client) inspectAccessToken(ctx context.Context, raw string) (kind, sub 
 		if c.o.JWEKey == nil {
 			return "opaque", "", nil
 		}
-		nested, err := jwt.ParseSignedAndEncrypted(raw,
-			[]jose.KeyAlgorithm{jose.RSA_OAEP_256, jose.RSA_OAEP},
-			[]jose.ContentEncryption{jose.A256GCM, jose.A128GCM},
-			sigAlgs)
+		// go-jose's jwt package refuses asymmetric key algorithms for JWTs, so the JWE layer is opened
+		// with the jose package (RSA-OAEP-256 / A256GCM only) and the inner JWS parsed on its own.
+		enc, err := jose.ParseEncryptedCompact(raw, []jose.KeyAlgorithm{jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM})
 		if err != nil {
-			// Not a nested JWT we can open (e.g. Auth0's dir/A256GCM userinfo token): opaque.
+			// Not a JWE for an RSA key (e.g. Auth0's dir/A256GCM userinfo token): opaque.
+			c.o.Logger.Debug("upstream access token is a JWE that is not RSA-OAEP-256/A256GCM: treated as opaque", "reason", err.Error())
 			return "opaque", "", nil
 		}
-		inner, err := nested.Decrypt(c.o.JWEKey)
+		payload, err := enc.Decrypt(c.o.JWEKey)
 		if err != nil {
+			c.o.Logger.Debug("upstream access token JWE does not open with upstream_jwe_private_key_file: treated as opaque", "reason", err.Error())
 			return "opaque", "", nil
+		}
+		if cty, _ := enc.Header.ExtraHeaders[jose.HeaderContentType].(string); !strings.EqualFold(cty, "JWT") {
+			return "", "", errors.New("upstream access token: decrypted JWE does not contain a JWT (cty)")
+		}
+		inner, err := jwt.ParseSigned(string(payload), sigAlgs)
+		if err != nil {
+			return "", "", fmt.Errorf("upstream nested-JWE access token: inner JWS: %w", err)
 		}
 		s, err := c.verifyAccessJWS(ctx, inner)
 		if err != nil {
