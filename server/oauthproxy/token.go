@@ -213,6 +213,11 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 		tokenError(w, "invalid_target", "resource is not this server's MCP endpoint", basic)
 		return
 	}
+	g, err := p.o.Store.GetGrant(ctx, c.GrantID)
+	if err != nil && usedAt.IsZero() {
+		tokenError(w, "invalid_grant", "the authorization is no longer valid", basic)
+		return
+	}
 	first := usedAt.IsZero()
 	if first {
 		first, err = p.o.Store.RedeemCode(ctx, code)
@@ -232,16 +237,16 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 		tokenError(w, "invalid_grant", "the authorization code was already used", basic)
 		return
 	}
-	g, err := p.o.Store.GetGrant(ctx, c.GrantID)
-	if err != nil {
-		tokenError(w, "invalid_grant", "the authorization is no longer valid", basic)
-		return
-	}
-	now := p.now()
-	g.ExpiresAt = now.Add(p.o.Lifetimes.RefreshAbsolute)
+	g.ExpiresAt = p.now().Add(p.o.Lifetimes.RefreshAbsolute)
 	if err := p.o.Store.UpdateGrant(ctx, g); err != nil {
-		tokenError(w, "invalid_grant", "the authorization is no longer valid", basic)
-		return
+		if !errors.Is(err, store.ErrNotFound) {
+			p.log.Error("token: update grant", "err", err)
+			tokenUnavailable(w)
+			return
+		}
+		// A concurrent second redemption already revoked the grant (TOK-05): this redemption won
+		// the code, so it gets its response, but the tokens are dead on arrival.
+		p.log.Warn("code redeemed while a concurrent replay revoked its grant", "client_id", client.ID, "grant", c.GrantID[:8])
 	}
 	p.respondTokens(w, ctx, client, g, c.Scopes, g.ExpiresAt, basic)
 }
