@@ -58,6 +58,9 @@ type stack struct {
 	bodies *syncBuffer
 	dir    string
 	cfg    config.Config // template
+	// beforeApprove runs before the consent form is submitted (the two-instance test switches
+	// replicas there).
+	beforeApprove func()
 }
 
 func newStack(t *testing.T, mutateMock func(*mockauth0.Config)) *stack {
@@ -215,6 +218,9 @@ func (s *stack) login(start, finish *instance, clientID string, extra url.Values
 		if res.StatusCode != http.StatusFound && res.StatusCode != http.StatusSeeOther {
 			if res.StatusCode == http.StatusOK && strings.Contains(body, `name="csrf_token"`) {
 				// Our consent page: approve.
+				if s.beforeApprove != nil {
+					s.beforeApprove()
+				}
 				res, body = s.post(b, res.Request.URL.String(), url.Values{"txn": {txnRe.FindStringSubmatch(body)[1]}, "csrf_token": {csrfRe.FindStringSubmatch(body)[1]}, "action": {"approve"}})
 				continue
 			}
