@@ -115,7 +115,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	proxy    *Proxy
 	store    store.Store
@@ -132,7 +132,7 @@ type harness struct {
 
 type harnessOpt func(*Options)
 
-func newHarness(t *testing.T, opts ...harnessOpt) *harness {
+func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &clock{t: time.Unix(1_800_000_000, 0)}, logs: &syncBuffer{}, bodies: &syncBuffer{}}
 	h.up = &fakeUpstream{clock: h.clock}
@@ -185,7 +185,7 @@ type resp struct {
 	body string
 }
 
-func (r resp) json(t *testing.T) map[string]any {
+func (r resp) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
@@ -194,7 +194,7 @@ func (r resp) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (r resp) location(t *testing.T) *url.URL {
+func (r resp) location(t testing.TB) *url.URL {
 	t.Helper()
 	l := r.Header.Get("Location")
 	if l == "" {
