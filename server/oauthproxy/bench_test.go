@@ -72,14 +72,8 @@ func BenchmarkCodeExchange(b *testing.B) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			code := codes[next.Add(1)-1]
-			body := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {testVerifier}, "client_id": {id}}.Encode()
-			req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			w := httptest.NewRecorder()
-			handler.ServeHTTP(w, req)
-			if w.Code != 200 {
-				b.Errorf("exchange: %d %s", w.Code, w.Body.String())
+			if st := exchangeIn(handler, id, codes[next.Add(1)-1]); st != 200 {
+				b.Errorf("exchange: %d", st)
 				return
 			}
 		}
@@ -101,13 +95,8 @@ func BenchmarkActiveGrants10k(b *testing.B) {
 			sem <- struct{}{}
 			go func(code string) {
 				defer func() { <-sem }()
-				body := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {testVerifier}, "client_id": {id}}.Encode()
-				req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				w := httptest.NewRecorder()
-				handler.ServeHTTP(w, req)
-				if w.Code != 200 {
-					b.Errorf("exchange: %d", w.Code)
+				if st := exchangeIn(handler, id, code); st != 200 {
+					b.Errorf("exchange: %d", st)
 				}
 			}(code)
 		}
@@ -136,4 +125,14 @@ func rssMiB(b *testing.B) float64 {
 	}
 	b.Fatal(fmt.Errorf("VmRSS not found"))
 	return 0
+}
+
+// exchangeIn redeems a code through the handler in-process and returns the status.
+func exchangeIn(handler http.Handler, clientID, code string) int {
+	body := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {testVerifier}, "client_id": {clientID}}.Encode()
+	req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, req)
+	return w.Code
 }

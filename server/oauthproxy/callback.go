@@ -49,13 +49,7 @@ func (p *Proxy) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	txn := sess.Txn
-	client, err := p.lookupClient(r.Context(), txn.ClientID)
-	if err != nil {
-		expired(w)
-		return
-	}
-	if _, ok := matchRedirectURI(client.RedirectURIs, txn.RedirectURI); !ok {
-		page(w, http.StatusBadRequest, pageData{Title: "Invalid redirect URI", Message: "The application's redirect URI is no longer registered."})
+	if !p.stillRegistered(w, r, txn) {
 		return
 	}
 	fail := func(code, desc string) {

@@ -128,13 +128,7 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 		expired(w)
 		return
 	}
-	client, err := p.lookupClient(r.Context(), txn.ClientID)
-	if err != nil {
-		expired(w)
-		return
-	}
-	if _, ok := matchRedirectURI(client.RedirectURIs, txn.RedirectURI); !ok {
-		page(w, http.StatusBadRequest, pageData{Title: "Invalid redirect URI", Message: "The application's redirect URI is no longer registered."})
+	if !p.stillRegistered(w, r, txn) {
 		return
 	}
 	switch v["action"] {
@@ -155,4 +149,20 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 	default:
 		page(w, http.StatusBadRequest, pageData{Title: "Invalid consent form", Message: "Choose Approve or Deny."})
 	}
+}
+
+// stillRegistered re-validates a transaction's client and redirect URI before any browser redirect
+// to the client (the registration or metadata document may have changed); it answers with a page
+// when they no longer hold.
+func (p *Proxy) stillRegistered(w http.ResponseWriter, r *http.Request, txn store.Transaction) bool {
+	client, err := p.lookupClient(r.Context(), txn.ClientID)
+	if err != nil {
+		expired(w)
+		return false
+	}
+	if _, ok := matchRedirectURI(client.RedirectURIs, txn.RedirectURI); !ok {
+		page(w, http.StatusBadRequest, pageData{Title: "Invalid redirect URI", Message: "The application's redirect URI is no longer registered."})
+		return false
+	}
+	return true
 }

@@ -72,3 +72,19 @@ type KV interface {
 	Sweep(ctx context.Context, now time.Time) (int, error)
 	Close() error
 }
+
+// UnixNanos encodes a time for storage: unix nanoseconds, 0 for the zero time ("never" / "unused").
+func UnixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromUnixNanos decodes UnixNanos.
+func FromUnixNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}

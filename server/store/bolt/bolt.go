@@ -58,24 +58,10 @@ const hdr = 16
 
 func encode(val []byte, exp, used time.Time) []byte {
 	out := make([]byte, hdr+len(val))
-	binary.BigEndian.PutUint64(out[0:8], uint64(nanos(exp)))
-	binary.BigEndian.PutUint64(out[8:16], uint64(nanos(used)))
+	binary.BigEndian.PutUint64(out[0:8], uint64(store.UnixNanos(exp)))
+	binary.BigEndian.PutUint64(out[8:16], uint64(store.UnixNanos(used)))
 	copy(out[hdr:], val)
 	return out
-}
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }
 
 func live(raw []byte, now time.Time) bool {
@@ -89,8 +75,8 @@ func live(raw []byte, now time.Time) bool {
 func decode(raw []byte) store.Entry {
 	return store.Entry{
 		Value:     append([]byte(nil), raw[hdr:]...),
-		ExpiresAt: fromNanos(int64(binary.BigEndian.Uint64(raw[0:8]))),
-		UsedAt:    fromNanos(int64(binary.BigEndian.Uint64(raw[8:16]))),
+		ExpiresAt: store.FromUnixNanos(int64(binary.BigEndian.Uint64(raw[0:8]))),
+		UsedAt:    store.FromUnixNanos(int64(binary.BigEndian.Uint64(raw[8:16]))),
 	}
 }
 
@@ -114,15 +100,10 @@ func (k *KV) Create(ctx context.Context, b store.Bucket, key string, val []byte,
 
 // Replace implements store.KV.
 func (k *KV) Replace(ctx context.Context, b store.Bucket, key string, val []byte, exp, now time.Time) error {
-	return k.update(ctx, func(tx *bbolt.Tx) error {
-		bk := tx.Bucket([]byte(b))
-		raw := bk.Get([]byte(key))
-		if raw == nil || !live(raw, now) {
-			return store.ErrNotFound
-		}
-		used := fromNanos(int64(binary.BigEndian.Uint64(raw[8:16])))
-		return bk.Put([]byte(key), encode(val, exp, used))
+	_, err := k.modifyLive(ctx, b, key, now, func(bk *bbolt.Bucket, e store.Entry) error {
+		return bk.Put([]byte(key), encode(val, exp, e.UsedAt))
 	})
+	return err
 }
 
 // Get implements store.KV.
@@ -150,39 +131,35 @@ func (k *KV) Exists(ctx context.Context, b store.Bucket, key string, now time.Ti
 	return ok, err
 }
 
-// Take implements store.KV.
-func (k *KV) Take(ctx context.Context, b store.Bucket, key string, now time.Time) (store.Entry, error) {
+// modifyLive runs fn on a live record inside one batched write transaction.
+func (k *KV) modifyLive(ctx context.Context, b store.Bucket, key string, now time.Time, fn func(bk *bbolt.Bucket, e store.Entry) error) (store.Entry, error) {
 	var e store.Entry
 	err := k.update(ctx, func(tx *bbolt.Tx) error {
-		e = store.Entry{}
+		e = store.Entry{} // Batch may retry the function
 		bk := tx.Bucket([]byte(b))
 		raw := bk.Get([]byte(key))
 		if raw == nil || !live(raw, now) {
 			return store.ErrNotFound
 		}
 		e = decode(raw)
-		return bk.Delete([]byte(key))
+		return fn(bk, e)
 	})
 	return e, err
 }
 
+// Take implements store.KV.
+func (k *KV) Take(ctx context.Context, b store.Bucket, key string, now time.Time) (store.Entry, error) {
+	return k.modifyLive(ctx, b, key, now, func(bk *bbolt.Bucket, _ store.Entry) error { return bk.Delete([]byte(key)) })
+}
+
 // MarkUsed implements store.KV.
 func (k *KV) MarkUsed(ctx context.Context, b store.Bucket, key string, now time.Time) (store.Entry, error) {
-	var e store.Entry
-	err := k.update(ctx, func(tx *bbolt.Tx) error {
-		e = store.Entry{}
-		bk := tx.Bucket([]byte(b))
-		raw := bk.Get([]byte(key))
-		if raw == nil || !live(raw, now) {
-			return store.ErrNotFound
-		}
-		e = decode(raw)
+	return k.modifyLive(ctx, b, key, now, func(bk *bbolt.Bucket, e store.Entry) error {
 		if !e.UsedAt.IsZero() {
 			return nil
 		}
 		return bk.Put([]byte(key), encode(e.Value, e.ExpiresAt, now))
 	})
-	return e, err
 }
 
 // Unmark implements store.KV.

@@ -59,24 +59,10 @@ func Open(ctx context.Context, dsn string) (*KV, error) {
 // Close closes the pool.
 func (k *KV) Close() error { k.pool.Close(); return nil }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
 func entry(val []byte, exp int64, used *int64) store.Entry {
-	e := store.Entry{Value: val, ExpiresAt: fromNanos(exp)}
+	e := store.Entry{Value: val, ExpiresAt: store.FromUnixNanos(exp)}
 	if used != nil {
-		e.UsedAt = fromNanos(*used)
+		e.UsedAt = store.FromUnixNanos(*used)
 	}
 	return e
 }
@@ -85,7 +71,7 @@ func entry(val []byte, exp int64, used *int64) store.Entry {
 func (k *KV) Create(ctx context.Context, b store.Bucket, key string, val []byte, exp, now time.Time) error {
 	tag, err := k.pool.Exec(ctx, `INSERT INTO `+Table+` (bucket, key, value, expires_at, used_at) VALUES ($1, $2, $4, $5, NULL)
 ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, used_at = NULL
-WHERE NOT (`+Table+`.expires_at = 0 OR `+Table+`.expires_at > $3)`, string(b), key, now.UnixNano(), val, nanos(exp))
+WHERE NOT (`+Table+`.expires_at = 0 OR `+Table+`.expires_at > $3)`, string(b), key, now.UnixNano(), val, store.UnixNanos(exp))
 	if err != nil {
 		return fmt.Errorf("store create %s: %w", b, err)
 	}
@@ -98,7 +84,7 @@ WHERE NOT (`+Table+`.expires_at = 0 OR `+Table+`.expires_at > $3)`, string(b), k
 // Replace implements store.KV.
 func (k *KV) Replace(ctx context.Context, b store.Bucket, key string, val []byte, exp, now time.Time) error {
 	tag, err := k.pool.Exec(ctx, `UPDATE `+Table+` SET value = $4, expires_at = $5 WHERE bucket = $1 AND key = $2 AND `+liveCond,
-		string(b), key, now.UnixNano(), val, nanos(exp))
+		string(b), key, now.UnixNano(), val, store.UnixNanos(exp))
 	if err != nil {
 		return fmt.Errorf("store replace %s: %w", b, err)
 	}
@@ -164,7 +150,7 @@ func (k *KV) MarkUsed(ctx context.Context, b store.Bucket, key string, now time.
 // Unmark implements store.KV.
 func (k *KV) Unmark(ctx context.Context, b store.Bucket, key string, usedAt time.Time) error {
 	_, err := k.pool.Exec(ctx, `UPDATE `+Table+` SET used_at = NULL WHERE bucket = $1 AND key = $2 AND used_at = $3`,
-		string(b), key, nanos(usedAt))
+		string(b), key, store.UnixNanos(usedAt))
 	if err != nil {
 		return fmt.Errorf("store unmark %s: %w", b, err)
 	}
