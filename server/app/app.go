@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.Upstream, err = upstream.Discover(ctx, upstream.Options{
 		Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.Secrets.ClientSecret, Audience: cfg.Audience,
 		Scope: cfg.Scope, RedirectURL: base + cfg.CallbackPath, JWKSURI: cfg.JWKSURI, JWEKey: cfg.Secrets.UpstreamJWEKey,
-		ForwardResource: cfg.ForwardResource, HTTPClient: o.UpstreamHTTPClient, Now: o.Now, Logger: o.Logger,
+		ForwardResource: cfg.ForwardResource, AuthInBody: cfg.ClientAuthMethod == "client_secret_post", HTTPClient: o.UpstreamHTTPClient, Now: o.Now, Logger: o.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func (a *App) LogStartup() {
 		"refresh_token", fmt.Sprintf("rotating, reuse detection, idle %s, absolute %s", c.Lifetimes.RefreshTokenIdle, c.Lifetimes.RefreshTokenAbsolute),
 		"client_id_metadata_documents", *c.ClientMetadataDocuments, "secure_cookies", !c.Dev())
 	a.Log.Info("upstream", "issuer", m.Issuer, "authorization_endpoint", m.AuthorizationEndpoint, "token_endpoint", m.TokenEndpoint,
-		"revocation_endpoint", m.RevocationEndpoint, "client_id", c.ClientID, "audience", c.Audience, "scope", c.Scope,
+		"revocation_endpoint", m.RevocationEndpoint, "client_id", c.ClientID, "client_auth", c.ClientAuthMethod, "audience", c.Audience, "scope", c.Scope,
 		"forward_resource", c.ForwardResource, "jwe_private_key", c.Secrets.UpstreamJWEKey != nil, "callback", e.Callback)
 	a.Log.Info("storage", "driver", c.Storage.Driver, "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
 	if c.Dev() {

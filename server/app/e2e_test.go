@@ -275,3 +275,20 @@ func TestNoSecretsInLogsOrBodies(t *testing.T) {
 		}
 	}
 }
+
+// PXY-05 (development exception): with an http loopback public_url the cookies use plain names without
+// Secure (browsers refuse __Host-/Secure there) and keep HttpOnly and SameSite=Lax.
+func TestPXY05_DevCookiesOnHTTPLoopback(t *testing.T) {
+	s := newStack(t, nil)
+	in := s.start(nil)
+	id := s.register(in)
+	q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"http://127.0.0.1:5000/cb"},
+		"code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+	b := s.browser()
+	res, _ := s.get(b, in.base+"/authorize?"+q.Encode())
+	res, _ = s.get(b, res.Header.Get("Location"))
+	sc := res.Header.Get("Set-Cookie")
+	if sc == "" || strings.HasPrefix(sc, "__Host-") || strings.Contains(sc, "Secure") || !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Lax") {
+		t.Fatalf("dev cookie %q", sc)
+	}
+}

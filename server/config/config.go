@@ -38,6 +38,10 @@ type Config struct {
 	JWKSURI          string `yaml:"jwks_uri"`           // overrides the upstream's discovered jwks_uri
 	Scope            string `yaml:"scope"`              // scopes requested upstream
 
+	// ClientAuthMethod is how we authenticate at the upstream token endpoint: client_secret_basic
+	// (default) or client_secret_post — it must match the application's setting at the provider.
+	ClientAuthMethod string `yaml:"client_auth_method"`
+
 	ForwardResource         bool     `yaml:"forward_resource"`              // forward the client's resource upstream (default false)
 	UpstreamJWEKeyFile      string   `yaml:"upstream_jwe_private_key_file"` // RSA key (PEM) to decrypt nested-JWE upstream access tokens
 	CallbackPath            string   `yaml:"callback_path"`                 // default /auth/callback
@@ -138,6 +142,7 @@ func (c *Config) Defaults() {
 		c.SealingKeys = append([]SealingKey{{ID: 1, SecretFile: c.SealingKeyFile}}, c.SealingKeys...)
 	}
 	def(&c.CallbackPath, "/auth/callback")
+	def(&c.ClientAuthMethod, "client_secret_basic")
 	def(&c.Listen, ":8080")
 	def(&c.LogLevel, "info")
 	def(&c.Storage.Driver, "bolt")
@@ -236,6 +241,7 @@ func Fields() []Field {
 		str("public_url", "public URL of this server (our OAuth issuer)", func(c *Config) *string { return &c.PublicURL }),
 		str("jwks_uri", "override the upstream JWKS URL", func(c *Config) *string { return &c.JWKSURI }),
 		str("scope", "scopes requested from the upstream", func(c *Config) *string { return &c.Scope }),
+		str("client_auth_method", "client_secret_basic or client_secret_post at the upstream token endpoint", func(c *Config) *string { return &c.ClientAuthMethod }),
 		boolean("forward_resource", "forward the client's resource parameter upstream", func(c *Config) *bool { return &c.ForwardResource }),
 		str("upstream_jwe_private_key_file", "RSA private key (PEM) to decrypt nested-JWE upstream tokens", func(c *Config) *string { return &c.UpstreamJWEKeyFile }),
 		str("callback_path", "path of the upstream callback", func(c *Config) *string { return &c.CallbackPath }),
@@ -459,6 +465,9 @@ func (c *Config) Validate() error {
 	pos("client_metadata_cache", l.ClientMetadataCache, 24*time.Hour)
 	if l.RefreshTokenIdle > l.RefreshTokenAbsolute {
 		bad("lifetimes.refresh_token_idle", "must not exceed lifetimes.refresh_token_absolute")
+	}
+	if c.ClientAuthMethod != "client_secret_basic" && c.ClientAuthMethod != "client_secret_post" {
+		bad("client_auth_method", "%q: use client_secret_basic or client_secret_post (as set for the application at the provider)", c.ClientAuthMethod)
 	}
 	if c.Consent.Mode != "always" {
 		bad("consent.mode", "%q is not supported: the only mode is always (consent on every authorization; remembered consent is not offered)", c.Consent.Mode)

@@ -37,6 +37,7 @@ type Options struct {
 	Audience        string // Auth0 API identifier; sent to /authorize and /oauth/token when set
 	Scope           string // space-separated
 	RedirectURL     string // our callback URL
+	AuthInBody      bool   // client_secret_post instead of client_secret_basic
 	JWKSURI         string // overrides discovery
 	JWEKey          *rsa.PrivateKey
 	ForwardResource bool
@@ -123,6 +124,9 @@ func Discover(ctx context.Context, o Options) (*Client, error) {
 		RedirectURL:  o.RedirectURL,
 		Scopes:       strings.Fields(o.Scope),
 		Endpoint:     oauth2.Endpoint{AuthURL: m.AuthorizationEndpoint, TokenURL: m.TokenEndpoint, AuthStyle: oauth2.AuthStyleInHeader},
+	}
+	if o.AuthInBody {
+		c.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}
 	return c, nil
 }
@@ -227,7 +231,16 @@ func (c *Client) Revoke(ctx context.Context, token string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(c.o.ClientID), url.QueryEscape(c.o.ClientSecret))
+	if c.o.AuthInBody {
+		body += "&client_secret=" + url.QueryEscape(c.o.ClientSecret)
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, c.meta.RevocationEndpoint, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		req.SetBasicAuth(url.QueryEscape(c.o.ClientID), url.QueryEscape(c.o.ClientSecret))
+	}
 	resp, err := c.o.HTTPClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: revoke: %v", ErrUnavailable, redact(err))

@@ -175,3 +175,17 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// client_secret_post: the secret goes in the body (the mock records the form).
+func TestClientSecretPost(t *testing.T) {
+	m := mock(t)
+	c := client(t, m, func(o *Options) { o.AuthInBody = true })
+	v := oauth2.GenerateVerifier()
+	if _, err := c.Exchange(context.Background(), loginCode(t, c.AuthCodeURL("s", "n", v, "")), v, "n"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := m.RequestsTo("/oauth/token")
+	if f := reqs[len(reqs)-1]; f.Form.Get("client_secret") != mconfig.DefaultClientSecret || f.Header.Get("Authorization") != "" {
+		t.Fatal("secret not sent in the body")
+	}
+}
