@@ -1,7 +1,6 @@
 package oauthproxy
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"sync"
 	"strings"
 	"time"
 
@@ -213,55 +213,82 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 		tokenError(w, "invalid_target", "resource is not this server's MCP endpoint", basic)
 		return
 	}
+	if !usedAt.IsZero() {
+		p.codeReplayed(w, r, client, c, basic)
+		return
+	}
 	g, err := p.o.Store.GetGrant(ctx, c.GrantID)
-	if err != nil && usedAt.IsZero() {
+	if err != nil {
 		tokenError(w, "invalid_grant", "the authorization is no longer valid", basic)
 		return
 	}
-	first := usedAt.IsZero()
-	if first {
-		first, err = p.o.Store.RedeemCode(ctx, code)
-		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				tokenError(w, "invalid_grant", "the authorization code is invalid or expired", basic)
-				return
-			}
-			p.log.Error("token: redeem code", "err", err)
-			tokenUnavailable(w)
-			return
-		}
+	// The redemption (the atomic step), the grant's new expiry and the new refresh token are written
+	// concurrently so that they land in one store batch (one fsync on the embedded store). The two
+	// speculative writes are harmless when the redemption loses: a replay revokes the grant (and with
+	// it the unseen refresh token), an expired code ends its grant too.
+	now := p.now()
+	g.ExpiresAt = now.Add(p.o.Lifetimes.RefreshAbsolute)
+	rt, rec := p.newRefreshToken(client, g, now, g.ExpiresAt)
+	var (
+		wg                      sync.WaitGroup
+		first                   bool
+		redeemErr, upErr, rtErr error
+	)
+	wg.Add(2)
+	go func() { defer wg.Done(); first, redeemErr = p.o.Store.RedeemCode(ctx, code) }()
+	go func() { defer wg.Done(); upErr = p.o.Store.UpdateGrant(ctx, g) }()
+	if rt != "" {
+		rtErr = p.o.Store.PutRefreshToken(ctx, rt, rec)
 	}
-	if !first {
-		p.log.Warn("authorization code replayed: revoking its grant", "client_id", client.ID, "grant", c.GrantID[:8])
-		p.revokeGrant(ctx, c.GrantID)
-		tokenError(w, "invalid_grant", "the authorization code was already used", basic)
+	wg.Wait()
+	switch {
+	case errors.Is(redeemErr, store.ErrNotFound):
+		p.revokeGrantLocal(ctx, g.ID)
+		tokenError(w, "invalid_grant", "the authorization code is invalid or expired", basic)
+		return
+	case redeemErr != nil:
+		p.log.Error("token: redeem code", "err", redeemErr)
+		tokenUnavailable(w)
+		return
+	case !first:
+		p.codeReplayed(w, r, client, c, basic)
+		return
+	case errors.Is(upErr, store.ErrNotFound):
+		// A concurrent replay already revoked the grant (TOK-05): this redemption won the code, so
+		// it gets its response, but the tokens are dead on arrival.
+		p.log.Warn("code redeemed while a concurrent replay revoked its grant", "client_id", client.ID, "grant", c.GrantID[:8])
+	case upErr != nil || rtErr != nil:
+		p.log.Error("token: store", "err", errors.Join(upErr, rtErr))
+		tokenUnavailable(w)
 		return
 	}
-	g.ExpiresAt = p.now().Add(p.o.Lifetimes.RefreshAbsolute)
-	// The grant's new expiry is written concurrently with the refresh token, so both land in the same
-	// store batch (one fsync instead of two on the embedded store).
-	updated := make(chan error, 1)
-	go func() { updated <- p.o.Store.UpdateGrant(ctx, g) }()
-	p.respondTokens(w, ctx, client, g, c.Scopes, g.ExpiresAt, basic, updated)
+	p.writeTokens(w, client, g, c.Scopes, rt)
 }
 
-// grantUpdated waits for a concurrent grant update. ErrNotFound means a concurrent code replay
-// already revoked the grant (TOK-05): this redemption won the code, so it still gets its response,
-// but the tokens are dead on arrival.
-func (p *Proxy) grantUpdated(updated <-chan error, client store.Client, grantID string) error {
-	if updated == nil {
-		return nil
-	}
-	err := <-updated
-	if errors.Is(err, store.ErrNotFound) {
-		p.log.Warn("code redeemed while a concurrent replay revoked its grant", "client_id", client.ID, "grant", grantID[:8])
-		return nil
-	}
-	return err
+// codeReplayed answers a second valid redemption: the grant and everything issued from it is revoked
+// (TOK-05), here and upstream.
+func (p *Proxy) codeReplayed(w http.ResponseWriter, r *http.Request, client store.Client, c store.Code, basic bool) {
+	p.log.Warn("authorization code replayed: revoking its grant", "client_id", client.ID, "grant", c.GrantID[:8])
+	p.revokeGrant(r.Context(), c.GrantID)
+	tokenError(w, "invalid_grant", "the authorization code was already used", basic)
 }
 
-// respondTokens mints an access token (and a refresh token for clients registered for it).
-func (p *Proxy) respondTokens(w http.ResponseWriter, ctx context.Context, client store.Client, g store.Grant, scopes []string, familyExp time.Time, basic bool, updated <-chan error) {
+// newRefreshToken prepares the next refresh token of a family (none for clients not registered for
+// the refresh_token grant).
+func (p *Proxy) newRefreshToken(client store.Client, g store.Grant, now, familyExp time.Time) (string, store.RefreshToken) {
+	if !client.HasGrantType("refresh_token") {
+		return "", store.RefreshToken{}
+	}
+	idle := now.Add(p.o.Lifetimes.RefreshIdle)
+	if idle.After(familyExp) {
+		idle = familyExp
+	}
+	return randomToken(), store.RefreshToken{GrantID: g.ID, ClientID: client.ID, Scopes: g.Scopes, Resource: g.Resource,
+		IssuedAt: now, ExpiresAt: familyExp, IdleUntil: idle}
+}
+
+// writeTokens mints the access token and writes the token response (with rt when not empty).
+func (p *Proxy) writeTokens(w http.ResponseWriter, client store.Client, g store.Grant, scopes []string, rt string) {
 	now := p.now()
 	exp := now.Add(p.o.Lifetimes.AccessToken)
 	if up := g.Upstream.Expiry; !up.IsZero() && up.Before(exp) && up.After(now) {
@@ -271,30 +298,12 @@ func (p *Proxy) respondTokens(w http.ResponseWriter, ctx context.Context, client
 	at, claims, err := p.o.Tokens.Issue(accesstoken.Claims{Subject: g.Subject, ClientID: client.ID, Scope: scope, GrantID: g.ID, ExpiresAt: exp})
 	if err != nil {
 		p.log.Error("token: issue", "err", err)
-		_ = p.grantUpdated(updated, client, g.ID)
 		tokenUnavailable(w)
 		return
 	}
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int64(claims.ExpiresAt.Sub(now).Seconds()), "scope": scope}
-	if client.HasGrantType("refresh_token") {
-		rt := randomToken()
-		idle := now.Add(p.o.Lifetimes.RefreshIdle)
-		if idle.After(familyExp) {
-			idle = familyExp
-		}
-		if err := p.o.Store.PutRefreshToken(ctx, rt, store.RefreshToken{GrantID: g.ID, ClientID: client.ID, Scopes: g.Scopes,
-			Resource: g.Resource, IssuedAt: now, ExpiresAt: familyExp, IdleUntil: idle}); err != nil {
-			p.log.Error("token: store refresh token", "err", err)
-			_ = p.grantUpdated(updated, client, g.ID)
-			tokenUnavailable(w)
-			return
-		}
+	if rt != "" {
 		resp["refresh_token"] = rt
-	}
-	if err := p.grantUpdated(updated, client, g.ID); err != nil {
-		p.log.Error("token: update grant", "err", err)
-		tokenUnavailable(w)
-		return
 	}
 	p.log.Info("tokens issued", "client_id", client.ID, "grant", g.ID[:8], "jti", claims.TokenID[:8], "expires_in", resp["expires_in"])
 	writeJSON(w, http.StatusOK, resp)
@@ -390,5 +399,13 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 			return
 		}
 	}
-	p.respondTokens(w, ctx, client, g, scopes, rec.ExpiresAt, basic, nil)
+	rt2, rec2 := p.newRefreshToken(client, g, now, rec.ExpiresAt)
+	if rt2 != "" {
+		if err := p.o.Store.PutRefreshToken(ctx, rt2, rec2); err != nil {
+			p.log.Error("token: store refresh token", "err", err)
+			tokenUnavailable(w)
+			return
+		}
+	}
+	p.writeTokens(w, client, g, scopes, rt2)
 }
