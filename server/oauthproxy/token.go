@@ -9,8 +9,8 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/accesstoken"
