@@ -88,6 +88,9 @@ type Grant struct {
 	ExpiresAt time.Time      `json:"expires_at"`
 	Upstream  UpstreamTokens `json:"-"`
 	Sealed    []byte         `json:"sealed"`
+	// sealedFrom is what Sealed holds (set when read or sealed), so an update that does not change
+	// the upstream tokens does not seal them again.
+	sealedFrom *UpstreamTokens
 }
 
 // RefreshToken is one member of a grant's refresh-token family (stored under the token's hash).

@@ -194,11 +194,16 @@ func (s *typed) RedeemCode(ctx context.Context, code string) (bool, error) {
 func grantAD(id string) []byte { return []byte("grants/" + id) }
 
 func (s *typed) sealGrant(g *Grant) error {
+	if g.sealedFrom != nil && *g.sealedFrom == g.Upstream && len(g.Sealed) > 0 {
+		return nil
+	}
 	raw, err := json.Marshal(g.Upstream)
 	if err != nil {
 		return err
 	}
 	g.Sealed, err = s.sealer.Seal(raw, grantAD(g.ID))
+	u := g.Upstream
+	g.sealedFrom = &u
 	return err
 }
 
@@ -233,6 +238,8 @@ func (s *typed) GetGrant(ctx context.Context, id string) (Grant, error) {
 	if err := json.Unmarshal(raw, &g.Upstream); err != nil {
 		return Grant{}, fmt.Errorf("grant %s: decode upstream tokens: %w", id, err)
 	}
+	u := g.Upstream
+	g.sealedFrom = &u
 	return g, nil
 }
 

@@ -94,3 +94,28 @@ func dump(t *testing.T, path string) []byte {
 	})
 	return out
 }
+
+// An update that changes the upstream tokens seals them again; one that does not keeps the blob.
+func TestUpdateGrantReseals(t *testing.T) {
+	kv, _ := bolt.Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
+	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
+	now := time.Unix(1_800_000_000, 0)
+	st := store.New(kv, sealer, func() time.Time { return now })
+	defer st.Close()
+	ctx := context.Background()
+	must(t, st.CreateGrant(ctx, store.Grant{ID: "g", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "r1"}}))
+	g, _ := st.GetGrant(ctx, "g")
+	before := g.Sealed
+	g.ExpiresAt = now.Add(2 * time.Hour)
+	must(t, st.UpdateGrant(ctx, g))
+	g, _ = st.GetGrant(ctx, "g")
+	if !bytes.Equal(g.Sealed, before) {
+		t.Fatal("unchanged upstream tokens sealed again")
+	}
+	g.Upstream.RefreshToken = "r2"
+	must(t, st.UpdateGrant(ctx, g))
+	g, _ = st.GetGrant(ctx, "g")
+	if g.Upstream.RefreshToken != "r2" || bytes.Equal(g.Sealed, before) {
+		t.Fatal("changed upstream tokens not stored")
+	}
+}
