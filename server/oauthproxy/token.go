@@ -379,7 +379,10 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		return
 	}
 	now := p.now()
-	if up := g.Upstream; !up.Expiry.IsZero() && up.Expiry.Before(now.Add(p.o.Lifetimes.AccessToken)) {
+	// Refresh upstream when its access token would expire before ours; without an upstream refresh
+	// token, keep going until the upstream token has expired (our tokens are capped at its expiry).
+	up := g.Upstream
+	if !up.Expiry.IsZero() && up.Expiry.Before(now.Add(p.o.Lifetimes.AccessToken)) && (up.RefreshToken != "" || !up.Expiry.After(now)) {
 		nt, err := p.o.Upstream.Refresh(ctx, upstream.Tokens{AccessToken: up.AccessToken, RefreshToken: up.RefreshToken, IDToken: up.IDToken, Expiry: up.Expiry}, g.Subject)
 		switch {
 		case errors.Is(err, upstream.ErrInvalidGrant):
@@ -403,6 +406,7 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 	if rt2 != "" {
 		if err := p.o.Store.PutRefreshToken(ctx, rt2, rec2); err != nil {
 			p.log.Error("token: store refresh token", "err", err)
+			_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt) // the client may retry with the old token
 			tokenUnavailable(w)
 			return
 		}
