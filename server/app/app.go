@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.Proxy, err = oauthproxy.New(oauthproxy.Options{
 		Issuer: cfg.IssuerURL(), Resource: cfg.ResourceURL(), ResourceName: cfg.ResourceName, ScopesSupported: cfg.ScopesSupported,
 		CallbackPath: cfg.CallbackPath, Store: a.Store, Tokens: a.Tokens, Upstream: a.Upstream, SecureCookies: !cfg.Dev(), CIMD: cimd,
-		Now: o.Now, Logger: o.Logger,
+		Now: o.Now, Logger: o.Logger, InvalidGrantStatus: cfg.InvalidGrantStatus,
 		Lifetimes: oauthproxy.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken, AuthorizationCode: cfg.Lifetimes.AuthorizationCode,
 			Transaction: cfg.Lifetimes.Transaction, RefreshIdle: cfg.Lifetimes.RefreshTokenIdle, RefreshAbsolute: cfg.Lifetimes.RefreshTokenAbsolute},
 	})

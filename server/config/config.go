@@ -42,12 +42,15 @@ type Config struct {
 	// (default) or client_secret_post — it must match the application's setting at the provider.
 	ClientAuthMethod string `yaml:"client_auth_method"`
 
-	ForwardResource         bool     `yaml:"forward_resource"`              // forward the client's resource upstream (default false)
-	UpstreamJWEKeyFile      string   `yaml:"upstream_jwe_private_key_file"` // RSA key (PEM) to decrypt nested-JWE upstream access tokens
-	CallbackPath            string   `yaml:"callback_path"`                 // default /auth/callback
-	Listen                  string   `yaml:"listen"`                        // default :8080
-	LogLevel                string   `yaml:"log_level"`                     // debug, info, warn, error
-	ResourceName            string   `yaml:"resource_name"`
+	ForwardResource    bool   `yaml:"forward_resource"`              // forward the client's resource upstream (default false)
+	UpstreamJWEKeyFile string `yaml:"upstream_jwe_private_key_file"` // RSA key (PEM) to decrypt nested-JWE upstream access tokens
+	CallbackPath       string `yaml:"callback_path"`                 // default /auth/callback
+	Listen             string `yaml:"listen"`                        // default :8080
+	LogLevel           string `yaml:"log_level"`                     // debug, info, warn, error
+	ResourceName       string `yaml:"resource_name"`
+	// InvalidGrantStatus is the HTTP status of invalid_grant token errors: 400 (RFC 6749, default)
+	// or 401 for clients that only re-authorize on 401.
+	InvalidGrantStatus      int      `yaml:"invalid_grant_status"`
 	ScopesSupported         []string `yaml:"scopes_supported"` // our scopes; default mcp:read mcp:write
 	ClientMetadataDocuments *bool    `yaml:"client_id_metadata_documents"`
 
@@ -152,6 +155,9 @@ func (c *Config) Defaults() {
 	def(&c.Consent.Mode, "always")
 	def(&c.MCP.Path, "/mcp")
 	def(&c.ResourceName, "CloudNativePG MCP server")
+	if c.InvalidGrantStatus == 0 {
+		c.InvalidGrantStatus = 400
+	}
 	if len(c.ScopesSupported) == 0 {
 		c.ScopesSupported = []string{"mcp:read", "mcp:write"}
 	}
@@ -248,6 +254,16 @@ func Fields() []Field {
 		str("listen", "listen address", func(c *Config) *string { return &c.Listen }),
 		str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		str("resource_name", "human-readable name in the protected-resource metadata", func(c *Config) *string { return &c.ResourceName }),
+		{Path: "invalid_grant_status", Usage: "HTTP status of invalid_grant token errors (400 or 401)",
+			Set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("invalid_grant_status: %q is not a number", v)
+				}
+				c.InvalidGrantStatus = n
+				return nil
+			},
+			Get: func(c *Config) string { return strconv.Itoa(c.InvalidGrantStatus) }},
 		list("scopes_supported", "scopes this server grants", func(c *Config) *[]string { return &c.ScopesSupported }),
 		str("signing_key_file", "shortcut: a single access-token signing key file (id \"default\")", func(c *Config) *string { return &c.SigningKeyFile }),
 		str("sealing_key_file", "shortcut: a single sealing key file (id 1)", func(c *Config) *string { return &c.SealingKeyFile }),
@@ -465,6 +481,9 @@ func (c *Config) Validate() error {
 	pos("client_metadata_cache", l.ClientMetadataCache, 24*time.Hour)
 	if l.RefreshTokenIdle > l.RefreshTokenAbsolute {
 		bad("lifetimes.refresh_token_idle", "must not exceed lifetimes.refresh_token_absolute")
+	}
+	if c.InvalidGrantStatus != 400 && c.InvalidGrantStatus != 401 {
+		bad("invalid_grant_status", "%d: use 400 (RFC 6749) or 401", c.InvalidGrantStatus)
 	}
 	if c.ClientAuthMethod != "client_secret_basic" && c.ClientAuthMethod != "client_secret_post" {
 		bad("client_auth_method", "%q: use client_secret_basic or client_secret_post (as set for the application at the provider)", c.ClientAuthMethod)

@@ -68,8 +68,11 @@ type Options struct {
 	// is plain http on loopback (development): browsers refuse __Host- and Secure cookies there.
 	SecureCookies bool
 	CIMD          *CIMD // nil disables Client ID Metadata Documents
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// InvalidGrantStatus overrides the HTTP status of invalid_grant token errors (RFC 6749: 400;
+	// some clients want 401). Zero means 400.
+	InvalidGrantStatus int
+	Now                func() time.Time
+	Logger             *slog.Logger
 	// Wrap decorates each endpoint handler (metrics); nil leaves them as they are.
 	Wrap func(route string, h http.Handler) http.Handler
 }

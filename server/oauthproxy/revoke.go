@@ -32,7 +32,7 @@ func (p *Proxy) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := params(form, "token", "token_type_hint", "client_id", "client_secret")
 	if err != nil {
-		tokenError(w, "invalid_request", err.Error(), basic.used)
+		p.tokenError(w, "invalid_request", err.Error(), basic.used)
 		return
 	}
 	client, ok := p.authenticateClient(w, r, v, basic)
@@ -41,7 +41,7 @@ func (p *Proxy) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := v["token"]
 	if tok == "" {
-		tokenError(w, "invalid_request", "token is required", basic.used)
+		p.tokenError(w, "invalid_request", "token is required", basic.used)
 		return
 	}
 	ctx := r.Context()

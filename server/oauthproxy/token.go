@@ -62,7 +62,7 @@ func (p *Proxy) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := params(form, "grant_type", "code", "code_verifier", "redirect_uri", "client_id", "client_secret", "refresh_token", "scope", "resource")
 	if err != nil {
-		tokenError(w, "invalid_request", err.Error(), basic.used)
+		p.tokenError(w, "invalid_request", err.Error(), basic.used)
 		return
 	}
 	client, ok := p.authenticateClient(w, r, v, basic)
@@ -75,9 +75,9 @@ func (p *Proxy) serveToken(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		p.refreshGrant(w, r, client, v, basic.used)
 	case "":
-		tokenError(w, "invalid_request", "grant_type is required", basic.used)
+		p.tokenError(w, "invalid_request", "grant_type is required", basic.used)
 	default:
-		tokenError(w, "unsupported_grant_type", "only authorization_code and refresh_token are supported", basic.used)
+		p.tokenError(w, "unsupported_grant_type", "only authorization_code and refresh_token are supported", basic.used)
 	}
 }
 
@@ -93,25 +93,25 @@ func (p *Proxy) readForm(w http.ResponseWriter, r *http.Request) (url.Values, ba
 	if h := r.Header.Get("Authorization"); h != "" {
 		id, secret, ok := r.BasicAuth()
 		if !ok {
-			tokenError(w, "invalid_client", "the Authorization header is not valid HTTP Basic", true)
+			p.tokenError(w, "invalid_client", "the Authorization header is not valid HTTP Basic", true)
 			return nil, b, false
 		}
 		var e1, e2 error
 		b.id, e1 = url.QueryUnescape(id)
 		b.secret, e2 = url.QueryUnescape(secret)
 		if e1 != nil || e2 != nil {
-			tokenError(w, "invalid_client", "the Basic credentials are not form-encoded", true)
+			p.tokenError(w, "invalid_client", "the Basic credentials are not form-encoded", true)
 			return nil, b, false
 		}
 		b.used = true
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
-		tokenError(w, "invalid_request", "the body must be application/x-www-form-urlencoded", b.used)
+		p.tokenError(w, "invalid_request", "the body must be application/x-www-form-urlencoded", b.used)
 		return nil, b, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		tokenError(w, "invalid_request", "the form body cannot be parsed", b.used)
+		p.tokenError(w, "invalid_request", "the form body cannot be parsed", b.used)
 		return nil, b, false
 	}
 	return r.PostForm, b, true
@@ -124,23 +124,23 @@ func (p *Proxy) authenticateClient(w http.ResponseWriter, r *http.Request, v map
 	id := v["client_id"]
 	if b.used {
 		if v["client_secret"] != "" || (id != "" && id != b.id) {
-			tokenError(w, "invalid_request", "use one client authentication method", true)
+			p.tokenError(w, "invalid_request", "use one client authentication method", true)
 			return store.Client{}, false
 		}
 		id = b.id
 	}
 	if id == "" {
-		tokenError(w, "invalid_client", "client_id is required", b.used)
+		p.tokenError(w, "invalid_client", "client_id is required", b.used)
 		return store.Client{}, false
 	}
 	if b.secret != "" || v["client_secret"] != "" {
-		tokenError(w, "invalid_client", "this server registers public clients only (token_endpoint_auth_method none); do not send a client secret", b.used)
+		p.tokenError(w, "invalid_client", "this server registers public clients only (token_endpoint_auth_method none); do not send a client secret", b.used)
 		return store.Client{}, false
 	}
 	c, err := p.lookupClient(r.Context(), id)
 	if err != nil {
 		if errors.Is(err, errUnknownClient) {
-			tokenError(w, "invalid_client", "unknown client; register again", b.used)
+			p.tokenError(w, "invalid_client", "unknown client; register again", b.used)
 		} else {
 			p.log.Error("token: client lookup", "err", err)
 			tokenUnavailable(w)
@@ -150,8 +150,11 @@ func (p *Proxy) authenticateClient(w http.ResponseWriter, r *http.Request, v map
 	return c, true
 }
 
-func tokenError(w http.ResponseWriter, code, desc string, basic bool) {
+func (p *Proxy) tokenError(w http.ResponseWriter, code, desc string, basic bool) {
 	status := http.StatusBadRequest
+	if code == "invalid_grant" && p.o.InvalidGrantStatus != 0 {
+		status = p.o.InvalidGrantStatus
+	}
 	if code == "invalid_client" {
 		status = http.StatusUnauthorized
 		if basic {
@@ -177,16 +180,16 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 	ctx := r.Context()
 	code, verifier := v["code"], v["code_verifier"]
 	if code == "" {
-		tokenError(w, "invalid_request", "code is required", basic)
+		p.tokenError(w, "invalid_request", "code is required", basic)
 		return
 	}
 	if verifier == "" {
-		tokenError(w, "invalid_request", "code_verifier is required", basic)
+		p.tokenError(w, "invalid_request", "code_verifier is required", basic)
 		return
 	}
 	c, usedAt, err := p.o.Store.GetCode(ctx, code)
 	if errors.Is(err, store.ErrNotFound) {
-		tokenError(w, "invalid_grant", "the authorization code is invalid or expired", basic)
+		p.tokenError(w, "invalid_grant", "the authorization code is invalid or expired", basic)
 		return
 	}
 	if err != nil {
@@ -198,19 +201,19 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 	// replay, revokes anything (TOK-06).
 	switch {
 	case c.ClientID != client.ID:
-		tokenError(w, "invalid_grant", "the authorization code was issued to another client", basic)
+		p.tokenError(w, "invalid_grant", "the authorization code was issued to another client", basic)
 		return
 	case !verifierRe.MatchString(verifier):
-		tokenError(w, "invalid_grant", "code_verifier must be 43 to 128 unreserved characters", basic)
+		p.tokenError(w, "invalid_grant", "code_verifier must be 43 to 128 unreserved characters", basic)
 		return
 	case !equalSecret(s256(verifier), c.CodeChallenge):
-		tokenError(w, "invalid_grant", "code_verifier does not match the code_challenge", basic)
+		p.tokenError(w, "invalid_grant", "code_verifier does not match the code_challenge", basic)
 		return
 	case v["redirect_uri"] != "" && v["redirect_uri"] != c.RedirectURI:
-		tokenError(w, "invalid_grant", "redirect_uri does not match the authorization request", basic)
+		p.tokenError(w, "invalid_grant", "redirect_uri does not match the authorization request", basic)
 		return
 	case v["resource"] != "" && !p.checkResource(v["resource"]):
-		tokenError(w, "invalid_target", "resource is not this server's MCP endpoint", basic)
+		p.tokenError(w, "invalid_target", "resource is not this server's MCP endpoint", basic)
 		return
 	}
 	if !usedAt.IsZero() {
@@ -219,7 +222,7 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 	}
 	g, err := p.o.Store.GetGrant(ctx, c.GrantID)
 	if err != nil {
-		tokenError(w, "invalid_grant", "the authorization is no longer valid", basic)
+		p.tokenError(w, "invalid_grant", "the authorization is no longer valid", basic)
 		return
 	}
 	// The redemption (the atomic step), the grant's new expiry and the new refresh token are written
@@ -244,7 +247,7 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 	switch {
 	case errors.Is(redeemErr, store.ErrNotFound):
 		p.revokeGrantLocal(ctx, g.ID)
-		tokenError(w, "invalid_grant", "the authorization code is invalid or expired", basic)
+		p.tokenError(w, "invalid_grant", "the authorization code is invalid or expired", basic)
 		return
 	case redeemErr != nil:
 		p.log.Error("token: redeem code", "err", redeemErr)
@@ -270,7 +273,7 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 func (p *Proxy) codeReplayed(w http.ResponseWriter, r *http.Request, client store.Client, c store.Code, basic bool) {
 	p.log.Warn("authorization code replayed: revoking its grant", "client_id", client.ID, "grant", c.GrantID[:8])
 	p.revokeGrant(r.Context(), c.GrantID)
-	tokenError(w, "invalid_grant", "the authorization code was already used", basic)
+	p.tokenError(w, "invalid_grant", "the authorization code was already used", basic)
 }
 
 // newRefreshToken prepares the next refresh token of a family (none for clients not registered for
@@ -313,16 +316,16 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 	ctx := r.Context()
 	rt := v["refresh_token"]
 	if rt == "" {
-		tokenError(w, "invalid_request", "refresh_token is required", basic)
+		p.tokenError(w, "invalid_request", "refresh_token is required", basic)
 		return
 	}
 	if !client.HasGrantType("refresh_token") {
-		tokenError(w, "unauthorized_client", "the client is not registered for the refresh_token grant", basic)
+		p.tokenError(w, "unauthorized_client", "the client is not registered for the refresh_token grant", basic)
 		return
 	}
 	rec, usedAt, err := p.o.Store.GetRefreshToken(ctx, rt)
 	if errors.Is(err, store.ErrNotFound) {
-		tokenError(w, "invalid_grant", "the refresh token is invalid or expired", basic)
+		p.tokenError(w, "invalid_grant", "the refresh token is invalid or expired", basic)
 		return
 	}
 	if err != nil {
@@ -331,13 +334,13 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		return
 	}
 	if rec.ClientID != client.ID {
-		tokenError(w, "invalid_grant", "the refresh token was issued to another client", basic)
+		p.tokenError(w, "invalid_grant", "the refresh token was issued to another client", basic)
 		return
 	}
 	if !usedAt.IsZero() {
 		p.log.Warn("refresh token reused: revoking the grant", "client_id", client.ID, "grant", rec.GrantID[:8])
 		p.revokeGrant(ctx, rec.GrantID)
-		tokenError(w, "invalid_grant", "the refresh token was already used", basic)
+		p.tokenError(w, "invalid_grant", "the refresh token was already used", basic)
 		return
 	}
 	scopes := rec.Scopes
@@ -345,7 +348,7 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		scopes = nil
 		for _, x := range strings.Fields(s) {
 			if !slices.Contains(rec.Scopes, x) {
-				tokenError(w, "invalid_scope", "the requested scope exceeds the original grant", basic)
+				p.tokenError(w, "invalid_scope", "the requested scope exceeds the original grant", basic)
 				return
 			}
 			if !slices.Contains(scopes, x) {
@@ -354,12 +357,12 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		}
 	}
 	if v["resource"] != "" && !p.checkResource(v["resource"]) {
-		tokenError(w, "invalid_target", "resource is not this server's MCP endpoint", basic)
+		p.tokenError(w, "invalid_target", "resource is not this server's MCP endpoint", basic)
 		return
 	}
 	markedAt, before, err := p.o.Store.UseRefreshToken(ctx, rt)
 	if errors.Is(err, store.ErrNotFound) {
-		tokenError(w, "invalid_grant", "the refresh token is invalid or expired", basic)
+		p.tokenError(w, "invalid_grant", "the refresh token is invalid or expired", basic)
 		return
 	}
 	if err != nil {
@@ -370,12 +373,12 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 	if !before.IsZero() {
 		p.log.Warn("refresh token reused concurrently: revoking the grant", "client_id", client.ID, "grant", rec.GrantID[:8])
 		p.revokeGrant(ctx, rec.GrantID)
-		tokenError(w, "invalid_grant", "the refresh token was already used", basic)
+		p.tokenError(w, "invalid_grant", "the refresh token was already used", basic)
 		return
 	}
 	g, err := p.o.Store.GetGrant(ctx, rec.GrantID)
 	if err != nil {
-		tokenError(w, "invalid_grant", "the authorization was revoked", basic)
+		p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
 		return
 	}
 	now := p.now()
@@ -388,7 +391,7 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		case errors.Is(err, upstream.ErrInvalidGrant):
 			p.log.Info("upstream refused the refresh: ending the grant", "client_id", client.ID, "grant", g.ID[:8], "err", err.Error())
 			p.revokeGrantLocal(ctx, g.ID)
-			tokenError(w, "invalid_grant", "the sign-in at the identity provider has ended; authorize again", basic)
+			p.tokenError(w, "invalid_grant", "the sign-in at the identity provider has ended; authorize again", basic)
 			return
 		case err != nil:
 			p.log.Warn("upstream refresh unavailable: refresh token kept", "client_id", client.ID, "err", err.Error())
@@ -398,7 +401,7 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		}
 		g.Upstream = store.UpstreamTokens{AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, IDToken: nt.IDToken, Expiry: nt.Expiry}
 		if err := p.o.Store.UpdateGrant(ctx, g); err != nil {
-			tokenError(w, "invalid_grant", "the authorization was revoked", basic)
+			p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
 			return
 		}
 	}

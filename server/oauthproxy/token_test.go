@@ -452,3 +452,11 @@ func TestREV07_BadClient(t *testing.T) {
 	h := newHarness(t)
 	wantOAuthError(t, h.postForm(nil, "/revoke", url.Values{"token": {"x"}, "client_id": {"made-up"}}), 401, "invalid_client")
 }
+
+// CLI-15: the invalid_grant status can be switched to 401 for clients that need it; 400 by default.
+func TestCLI15_InvalidGrantStatusSwitch(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.InvalidGrantStatus = 401 })
+	id := h.register()
+	wantOAuthError(t, h.exchange(id, "bogus", nil), 401, "invalid_grant")
+	wantOAuthError(t, h.postForm(nil, "/token", url.Values{"grant_type": {"password"}, "client_id": {id}}), 400, "unsupported_grant_type")
+}
