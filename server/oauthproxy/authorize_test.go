@@ -253,7 +253,7 @@ func TestRES_AuthorizeResource(t *testing.T) {
 	id := h.register()
 	u, _ := url.Parse(h.resource)
 	upper := "HTTPS://" + strings.ToUpper(u.Host) + u.Path
-	for _, ok := range []string{h.resource, h.resource + "/", upper} {
+	for _, ok := range []string{h.resource, h.resource + "/", upper, h.resource + "?kb_name=x"} {
 		q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
 		q.Set("resource", ok)
 		code, _ := h.authorize(id, q)
@@ -263,7 +263,7 @@ func TestRES_AuthorizeResource(t *testing.T) {
 			t.Fatalf("%s: token not valid for %s", ok, h.resource)
 		}
 	}
-	for _, bad := range []string{"https://other.example/mcp", h.resource + "#x", "mcp.example.com", h.resource + "?tenant=b", h.issuer + "/other", "https://user@" + u.Host + "/mcp"} {
+	for _, bad := range []string{"https://other.example/mcp", h.resource + "#x", "mcp.example.com", h.issuer + "/other", "https://user@" + u.Host + "/mcp", "http://" + u.Host + "/mcp"} {
 		q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
 		q.Set("resource", bad)
 		if got := authorizeErr(t, h, q); got.Get("error") != "invalid_target" {
@@ -272,11 +272,16 @@ func TestRES_AuthorizeResource(t *testing.T) {
 	}
 }
 
-// RES-08: a resource URL with a query must match it exactly.
-func TestRES08_QueryExact(t *testing.T) {
+// RES-08, CLI-10: a resource URL with a query must match it exactly; without one, a client's added
+// query is ignored.
+func TestRES08_CLI10_Query(t *testing.T) {
 	p := &Proxy{o: Options{Resource: "https://mcp.example/mcp?tenant=a"}}
 	if !p.checkResource("https://MCP.example/mcp?tenant=a") || p.checkResource("https://mcp.example/mcp?tenant=b") || p.checkResource("https://mcp.example/mcp") {
 		t.Fatal("query comparison wrong")
+	}
+	p = &Proxy{o: Options{Resource: "https://mcp.example/mcp"}}
+	if !p.checkResource("https://mcp.example/mcp?kb_name=docs") || p.checkResource("https://mcp.example/other?kb_name=docs") {
+		t.Fatal("added query handling wrong")
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 
 // checkResource validates an RFC 8707 resource parameter against our canonical resource URL
 // (RES-01/03/04/05/08; tests TestRES…): absolute, no fragment, no user info; scheme and host compared
-// case-insensitively; the path must match, a single trailing slash tolerated; the query must match
-// exactly (multi-tenant URLs). An empty value means "the default", our resource.
+// case-insensitively; the path must match, a single trailing slash tolerated. When our resource URL
+// has a query (multi-tenant URLs) the query must match exactly; when it has none, a query the client
+// added is ignored (ChatGPT appends ?kb_name=…, CLI-10) and the token is still for our URL. An empty
+// value means "the default", our resource.
 func (p *Proxy) checkResource(raw string) bool {
 	if raw == "" {
 		return true
@@ -27,5 +29,5 @@ func (p *Proxy) checkResource(raw string) bool {
 	return strings.EqualFold(u.Scheme, want.Scheme) &&
 		strings.EqualFold(u.Host, want.Host) &&
 		strings.TrimSuffix(u.EscapedPath(), "/") == strings.TrimSuffix(want.EscapedPath(), "/") &&
-		u.RawQuery == want.RawQuery && u.ForceQuery == want.ForceQuery
+		(want.RawQuery == "" || u.RawQuery == want.RawQuery)
 }
