@@ -3,6 +3,8 @@ package accesstoken
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"path/filepath"
@@ -80,7 +82,7 @@ func sign(t *testing.T, method jwt.SigningMethod, key any, hdr map[string]any, c
 	return s
 }
 
-// RS-03 / RS-04 / BCP-16: every kind of bad token is refused with a reason and never echoed.
+// RS-03 / RS-04 / RS-05 / BCP-16: every kind of bad token is refused with a reason and never echoed.
 func TestRS03_RefusedTokens(t *testing.T) {
 	g := grants{"g1": true, "revoked": false}
 	tk := newTokens(t, g, key1, Key{ID: "old", Secret: bytes.Repeat([]byte{9}, 32), NotAfter: now.Add(-time.Second)})
@@ -103,25 +105,27 @@ func TestRS03_RefusedTokens(t *testing.T) {
 		t.Fatalf("control token refused: %v", err)
 	}
 	unsigned, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	cases := map[string]string{
-		"random string":       "not-a-token",
-		"empty":               "",
-		"truncated":           valid[:len(valid)-5],
-		"JWE five parts":      "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aaaa.bbbb.cccc",
-		"alg none":            unsigned,
-		"other key":           sign(t, jwt.SigningMethodHS256, key2.Secret, at, good),
-		"unknown kid":         sign(t, jwt.SigningMethodHS256, key1.Secret, map[string]any{"typ": "at+jwt", "kid": "nope"}, good),
-		"retired kid":         sign(t, jwt.SigningMethodHS256, bytes.Repeat([]byte{9}, 32), map[string]any{"typ": "at+jwt", "kid": "old"}, good),
-		"typ JWT (id_token)":  sign(t, jwt.SigningMethodHS256, key1.Secret, map[string]any{"typ": "JWT", "kid": "k1"}, good),
-		"HS384":               sign(t, jwt.SigningMethodHS384, key1.Secret, at, good),
-		"expired":             sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("exp", now.Add(-time.Second).Unix())),
-		"no exp":              sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("exp", nil)),
-		"iat in future":       sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("iat", now.Add(time.Hour).Unix())),
-		"wrong iss":           sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("iss", "https://mcp.example/")),
-		"wrong aud (sibling)": sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("aud", "https://mcp.example/other")),
-		"revoked grant":       sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("sid", "revoked")),
-		"unknown grant":       sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("sid", "nope")),
-		"no sid":              sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("sid", nil)),
+		"random string":                      "not-a-token",
+		"empty":                              "",
+		"truncated":                          valid[:len(valid)-5],
+		"JWE five parts":                     "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aaaa.bbbb.cccc",
+		"alg none":                           unsigned,
+		"other key":                          sign(t, jwt.SigningMethodHS256, key2.Secret, at, good),
+		"unknown kid":                        sign(t, jwt.SigningMethodHS256, key1.Secret, map[string]any{"typ": "at+jwt", "kid": "nope"}, good),
+		"retired kid":                        sign(t, jwt.SigningMethodHS256, bytes.Repeat([]byte{9}, 32), map[string]any{"typ": "at+jwt", "kid": "old"}, good),
+		"typ JWT (id_token)":                 sign(t, jwt.SigningMethodHS256, key1.Secret, map[string]any{"typ": "JWT", "kid": "k1"}, good),
+		"HS384":                              sign(t, jwt.SigningMethodHS384, key1.Secret, at, good),
+		"RS256 (RS-05 upstream-style token)": sign(t, jwt.SigningMethodRS256, rsaKey, map[string]any{"typ": "at+jwt", "kid": "k1"}, good),
+		"expired":                            sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("exp", now.Add(-time.Second).Unix())),
+		"no exp":                             sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("exp", nil)),
+		"iat in future":                      sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("iat", now.Add(time.Hour).Unix())),
+		"wrong iss":                          sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("iss", "https://mcp.example/")),
+		"wrong aud (sibling)":                sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("aud", "https://mcp.example/other")),
+		"revoked grant":                      sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("sid", "revoked")),
+		"unknown grant":                      sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("sid", "nope")),
+		"no sid":                             sign(t, jwt.SigningMethodHS256, key1.Secret, at, with("sid", nil)),
 	}
 	for name, tok := range cases {
 		t.Run(name, func(t *testing.T) {
