@@ -98,7 +98,7 @@ func Run(ctx context.Context, o Options) error {
 		ln.Close()
 		return err
 	}
-	a, err := app.New(ctx, cfg, app.Options{Logger: log.With("component", "cnpg-mcp-server"), Listener: ln})
+	a, err := app.New(ctx, cfg, app.Options{Logger: log.With("component", "cnpg-mcp-server"), Listener: ln, AllowMissingKubernetes: true})
 	if err != nil {
 		ln.Close()
 		return err

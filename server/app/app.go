@@ -18,12 +18,15 @@ import (
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/accesstoken"
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
+	"github.com/cnpg-mcp/cnpg-mcp/server/metrics"
 	"github.com/cnpg-mcp/cnpg-mcp/server/oauthproxy"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/bolt"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/postgres"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
 	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Options are the process-level knobs the config file does not carry.
@@ -36,9 +39,16 @@ type Options struct {
 	// CIMDAllowIP/CIMDTLS override the metadata-document egress policy (tests only).
 	CIMDAllowIP func(netip.Addr) bool
 	CIMDTLS     *tls.Config
-	// Mount adds handlers (the MCP endpoint, health, metrics) to the server mux.
-	Mount func(mux *http.ServeMux, a *App) error
+	// OAuthOnly serves the OAuth endpoints (and /metrics) without the MCP endpoint and health checks:
+	// for tests of the authorization server alone.
+	OAuthOnly bool
+	// AllowMissingKubernetes keeps the server up without a Kubernetes configuration (make run):
+	// tool calls then fail with a clear error and /readyz says why.
+	AllowMissingKubernetes bool
 }
+
+// Version is the server version reported to MCP clients (set by the build).
+var Version = "dev"
 
 // App is a built server.
 type App struct {
@@ -48,6 +58,7 @@ type App struct {
 	Tokens   *accesstoken.Tokens
 	Upstream *upstream.Client
 	Proxy    *oauthproxy.Proxy
+	Metrics  *metrics.Metrics
 	Handler  http.Handler
 	listener net.Listener
 	now      func() time.Time
@@ -111,6 +122,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err != nil {
 		return nil, err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Metrics = metrics.New(reg)
 	var cimd *oauthproxy.CIMD
 	if *cfg.ClientMetadataDocuments {
 		cimd = &oauthproxy.CIMD{HTTPClient: oauthproxy.NewCIMDHTTPClient(o.CIMDAllowIP, o.CIMDTLS), DefaultTTL: cfg.Lifetimes.ClientMetadataCache, MaxTTL: 24 * time.Hour}
@@ -118,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.Proxy, err = oauthproxy.New(oauthproxy.Options{
 		Issuer: cfg.IssuerURL(), Resource: cfg.ResourceURL(), ResourceName: cfg.ResourceName, ScopesSupported: cfg.ScopesSupported,
 		CallbackPath: cfg.CallbackPath, Store: a.Store, Tokens: a.Tokens, Upstream: a.Upstream, SecureCookies: !cfg.Dev(), CIMD: cimd,
-		Now: o.Now, Logger: o.Logger, InvalidGrantStatus: cfg.InvalidGrantStatus,
+		Now: o.Now, Logger: o.Logger, InvalidGrantStatus: cfg.InvalidGrantStatus, Wrap: a.Metrics.Middleware,
 		Lifetimes: oauthproxy.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken, AuthorizationCode: cfg.Lifetimes.AuthorizationCode,
 			Transaction: cfg.Lifetimes.Transaction, RefreshIdle: cfg.Lifetimes.RefreshTokenIdle, RefreshAbsolute: cfg.Lifetimes.RefreshTokenAbsolute},
 	})
@@ -130,8 +144,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	for _, p := range a.Proxy.Paths() {
 		mux.Handle(p, oauth)
 	}
-	if o.Mount != nil {
-		if err := o.Mount(mux, a); err != nil {
+	mux.Handle("/metrics", metrics.Handler(reg))
+	if !o.OAuthOnly {
+		if err := a.mountMCP(mux, o.AllowMissingKubernetes); err != nil {
 			return nil, err
 		}
 	}
@@ -164,6 +179,8 @@ func (a *App) LogStartup() {
 	a.Log.Info("upstream", "issuer", m.Issuer, "authorization_endpoint", m.AuthorizationEndpoint, "token_endpoint", m.TokenEndpoint,
 		"revocation_endpoint", m.RevocationEndpoint, "client_id", c.ClientID, "client_auth", c.ClientAuthMethod, "audience", c.Audience, "scope", c.Scope,
 		"forward_resource", c.ForwardResource, "jwe_private_key", c.Secrets.UpstreamJWEKey != nil, "callback", e.Callback)
+	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly,
+		"namespaces", c.Kubernetes.Namespaces, "health", "/healthz /readyz", "metrics", "/metrics")
 	a.Log.Info("storage", "driver", c.Storage.Driver, "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
 	if c.Dev() {
 		a.Log.Warn("public_url is plain http on loopback: development mode (cookies without __Host-/Secure); use https in production")

@@ -125,7 +125,7 @@ func (s *stack) startAt(addr string, mutate func(*config.Config)) *instance {
 		s.t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := New(context.Background(), &cfg, Options{Logger: log, Listener: ln, Now: s.clock.Now})
+	a, err := New(context.Background(), &cfg, Options{Logger: log, Listener: ln, Now: s.clock.Now, AllowMissingKubernetes: true})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -108,12 +108,21 @@ type Consent struct {
 type MCP struct {
 	Path     string `yaml:"path"` // default /mcp
 	ReadOnly bool   `yaml:"read_only"`
+	// AllowedOrigins are browser origins (https://host[:port]) allowed to call the MCP endpoint,
+	// e.g. the MCP Inspector; the server's own origin is always allowed.
+	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
 // Kubernetes configures the cluster access of the tools.
 type Kubernetes struct {
 	Namespaces []string `yaml:"namespaces"` // allow-list; empty = all
 	Kubeconfig string   `yaml:"kubeconfig"` // empty = in-cluster, then $KUBECONFIG
+	Context    string   `yaml:"context"`    // kubeconfig context; empty = current
+	// ImageTemplate turns a tool's postgres_version into spec.imageName, e.g.
+	// "ghcr-mirror.example/cloudnative-pg/postgresql:{version}"; or ImageCatalog names a
+	// ClusterImageCatalog. Both empty: the operator's default image.
+	ImageTemplate string `yaml:"image_template"`
+	ImageCatalog  string `yaml:"image_catalog"`
 }
 
 // Secrets are the values read from the secret files.
@@ -279,7 +288,11 @@ func Fields() []Field {
 		str("consent.mode", "consent mode (always)", func(c *Config) *string { return &c.Consent.Mode }),
 		str("mcp.path", "path of the MCP endpoint", func(c *Config) *string { return &c.MCP.Path }),
 		boolean("mcp.read_only", "expose read-only tools only", func(c *Config) *bool { return &c.MCP.ReadOnly }),
+		list("mcp.allowed_origins", "browser origins allowed to call the MCP endpoint", func(c *Config) *[]string { return &c.MCP.AllowedOrigins }),
 		list("kubernetes.namespaces", "namespaces the tools may touch (empty: all)", func(c *Config) *[]string { return &c.Kubernetes.Namespaces }),
+		str("kubernetes.context", "kubeconfig context (empty: current)", func(c *Config) *string { return &c.Kubernetes.Context }),
+		str("kubernetes.image_template", "postgres_version → image, e.g. registry/postgresql:{version}", func(c *Config) *string { return &c.Kubernetes.ImageTemplate }),
+		str("kubernetes.image_catalog", "ClusterImageCatalog used for postgres_version", func(c *Config) *string { return &c.Kubernetes.ImageCatalog }),
 		str("kubernetes.kubeconfig", "kubeconfig file (empty: in-cluster)", func(c *Config) *string { return &c.Kubernetes.Kubeconfig }),
 	}
 }
