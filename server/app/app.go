@@ -99,10 +99,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err != nil {
 		return nil, err
 	}
-	a.Store = store.New(kv, sealer, o.Now)
+	st := store.New(kv, sealer, o.Now)
+	a.Store = st
 	defer func() {
-		if err != nil {
-			a.Store.Close()
+		if err != nil { // a is nil here: close what was opened through the local
+			st.Close()
 		}
 	}()
 	base := cfg.BaseURL()
