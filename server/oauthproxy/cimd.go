@@ -32,6 +32,7 @@ import (
 //	CIMD-08  Cache-Control honoured                             TestCIMD08_CacheHeaders
 //	CIMD-09  consent shows the client_id host, redirect host, localhost warning   TestPXY02_ConsentPageContent
 //	CIMD-10  URL shape: https, path, no userinfo/dot segments/fragment   TestCIMD10_URLShape
+//	BCP-31   plain ASCII (the host is shown as the verified publisher)   TestBCP31_ClientIDURLHomographsRefused
 //	CIMD-11  private_key_jwt is not supported: documents asking for it are refused (CIMD-05 test)
 
 // CIMD fetches and caches Client ID Metadata Documents.
@@ -102,6 +103,9 @@ func validateClientIDURL(id string) error {
 	}
 	if u.User != nil {
 		return errors.New("client_id URL must not contain user info")
+	}
+	if err := plainASCII(id, u); err != nil {
+		return fmt.Errorf("client_id URL %w", err)
 	}
 	if u.EscapedPath() == "" || u.EscapedPath() == "/" {
 		return errors.New("client_id URL must have a path")

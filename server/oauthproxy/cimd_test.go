@@ -222,3 +222,24 @@ func TestCIMD10_URLShape(t *testing.T) {
 		t.Fatalf("%d fetches of malformed client ids", n)
 	}
 }
+
+// BCP-31, CIMD-09, CIMD-10: the consent page presents the client_id URL's host as the "verified"
+// publisher of the client, so a look-alike host (raw or percent-encoded Unicode) would lend a
+// phishing client a trusted name. URL client_ids must be plain ASCII and are refused before any fetch.
+func TestBCP31_ClientIDURLHomographsRefused(t *testing.T) {
+	for _, id := range []string{"https://g\u043e\u043egle.com/client.json", "https://g%D0%BE%D0%BEgle.com/client.json", "https://claude.ai/\u202enosj.tneilc"} {
+		if err := validateClientIDURL(id); err == nil {
+			t.Errorf("%q accepted as a client_id URL", id)
+		}
+	}
+	if err := validateClientIDURL("https://xn--ggle-55da.com/client.json"); err != nil {
+		t.Errorf("punycode host refused: %v", err)
+	}
+	d := newDocServer(t)
+	h := cimdHarness(t, d, true)
+	id := d.URL + "/\u00f6.json"
+	d.set("/\u00f6.json", jsonDoc(d.doc("/\u00f6.json", ""), ""))
+	if r := h.authorizeStatus(id, "http://127.0.0.1:3000/cb"); r.StatusCode != 400 || d.hits("/\u00f6.json") != 0 {
+		t.Fatalf("non-ASCII client_id URL: %d, %d fetches", r.StatusCode, d.hits("/\u00f6.json"))
+	}
+}

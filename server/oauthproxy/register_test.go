@@ -142,3 +142,35 @@ func TestCLI08_HostedRedirects(t *testing.T) {
 		t.Fatal("other host accepted")
 	}
 }
+
+// BCP-31, PXY-02, CIMD-09 (consent phishing): the consent page tells the user where the code goes by
+// the redirect URI's host. A host written with look-alike letters (IDN homograph: Cyrillic "о" in
+// "gооgle.com", raw or percent-encoded) or a bidi override reordering the text would show one
+// destination and send the code to another, so redirect URIs must be plain ASCII (RFC 3986 URIs;
+// international host names in punycode). Percent-encoding in the path stays allowed: it is shown as
+// written.
+func TestBCP31_RedirectURIHomographsRefused(t *testing.T) {
+	h := newHarness(t)
+	for _, u := range []string{
+		"https://g\u043e\u043egle.com/cb",          // raw Cyrillic о
+		"https://g%D0%BE%D0%BEgle.com/cb",          // the same host percent-encoded (url.Parse decodes it)
+		"https://evil.example/\u202ecb.elgoog",     // right-to-left override in the path
+		"cursor://\u202eanysphere.cursor-mcp/cb",   // in a private-use scheme's authority
+		"http://127.0.0.1:5000/c\u00e9b",           // any non-ASCII byte
+		"https://app.example/cb?next=\u0430pp.com", // also in the query
+	} {
+		wantOAuthError(t, h.postJSON("/register", regBody([]string{u}, "")), 400, "invalid_redirect_uri")
+	}
+	for _, u := range []string{"https://xn--ggle-55da.com/cb", "https://app.example/%E2%80%AE/cb"} {
+		r := h.postJSON("/register", regBody([]string{u}, ""))
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("%s refused: %s", u, r.body)
+		}
+		id := r.json(t)["client_id"].(string)
+		_, page := h.consentPage(h.browser(), authorizeQuery(id, u))
+		host := strings.SplitN(strings.TrimPrefix(u, "https://"), "/", 2)[0]
+		if !strings.Contains(page.body, `id="redirect-host">`+host+`<`) {
+			t.Fatalf("consent page does not show the host %s as written", host)
+		}
+	}
+}
