@@ -174,3 +174,25 @@ func TestBCP31_RedirectURIHomographsRefused(t *testing.T) {
 		}
 	}
 }
+
+// BCP-31, SEC-02 (consent phishing): client_name is shown (escaped) on the consent page next to the
+// warning that it is not verified. HTML escaping does not stop a bidi override (U+202E) or isolate in
+// the name from reversing the rest of the line, which turns "its name is not verified" into
+// unreadable text. Names with bidi controls or control characters are refused, for DCR and metadata
+// documents alike; right-to-left scripts and emoji sequences stay allowed.
+func TestBCP31_ClientNameBidiControlsRefused(t *testing.T) {
+	h := newHarness(t)
+	for _, name := range []string{"Claude\u202e", "Claude \u2067(verified)", "\u202dClaude", "Claude\u200f", "Claude\x00", "Claude\u0085"} {
+		b, _ := json.Marshal(name)
+		wantOAuthError(t, h.postJSON("/register", regBody([]string{"http://127.0.0.1:5000/cb"}, `,"client_name":`+string(b))), 400, "invalid_client_metadata")
+		if _, _, err := h.proxy.clientFromMetadata([]string{"http://127.0.0.1:5000/cb"}, name, nil, nil, "", ""); err == nil {
+			t.Errorf("metadata document client_name %q accepted", name)
+		}
+	}
+	for _, name := range []string{"\u05e9\u05dc\u05d5\u05dd", "\U0001F469\u200d\U0001F4BB Dev", "Caf\u00e9 & Co"} {
+		b, _ := json.Marshal(name)
+		if r := h.postJSON("/register", regBody([]string{"http://127.0.0.1:5000/cb"}, `,"client_name":`+string(b))); r.StatusCode != http.StatusCreated {
+			t.Errorf("%q refused: %s", name, r.body)
+		}
+	}
+}
