@@ -231,7 +231,11 @@ func (s *typed) GetGrant(ctx context.Context, id string) (Grant, error) {
 	if err := decodeInto(BucketGrants, e, err, &g); err != nil {
 		return Grant{}, err
 	}
-	raw, err := s.sealer.Open(g.Sealed, grantAD(g.ID))
+	if g.ID != id {
+		return Grant{}, fmt.Errorf("grant %s: the record names grant %s (moved between keys?)", id, g.ID)
+	}
+	// The additional data is the record key we were asked for, never the id read from the record.
+	raw, err := s.sealer.Open(g.Sealed, grantAD(id))
 	if err != nil {
 		return Grant{}, fmt.Errorf("grant %s: upstream tokens cannot be opened with the configured sealing keys (was a sealing key removed?): %w", id, err)
 	}
