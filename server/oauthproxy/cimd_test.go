@@ -243,3 +243,22 @@ func TestBCP31_ClientIDURLHomographsRefused(t *testing.T) {
 		t.Fatalf("non-ASCII client_id URL: %d, %d fetches", r.StatusCode, d.hits("/\u00f6.json"))
 	}
 }
+
+// CIMD-07 (SSRF): besides the ranges above, the egress policy refuses addresses that translate to
+// IPv4 or are not globally reachable although Go calls them global unicast: IPv4-translated
+// (::ffff:0:a.b.c.d, stateless SIIT translators map it to a.b.c.d, like the NAT64 prefix already
+// refused), IPv4-compatible (::a.b.c.d, deprecated), site-local fec0::/10 (deprecated, still routed
+// inside some networks), the deprecated 6to4 relay anycast 192.88.99.0/24, and the 2024
+// documentation (3fff::/20) and segment-routing (5f00::/16) prefixes.
+func TestCIMD07_SSRFTranslatedAndDeprecatedRanges(t *testing.T) {
+	for _, a := range []string{"::ffff:0:10.0.0.1", "::ffff:0:127.0.0.1", "::ffff:0:169.254.169.254", "::10.0.0.1", "::127.0.0.1", "fec0::1", "192.88.99.1", "3fff::1", "5f00::1"} {
+		if AllowIP(netip.MustParseAddr(a)) {
+			t.Errorf("%s allowed", a)
+		}
+	}
+	for _, a := range []string{"1.1.1.1", "2606:4700::1111", "2a00:1450:4001::200e"} {
+		if !AllowIP(netip.MustParseAddr(a)) {
+			t.Errorf("public address %s refused", a)
+		}
+	}
+}
