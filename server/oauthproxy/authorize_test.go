@@ -97,6 +97,25 @@ func TestAZ05_State(t *testing.T) {
 	}
 }
 
+// AZ-05 (resource exhaustion): state is stored with the transaction until it expires, and a request
+// line may carry up to 1 MB, so an unbounded state lets anyone park a megabyte in the store per
+// /authorize request for the transaction's lifetime (the embedded store's file never shrinks). A
+// state longer than MaxStateBytes is refused with invalid_request before anything is stored; any
+// realistic state (random values, encoded return URLs) is far shorter.
+func TestAZ05_StateBounded(t *testing.T) {
+	h := newHarness(t)
+	id := h.register()
+	q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
+	q.Set("state", strings.Repeat("s", MaxStateBytes))
+	if _, loc := h.authorize(id, q); loc.Query().Get("state") != q.Get("state") {
+		t.Fatal("state of the maximal length not echoed")
+	}
+	q.Set("state", strings.Repeat("s", 512<<10))
+	if got := authorizeErr(t, h, q); got.Get("error") != "invalid_request" {
+		t.Fatalf("512 KiB state: %v", got.Get("error"))
+	}
+}
+
 func authorizeErr(t *testing.T, h *harness, q url.Values) url.Values {
 	t.Helper()
 	r := h.get(nil, h.issuer+"/authorize?"+q.Encode())
