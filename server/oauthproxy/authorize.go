@@ -137,5 +137,5 @@ func (p *Proxy) authorizeError(w http.ResponseWriter, r *http.Request, t store.T
 		host = u.Host
 	}
 	page(w, http.StatusBadRequest, pageData{Title: "The application's request was refused",
-		Message: "Error " + code + ": " + desc + ".", Link: to, LinkHost: host})
+		Message: "Error " + code + ": " + desc + ".", Link: registeredLink(to), LinkHost: host})
 }

@@ -179,6 +179,33 @@ func TestAZ10_NoOpenRedirect(t *testing.T) {
 	}
 }
 
+// AZ-10 for a native application: the interstitial's link keeps the private-use scheme (html/template
+// would turn it into "#ZgotmplZ") so the user can return to the application.
+func TestAZ10_InterstitialLinkForPrivateUseScheme(t *testing.T) {
+	h := newHarness(t)
+	id := h.register("cursor://anysphere.cursor-retrieval/oauth/callback")
+	q := authorizeQuery(id, "cursor://anysphere.cursor-retrieval/oauth/callback")
+	q.Set("response_type", "token")
+	r := h.get(nil, h.issuer+"/authorize?"+q.Encode())
+	if r.StatusCode != 400 || r.Header.Get("Location") != "" {
+		t.Fatalf("status %d Location %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if !strings.Contains(r.body, `id="continue" href="cursor://anysphere.cursor-retrieval/oauth/callback?`) {
+		t.Fatalf("link lost its scheme: %s", r.body)
+	}
+}
+
+func TestRegisteredLinkRefusesScriptSchemes(t *testing.T) {
+	for _, u := range []string{"javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,x", "vbscript:x", "file:///etc/passwd", "no-scheme"} {
+		if got := registeredLink(u); got != "" {
+			t.Errorf("%q → %q", u, got)
+		}
+	}
+	if got := registeredLink("https://c.example/cb?x=1"); got != "https://c.example/cb?x=1" {
+		t.Errorf("https link changed: %q", got)
+	}
+}
+
 // AZ-12: errors come from the registered list and descriptions use the allowed characters.
 func TestAZ12_ErrorResponses(t *testing.T) {
 	h := newHarness(t)
