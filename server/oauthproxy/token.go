@@ -377,8 +377,14 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		return
 	}
 	g, err := p.o.Store.GetGrant(ctx, rec.GrantID)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
+		return
+	}
+	if err != nil { // a store failure is not the client's fault: keep its refresh token usable
+		p.log.Error("token: load grant", "err", err)
+		_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt)
+		tokenUnavailable(w)
 		return
 	}
 	now := p.now()
@@ -401,7 +407,13 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		}
 		g.Upstream = store.UpstreamTokens{AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, IDToken: nt.IDToken, Expiry: nt.Expiry}
 		if err := p.o.Store.UpdateGrant(ctx, g); err != nil {
-			p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
+			if errors.Is(err, store.ErrNotFound) {
+				p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
+				return
+			}
+			p.log.Error("token: store refreshed upstream tokens", "err", err)
+			_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt)
+			tokenUnavailable(w)
 			return
 		}
 	}
