@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/storage"
@@ -42,6 +43,7 @@ type Session struct {
 	mu      sync.Mutex
 	navs    []Navigation
 	lastDoc DocumentResponse
+	blocked []string
 }
 
 // DocumentResponse is the HTTP response of the latest top-level document.
@@ -52,6 +54,21 @@ type DocumentResponse struct {
 
 // onEvent runs on chromedp's event loop: it must be quick and must not run commands.
 func (s *Session) onEvent(ev any) {
+	if p, ok := ev.(*fetch.EventRequestPaused); ok {
+		if p.Request != nil {
+			s.mu.Lock()
+			s.blocked = append(s.blocked, p.Request.URL)
+			s.mu.Unlock()
+		}
+		// Commands cannot run on the event loop: answer from a goroutine.
+		go func(id fetch.RequestID) {
+			_ = chromedp.Do(s.ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+				_, err := cdp.Call(ctx, t, fetch.FailRequest, fetch.FailRequestParams{RequestID: id, ErrorReason: network.ErrorReasonBlockedByClient})
+				return err
+			}))
+		}(p.RequestID)
+		return
+	}
 	if r, ok := ev.(*network.EventResponseReceived); ok {
 		if r.Type == network.ResourceTypeDocument && r.Response != nil {
 			s.mu.Lock()
@@ -78,6 +95,35 @@ func (s *Session) Navigations() []Navigation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Navigation(nil), s.navs...)
+}
+
+// Block makes the tab fail top-level requests whose URL matches one of the patterns (wildcards '*'
+// and '?'), recording their URLs: a check can capture a URL (e.g. the OAuth callback with its code)
+// without letting the browser load it. Unblock lifts it.
+func (s *Session) Block(ctx context.Context, patterns ...string) error {
+	var ps []*fetch.RequestPattern
+	for _, p := range patterns {
+		ps = append(ps, &fetch.RequestPattern{URLPattern: p, ResourceType: network.ResourceTypeDocument})
+	}
+	return s.Run(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, fetch.Enable, fetch.EnableParams{Patterns: ps})
+		return err
+	}))
+}
+
+// Unblock stops blocking.
+func (s *Session) Unblock(ctx context.Context) error {
+	return s.Run(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, fetch.Disable, cdp.Empty{})
+		return err
+	}))
+}
+
+// Blocked returns the URLs blocked so far.
+func (s *Session) Blocked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.blocked...)
 }
 
 // LastDocument returns the response of the latest top-level document (zero before the first one).

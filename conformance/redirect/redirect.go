@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -120,6 +121,17 @@ func (l *Listener) NewEndpointHost(host string) *Endpoint {
 	return e
 }
 
+// NewEndpointAt returns an endpoint with a fixed path on the main port (for redirect URIs that
+// another party registered, such as an upstream application's http://127.0.0.1/auth/callback). It
+// replaces an earlier endpoint with the same path.
+func (l *Listener) NewEndpointAt(path string) *Endpoint {
+	e := &Endpoint{path: path, uri: fmt.Sprintf("http://127.0.0.1:%d%s", l.Port(), path), notify: make(chan struct{}, 1)}
+	l.mu.Lock()
+	l.endpoints[path] = e
+	l.mu.Unlock()
+	return e
+}
+
 // URI is the redirect URI to register and send.
 func (e *Endpoint) URI() string { return e.uri }
 
@@ -175,7 +187,25 @@ const landing = `<!doctype html><html><head><meta charset="utf-8"><title>mcp-aut
 <script>if (location.hash) { fetch(location.pathname + "?__fragment=1", {method: "POST", body: location.hash}); }</script>
 </body></html>`
 
+// LaunchURL is a page on this listener (reached as host, e.g. "localhost" to be cross-site from
+// 127.0.0.1) that navigates the browser to `to` by a link click, as a third-party site would: the
+// navigation carries Sec-Fetch-Site: cross-site.
+func (l *Listener) LaunchURL(host, to string) string {
+	return fmt.Sprintf("http://%s:%d/launch?%s", host, l.Port(), url.Values{"to": {to}}.Encode())
+}
+
 func (l *Listener) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/launch" {
+		to := r.URL.Query().Get("to")
+		if u, err := url.Parse(to); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			http.Error(w, "bad target", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html><body><a id="go" href="%s">continue</a>
+<script>document.getElementById("go").click();</script></body></html>`, html.EscapeString(to))
+		return
+	}
 	l.mu.Lock()
 	e := l.endpoints[r.URL.Path]
 	l.mu.Unlock()
