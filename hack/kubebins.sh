@@ -18,7 +18,7 @@ export GOFLAGS=-mod=mod CGO_ENABLED=0 GOWORK=off
 [ $# -gt 0 ] || set -- kube-apiserver etcd
 
 k8s_module() {
-  local d=$root/k8s
+  local d=$root/k8s c
   [ -f "$d/go.sum" ] && return 0
   echo "kubebins: preparing k8s.io/kubernetes@$K8S_VERSION wrapper module" >&2
   go mod download k8s.io/kubernetes@"$K8S_VERSION"
