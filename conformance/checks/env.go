@@ -36,8 +36,6 @@ type Config struct {
 	Upstream upstream.View
 	// ScopeProbe describes an operation needing more scope than a narrow token has (SC-02..04).
 	ScopeProbe *ScopeProbe
-	// UpstreamAdvance moves the upstream's clock (the mock Auth0's); nil when it cannot be moved.
-	UpstreamAdvance func(ctx context.Context, d time.Duration) error
 	// UpstreamSubject is the upstream user's subject (needed when the target's tokens are opaque).
 	UpstreamSubject string
 	// UpstreamClient lets the suite obtain tokens straight from the upstream (RS-05): an

@@ -2,7 +2,6 @@ package checks
 
 import (
 	"strings"
-	"time"
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/oauthclient"
 )
@@ -102,8 +101,7 @@ func pkce06(t *T) {
 
 // PKCE-07: the proxy uses its own PKCE pair upstream; the client's values never leave it.
 func pkce07(t *T) {
-	t.Upstream()
-	start := time.Now()
+	start := t.UpstreamMark()
 	r := t.Authorize(Flow{Name: "flow watched upstream"})
 	resp := t.Token("redeem the code", r.CodeExchange().Form())
 	if _, err := oauthclient.DecodeToken(resp); err != nil {

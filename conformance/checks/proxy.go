@@ -475,7 +475,7 @@ func pxy13(t *T) {
 		}
 	}
 	if t.env.cfg.Upstream != nil && g.Tokens.RefreshToken != "" {
-		reqs, err := t.env.cfg.Upstream.Requests(t.ctx)
+		reqs, err := t.env.cfg.Upstream.Requests(t.ctx, "", 0)
 		t.Must(err, "read the upstream log")
 		for _, r := range reqs {
 			if v := r.Param("refresh_token"); v != "" && v == g.Tokens.RefreshToken {
@@ -492,8 +492,7 @@ func pxy14(t *T) {
 
 // watchedFlow runs a full grant and returns the upstream requests it caused.
 func (t *T) watchedFlow(f Flow) (*Grant, []upstream.Request, []upstream.Request) {
-	t.Upstream()
-	start := time.Now()
+	start := t.UpstreamMark()
 	g := t.Grant(f)
 	return g, t.UpstreamRequests(start, "/authorize"), t.UpstreamRequests(start, "/oauth/token")
 }

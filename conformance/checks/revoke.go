@@ -104,7 +104,7 @@ func rev06(t *T) {
 	t.revocation()
 	t.Upstream()
 	g := t.refreshGrant(Flow{})
-	start := time.Now()
+	start := t.UpstreamMark()
 	if resp := t.revoke("revoke the refresh token", g.Client.ID, g.Tokens.RefreshToken, "refresh_token"); resp.Status != http.StatusOK {
 		t.Fatalf("revocation failed: %s", resp.Describe())
 	}

@@ -311,9 +311,9 @@ func (t *T) accessLifetime(g *Grant) time.Duration {
 
 // upstreamAdvance moves the upstream's clock when the run can (the mock Auth0's admin API).
 func (t *T) upstreamAdvance(d time.Duration) {
-	if t.env.cfg.UpstreamAdvance == nil {
+	if t.env.cfg.Upstream == nil {
 		return
 	}
-	t.Must(t.env.cfg.UpstreamAdvance(t.ctx, d), "move the upstream's clock")
+	t.Must(t.env.cfg.Upstream.Advance(t.ctx, d), "move the upstream's clock")
 	t.Logf("moved the upstream's clock forward by %s", d)
 }

@@ -146,11 +146,18 @@ func (t *T) Upstream() upstream.View {
 	return t.env.cfg.Upstream
 }
 
-// UpstreamRequests returns the upstream requests made since a time.
-func (t *T) UpstreamRequests(since time.Time, path string) []upstream.Request {
-	reqs, err := t.Upstream().Requests(t.ctx)
+// UpstreamMark is the upstream log's position now (read what comes after with UpstreamRequests).
+func (t *T) UpstreamMark() int64 {
+	seq, err := upstream.LastSeq(t.ctx, t.Upstream())
 	t.Must(err, "read the mock Auth0's request log")
-	return upstream.Since(reqs, since, path)
+	return seq
+}
+
+// UpstreamRequests returns the upstream requests to path ("" = all) after a mark.
+func (t *T) UpstreamRequests(mark int64, path string) []upstream.Request {
+	reqs, err := t.Upstream().Requests(t.ctx, path, mark)
+	t.Must(err, "read the mock Auth0's request log")
+	return reqs
 }
 
 // TimeTravel moves the target's clock, skipping the check when the target cannot be time-warped.

@@ -43,7 +43,9 @@ var funcs = template.FuncMap{
 		b, _ := json.MarshalIndent(v, "", "  ")
 		return string(b)
 	},
-	"ms": func(v float64) string { return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond).String() },
+	"ms": func(v float64) string {
+		return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond).String()
+	},
 	"headers": func(h map[string][]string) string {
 		var b strings.Builder
 		for k, vs := range h {
