@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"sync"
 	"time"
 
@@ -50,16 +49,27 @@ var ran sync.Once
 // ErrRanTwice is returned by a second Run in one process.
 var ErrRanTwice = errors.New("the conformance suite can run once per process (a Ginkgo limitation)")
 
+// Selector returns the label filter as a predicate (everything for an invalid filter; Count
+// reports the error).
+func Selector(filter string) func([]string) bool {
+	if filter == "" {
+		return func([]string) bool { return true }
+	}
+	f, err := types.ParseLabelFilter(filter)
+	if err != nil {
+		return func([]string) bool { return true }
+	}
+	return f
+}
+
 // Count returns how many checks a label filter selects.
 func Count(filter string) (int, error) {
-	match := func([]string) bool { return true }
 	if filter != "" {
-		f, err := types.ParseLabelFilter(filter)
-		if err != nil {
+		if _, err := types.ParseLabelFilter(filter); err != nil {
 			return 0, fmt.Errorf("label filter %q: %w", filter, err)
 		}
-		match = f
 	}
+	match := Selector(filter)
 	n := 0
 	for _, c := range checks.All() {
 		if match(c.Labels()) {
@@ -172,14 +182,4 @@ func joinLines(ls []string) string {
 		out += l
 	}
 	return out
-}
-
-// SortedTimings returns timing names by decreasing time (for printing).
-func SortedTimings(m map[string]float64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
-	return keys
 }
