@@ -187,6 +187,7 @@ var consentWarningRE = regexp.MustCompile(`(?i)(warning|caution|careful|only (co
 
 // consentText returns the visible text of the consent page for a flow (via the browser).
 func (t *T) consentText(c *Client) string {
+	t.requireConsentDesign()
 	b, err := t.env.Browser()
 	t.Must(err, "browser")
 	s, err := b.NewSession()

@@ -29,6 +29,7 @@ func (t *T) registration() string {
 func (t *T) register(label string, meta map[string]any) *oauthclient.Response {
 	resp, err := t.client.PostJSON(t.Label("%s", label), t.registration(), meta, http.Header{"Accept": {"application/json"}})
 	t.Must(err, label)
+	t.skipIfRateLimited(resp)
 	return resp
 }
 

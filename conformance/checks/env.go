@@ -92,6 +92,7 @@ type Env struct {
 
 	driver       *login.Driver
 	shared       sharedGrant
+	sharedClient sharedClient
 	upstreamToks upstreamTokens
 }
 

@@ -3,7 +3,9 @@ package checks
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
@@ -22,9 +24,25 @@ type Client struct {
 	Metadata    map[string]any
 }
 
-// RegisterClient registers a public loopback client (mod may change the metadata). It stops the
-// check when the target offers no registration endpoint or refuses the registration.
+// RegisterClient returns a registered public loopback client. Without mod it is the run's shared
+// client (registered once: authorization servers rate-limit registration); with mod, or through
+// NewClient, a fresh registration.
 func (t *T) RegisterClient(mod func(meta map[string]any)) *Client {
+	if mod != nil {
+		return t.NewClient(mod)
+	}
+	s := &t.env.sharedClient
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		s.c = t.NewClient(func(m map[string]any) { m["client_name"] = "mcp-auth-conformance (shared client)" })
+	}
+	return s.c
+}
+
+// NewClient registers a fresh public loopback client (mod may change the metadata). It stops the
+// check when the target offers no registration endpoint or refuses the registration.
+func (t *T) NewClient(mod func(meta map[string]any)) *Client {
 	as := t.AS()
 	if as.RegistrationEndpoint == "" {
 		t.Skipf("the authorization server offers no dynamic client registration (no registration_endpoint); this check needs a client it can register")
@@ -35,6 +53,7 @@ func (t *T) RegisterClient(mod func(meta map[string]any)) *Client {
 		mod(meta)
 	}
 	reg, resp, err := t.client.Register(t.Label("register a client"), as.RegistrationEndpoint, meta)
+	t.skipIfRateLimited(resp)
 	if err != nil {
 		if resp != nil {
 			t.Fatalf("could not register a client: %s", resp.Describe())
@@ -187,6 +206,9 @@ func (t *T) Browse(f Flow) *FlowResult {
 		t.rec.AddNavigation(evidence.Navigation{Session: name, Time: n.Time, Method: n.Method, URL: n.URL, RedirectStatus: n.RedirectStatus})
 	}
 	if fe, ok := login.AsFlowError(res.Err); ok {
+		if fe.Status == http.StatusTooManyRequests {
+			t.Skipf("the server rate-limited the suite (HTTP 429 at %s): raise the limit for the test or run fewer checks (--label-filter)", stripQuery(fe.URL))
+		}
 		t.rec.AddScreenshot(evidence.Screenshot{Label: fmt.Sprintf("%s: %s", name, fe.Reason), URL: fe.URL, PNG: fe.Screenshot})
 	}
 	return res
@@ -232,6 +254,7 @@ func (r *FlowResult) CodeExchange() oauthclient.CodeExchange {
 func (t *T) Token(label string, form url.Values) *oauthclient.Response {
 	resp, err := t.client.Token(t.Label("%s", label), t.AS().TokenEndpoint, form)
 	t.Must(err, label)
+	t.skipIfRateLimited(resp)
 	return resp
 }
 
@@ -281,4 +304,21 @@ func loginPlanUntil(done func() bool) login.Plan {
 // evalText returns the visible text of the session's page.
 func evalText(t *T, s *browser.Session) (string, error) {
 	return browser.Eval[string](t.ctx, s, `document.body ? document.body.innerText : ""`)
+}
+
+// skipIfRateLimited stops the check as skipped when the server rate-limited the suite: a 429 says
+// nothing about the behaviour under test.
+func (t *T) skipIfRateLimited(resp *oauthclient.Response) {
+	if resp != nil && resp.Status == http.StatusTooManyRequests {
+		ra := resp.Header.Get("Retry-After")
+		if ra == "" {
+			ra = "not given"
+		}
+		t.Skipf("the server rate-limited the suite (HTTP 429 at %s, Retry-After %s): raise the limit for the test client or run fewer checks (--label-filter)", resp.URL, ra)
+	}
+}
+
+type sharedClient struct {
+	mu sync.Mutex
+	c  *Client
 }

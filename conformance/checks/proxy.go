@@ -63,10 +63,33 @@ func (t *T) upstreamAuthorizeURL(r *FlowResult) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+// consentDesign tells how the AS handles consent: its own consent page (true), or a pass-through
+// design that sends each client to the upstream with the client's own registration (the check is
+// skipped: the proxy-consent rows do not apply). A jump to the upstream under another client_id
+// without an MCP consent page is the confused-deputy hole and fails the check.
+func (t *T) requireConsentDesign() {
+	c := t.RegisterClient(nil)
+	f := &Flow{Client: c}
+	p := t.ProbeAuthorize("does the AS show its own consent page?", t.AuthParams(f), nil, c.RedirectURI)
+	if p.Form != nil || p.Kind != Proceed || p.Left == "" {
+		return
+	}
+	u, err := url.Parse(p.Left)
+	if err != nil {
+		return
+	}
+	q := u.Query()
+	if q.Get("client_id") == c.ID && q.Get("redirect_uri") == f.Client.RedirectURI {
+		t.Skipf("pass-through design: the server sends each client to the upstream (%s) with its own client_id and redirect URI, so it has no consent page or callback of its own; the upstream's consent covers the client and this proxy row does not apply", u.Host)
+	}
+	t.Fatalf("the authorization request went straight to the upstream (%s) with client_id %q, not the client's own %q, and no consent page of the MCP server: with a static upstream client this is the confused-deputy hole (PXY-01)", u.Host, q.Get("client_id"), c.ID)
+}
+
 // PXY-01: each dynamically registered client gets an MCP-owned consent page before the upstream.
 func pxy01(t *T) {
+	t.requireConsentDesign()
 	s := t.newSession()
-	r := t.Authorize(Flow{Session: s, Name: "first client"})
+	r := t.Authorize(Flow{Session: s, Client: t.NewClient(nil), Name: "first client"})
 	if !r.Outcome.SawConsent {
 		t.Fatalf("the flow went to the upstream without a consent page of the MCP server: with a static upstream client and open registration this is the confused-deputy hole")
 	}
@@ -82,7 +105,7 @@ func pxy01(t *T) {
 			break
 		}
 	}
-	second := t.Browse(Flow{Session: s, Consent: login.StopAtConsent, Name: "second client, same browser"})
+	second := t.Browse(Flow{Session: s, Client: t.NewClient(nil), Consent: login.StopAtConsent, Name: "second client, same browser"})
 	if second.Outcome.Stopped != "consent" {
 		if second.Got && second.Response.Code() != "" {
 			t.Errorf("a second client got a code in the same browser without a consent prompt")
@@ -249,7 +272,7 @@ func pxy05(t *T) {
 // captureUpstream approves consent in s and stops at the upstream login page, returning the
 // upstream authorization URL the browser was sent to.
 func (t *T) captureUpstream(s *browser.Session, name string) (*FlowResult, string) {
-	r := t.Browse(Flow{Session: s, StopAtLogin: true, Name: name})
+	r := t.Browse(Flow{Session: s, Client: t.NewClient(nil), StopAtLogin: true, Name: name})
 	if r.Err != nil || r.Outcome.Stopped != "login" {
 		t.Fatalf("browser %s did not reach the upstream login page after consent: %v", name, r.Err)
 	}
@@ -286,6 +309,7 @@ func (t *T) completeElsewhere(r *FlowResult, upstreamURL string, b *browser.Sess
 
 // PXY-06: upstream state is bound to the browser that consented.
 func pxy06(t *T) {
+	t.requireConsentDesign()
 	a, b := t.newSession(), t.newSession()
 	r, up := t.captureUpstream(a, "A")
 	t.completeElsewhere(r, up, b)
@@ -294,8 +318,9 @@ func pxy06(t *T) {
 // PXY-07: nothing set before approval binds the browser: a browser that only viewed the consent
 // page cannot complete the flow.
 func pxy07(t *T) {
+	t.requireConsentDesign()
 	a, b := t.newSession(), t.newSession()
-	stop := t.Browse(Flow{Session: a, Consent: login.StopAtConsent, Name: "A"})
+	stop := t.Browse(Flow{Session: a, Client: t.NewClient(nil), Consent: login.StopAtConsent, Name: "A"})
 	if stop.Outcome.Stopped != "consent" {
 		t.Fatalf("browser A saw no consent page: %v", stop.Err)
 	}
@@ -326,6 +351,7 @@ func pxy07(t *T) {
 
 // PXY-08: the callback state is single-use and short-lived.
 func pxy08(t *T) {
+	t.requireConsentDesign()
 	s := t.newSession()
 	r := t.Authorize(Flow{Session: s, Name: "flow whose callback is replayed"})
 	cb := ""
@@ -373,6 +399,7 @@ func pxy08(t *T) {
 
 // PXY-10: remembered consent is per client and never silent for cross-site navigations.
 func pxy10(t *T) {
+	t.requireConsentDesign()
 	s := t.newSession()
 	c := t.RegisterClient(nil)
 	t.Authorize(Flow{Session: s, Client: c, Name: "first approval"})
@@ -400,6 +427,7 @@ func pxy10(t *T) {
 
 // PXY-11: deny → access_denied + state (+ iss) to the registered redirect URI.
 func pxy11(t *T) {
+	t.requireConsentDesign()
 	c := t.RegisterClient(nil)
 	r := t.Browse(Flow{Client: c, Consent: login.Deny, State: ptr("conformance-deny"), Name: "deny"})
 	if !r.Got {

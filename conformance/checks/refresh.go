@@ -109,7 +109,7 @@ func rt03(t *T) {
 // RT-04: a refresh token is bound to its client.
 func rt04(t *T) {
 	g := t.refreshGrant(Flow{})
-	other := t.RegisterClient(nil)
+	other := t.NewClient(nil)
 	f := g.RefreshForm(g.Tokens.RefreshToken)
 	f.Set("client_id", other.ID)
 	resp := t.Token("refresh client A's token as client B", f)

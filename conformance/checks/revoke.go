@@ -81,7 +81,7 @@ func rev04(t *T) {
 func rev05(t *T) {
 	t.revocation()
 	g := t.Grant(Flow{Name: "client A's grant"})
-	other := t.RegisterClient(nil)
+	other := t.NewClient(nil)
 	resp := t.revoke("client B revokes A's access token", other.ID, g.Tokens.AccessToken, "access_token")
 	if resp.Status >= 500 {
 		t.Errorf("the cross-client revocation got %s", resp.Describe())

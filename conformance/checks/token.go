@@ -150,7 +150,7 @@ func tok06(t *T) {
 // TOK-07: a code is bound to its client.
 func tok07(t *T) {
 	r := t.Authorize(Flow{Name: "code for client A"})
-	other := t.RegisterClient(nil)
+	other := t.NewClient(nil)
 	x := r.CodeExchange()
 	x.ClientID = other.ID
 	x.RedirectURI = other.RedirectURI

@@ -54,6 +54,7 @@ func sec01(t *T) {
 
 // SEC-02: client-controlled text is escaped on the consent page (no script runs).
 func sec02(t *T) {
+	t.requireConsentDesign()
 	payload := `<img src=x onerror="window.__mcpconfXSS=1">conformance-xss`
 	c := t.RegisterClient(func(m map[string]any) { m["client_name"] = payload })
 	b, err := t.env.Browser()

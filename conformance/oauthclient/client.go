@@ -38,6 +38,8 @@ func New(base *http.Client) *Client {
 
 // Response is an HTTP response read in full.
 type Response struct {
+	// URL is the request URL without its query.
+	URL    string
 	Status int
 	Header http.Header
 	Body   []byte
@@ -122,7 +124,9 @@ func (c *Client) Do(req *http.Request) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading the response: %w", req.Method, req.URL.Redacted(), err)
 	}
-	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	u := *req.URL
+	u.RawQuery, u.Fragment = "", ""
+	r := &Response{URL: u.String(), Status: resp.StatusCode, Header: resp.Header, Body: b}
 	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
 		var m map[string]any
 		if json.Unmarshal(t, &m) == nil {
