@@ -42,6 +42,11 @@ type Browser struct {
 	browserCtx    context.Context
 	browserCancel context.CancelFunc
 	closeOnce     sync.Once
+
+	// pool holds sessions opened ahead of time (opening one costs ~0.3 s).
+	pool     chan *Session
+	poolStop chan struct{}
+	poolWG   sync.WaitGroup
 }
 
 // Available reports whether the Chromium binary exists, with an error that says how to get it.
@@ -89,7 +94,7 @@ func Start(ctx context.Context, opts Options) (*Browser, error) {
 		ctxOpts = append(ctxOpts, chromedp.WithLogf(discard), chromedp.WithErrorf(discard))
 	}
 	browserCtx, browserCancel := chromedp.NewContext(allocCtx, ctxOpts...)
-	b := &Browser{allocCancel: allocCancel, browserCtx: browserCtx, browserCancel: browserCancel}
+	b := &Browser{allocCancel: allocCancel, browserCtx: browserCtx, browserCancel: browserCancel, poolStop: make(chan struct{})}
 
 	timeout := opts.StartTimeout
 	if timeout == 0 {
@@ -117,14 +122,63 @@ func Start(ctx context.Context, opts Options) (*Browser, error) {
 // Close stops the browser process. It is safe to call more than once.
 func (b *Browser) Close() {
 	b.closeOnce.Do(func() {
+		close(b.poolStop)
+		b.poolWG.Wait()
+		if b.pool != nil {
+			for {
+				select {
+				case s := <-b.pool:
+					s.cancel()
+					continue
+				default:
+				}
+				break
+			}
+		}
 		b.browserCancel()
 		b.allocCancel()
 	})
 }
 
-// NewSession opens a tab in a new, isolated browser context (an incognito-like profile with its own
-// cookie jar). Close it when the flow is done.
+// Prewarm keeps up to n fresh sessions open ahead of time, so NewSession returns at once. Call it
+// once, before the first NewSession.
+func (b *Browser) Prewarm(n int) {
+	if n <= 0 || b.pool != nil {
+		return
+	}
+	b.pool = make(chan *Session, n)
+	b.poolWG.Add(1)
+	go func() {
+		defer b.poolWG.Done()
+		for {
+			s, err := b.open()
+			if err != nil {
+				return // NewSession opens sessions itself when the pool is empty
+			}
+			select {
+			case b.pool <- s:
+			case <-b.poolStop:
+				s.cancel()
+				return
+			}
+		}
+	}()
+}
+
+// NewSession returns a tab in a new, isolated browser context (an incognito-like profile with its
+// own cookie jar), from the prewarmed pool when there is one. Close it when the flow is done.
 func (b *Browser) NewSession() (*Session, error) {
+	if b.pool != nil {
+		select {
+		case s := <-b.pool:
+			return s, nil
+		default:
+		}
+	}
+	return b.open()
+}
+
+func (b *Browser) open() (*Session, error) {
 	s := &Session{}
 	ctx, cancel := chromedp.NewContext(b.browserCtx,
 		chromedp.WithNewBrowserContext(),

@@ -137,6 +137,7 @@ func (e *Env) Config() Config { return e.cfg }
 
 // Close stops the browser and the redirect listener.
 func (e *Env) Close() {
+	e.browserOnce.Do(func() {}) // waits for a start in progress
 	if e.browser != nil {
 		e.browser.Close()
 	}
@@ -146,12 +147,21 @@ func (e *Env) Close() {
 // Redirect is the loopback redirect listener.
 func (e *Env) Redirect() *redirect.Listener { return e.redirect }
 
-// Browser starts the browser on first use.
+// StartBrowser starts the browser in the background (the run's first checks need none), with one
+// session kept open ahead of time.
+func (e *Env) StartBrowser() {
+	go func() { _, _ = e.Browser() }()
+}
+
+// Browser returns the browser, starting it on first use.
 func (e *Env) Browser() (*browser.Browser, error) {
 	e.browserOnce.Do(func() {
 		start := time.Now()
 		e.browser, e.browserErr = browser.Start(context.Background(), e.cfg.Browser)
 		e.addTiming("browser start", time.Since(start))
+		if e.browserErr == nil {
+			e.browser.Prewarm(1)
+		}
 	})
 	return e.browser, e.browserErr
 }

@@ -96,6 +96,7 @@ func Run(ctx context.Context, env *checks.Env, opts Options) (*report.Run, error
 	if opts.Progress != nil {
 		progress = &report.Progress{W: opts.Progress, Total: total, Verbose: opts.Verbose, Color: opts.Color}
 	}
+	env.StartBrowser()
 	var mu sync.Mutex
 	register(env, func(r report.Result) {
 		mu.Lock()
