@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/remote"
 )
 
 // DefaultExecPath is where Debian's chromium package puts the real binary (/usr/bin/chromium is a
@@ -31,6 +32,13 @@ type Options struct {
 	Flags map[string]any
 	// Logf receives chromedp's diagnostics; nil discards them.
 	Logf func(format string, args ...any)
+	// RemoteURL, when set, attaches to a Chromium already running elsewhere (its DevTools
+	// endpoint, e.g. ws://chromium:9222/ or http://chromium:9222/) instead of starting one: the
+	// suite's container image carries no browser.
+	RemoteURL string
+	// NoSandbox starts Chromium with --no-sandbox (containers without user namespaces; chromedp
+	// adds it by itself when running as root).
+	NoSandbox bool
 }
 
 // ErrNoChromium is returned by Start when the Chromium binary is missing.
@@ -63,6 +71,10 @@ func Available(execPath string) error {
 
 // Start launches Chromium headless. The process lives until Close (or until ctx ends).
 func Start(ctx context.Context, opts Options) (*Browser, error) {
+	if opts.RemoteURL != "" {
+		allocCtx, allocCancel := remote.NewAllocator(context.WithoutCancel(ctx), opts.RemoteURL)
+		return finishStart(ctx, allocCtx, allocCancel, opts, opts.RemoteURL)
+	}
 	execPath := opts.ExecPath
 	if execPath == "" {
 		execPath = DefaultExecPath
@@ -82,10 +94,17 @@ func Start(ctx context.Context, opts Options) (*Browser, error) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1024, 900),
 	)
+	if opts.NoSandbox {
+		allocOpts = append(allocOpts, chromedp.NoSandbox)
+	}
 	for name, v := range opts.Flags {
 		allocOpts = append(allocOpts, chromedp.Flag(name, v))
 	}
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), allocOpts...)
+	return finishStart(ctx, allocCtx, allocCancel, opts, execPath)
+}
+
+func finishStart(ctx, allocCtx context.Context, allocCancel context.CancelFunc, opts Options, what string) (*Browser, error) {
 	var ctxOpts []chromedp.ContextOption
 	if opts.Logf != nil {
 		ctxOpts = append(ctxOpts, chromedp.WithLogf(opts.Logf), chromedp.WithErrorf(opts.Logf))
@@ -107,11 +126,11 @@ func Start(ctx context.Context, opts Options) (*Browser, error) {
 	case err := <-startErr:
 		if err != nil {
 			b.Close()
-			return nil, fmt.Errorf("start chromium %s: %w", execPath, err)
+			return nil, fmt.Errorf("start chromium %s: %w", what, err)
 		}
 	case <-time.After(timeout):
 		b.Close()
-		return nil, fmt.Errorf("start chromium %s: no answer within %s", execPath, timeout)
+		return nil, fmt.Errorf("start chromium %s: no answer within %s", what, timeout)
 	case <-ctx.Done():
 		b.Close()
 		return nil, fmt.Errorf("start chromium: %w", ctx.Err())

@@ -49,7 +49,8 @@ type flags struct {
 	cimdBaseURL, cimdListen                                          string
 	probeTool, probeArgs, probeGranted, probeNeeds, scopeImplies     string
 	probeNarrowTool                                                  string
-	chromium                                                         string
+	chromium, browserURL                                             string
+	noSandbox                                                        bool
 	checkTimeout, httpTimeout, flowTimeout                           time.Duration
 	insecure, verbose, strict, ginkgoOutput, list, noColor, noReport bool
 }
@@ -90,6 +91,8 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.scopeImplies, "scope-implies", "", "a documented scope hierarchy broad=narrow (SC-04)")
 	fs.StringVar(&f.probeNarrowTool, "scope-probe-narrow-tool", "", "a tool that needs the narrow scope of --scope-implies")
 	fs.StringVar(&f.chromium, "chromium", browser.DefaultExecPath, "Chromium binary")
+	fs.StringVar(&f.browserURL, "browser-url", "", "DevTools URL of a Chromium running elsewhere (e.g. http://chromium:9222/) instead of starting one (the container image has no browser)")
+	fs.BoolVar(&f.noSandbox, "chromium-no-sandbox", false, "start Chromium with --no-sandbox (containers without user namespaces)")
 	fs.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of one check")
 	fs.DurationVar(&f.httpTimeout, "http-timeout", 10*time.Second, "time limit of one HTTP request")
 	fs.DurationVar(&f.flowTimeout, "flow-timeout", 20*time.Second, "time limit of one browser flow")
@@ -248,7 +251,7 @@ func (f *flags) config(ctx context.Context) (checks.Config, func(), error) {
 			Selectors: login.Selectors{Username: f.usernameSel, Password: f.passwordSel, Submit: f.submitSel,
 				UpstreamConsent: f.upSel, Approve: f.approveSel, Deny: f.denySel}},
 		UpstreamSubject: f.upstreamSubject, Sibling: f.sibling, SecondInstance: f.secondInstance,
-		Browser:      browser.Options{ExecPath: f.chromium},
+		Browser:      browser.Options{ExecPath: f.chromium, RemoteURL: f.browserURL, NoSandbox: f.noSandbox},
 		CheckTimeout: f.checkTimeout, HTTPTimeout: f.httpTimeout, FlowTimeout: f.flowTimeout,
 	}
 	if f.secondUsername != "" {
