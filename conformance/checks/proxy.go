@@ -518,17 +518,36 @@ func pxy14(t *T) {
 	t.Skipf("white-box: encryption at rest and hashed refresh tokens can only be checked inside the server (its own store tests cover it)")
 }
 
-// watchedFlow runs a full grant and returns the upstream requests it caused.
-func (t *T) watchedFlow(f Flow) (*Grant, []upstream.Request, []upstream.Request) {
+// watchedFlow runs a browser flow (and redeems its code when there is one) and returns the
+// upstream requests it caused. The caller judges those first and reportFlow afterwards, so a
+// defect that breaks the flow is still reported by what the upstream saw.
+func (t *T) watchedFlow(f Flow) (*FlowResult, []upstream.Request, []upstream.Request) {
 	start := t.UpstreamMark()
-	g := t.Grant(f)
-	return g, t.UpstreamRequests(start, "/authorize"), t.UpstreamRequests(start, "/oauth/token")
+	r := t.Browse(f)
+	if r.Err == nil && r.Got && r.Response.Code() != "" {
+		t.Token("redeem the code", r.CodeExchange().Form())
+	}
+	return r, t.UpstreamRequests(start, "/authorize"), t.UpstreamRequests(start, "/oauth/token")
+}
+
+// reportFlow fails the check when the flow did not yield a code and nothing else was reported.
+func (t *T) reportFlow(r *FlowResult) {
+	if t.Failed() {
+		return
+	}
+	switch {
+	case r.Err != nil:
+		t.Errorf("the authorization flow did not complete: %v", r.Err)
+	case !r.Got || r.Response.Code() == "":
+		t.Errorf("the authorization flow ended without a code (%s)", r.Response.Error())
+	}
 }
 
 // PXY-15: the client's resource is not forwarded upstream.
 func pxy15(t *T) {
 	g, auths, toks := t.watchedFlow(Flow{Name: "flow with resource"})
-	res := g.Flow.Params.Get("resource")
+	defer t.reportFlow(g)
+	res := g.Params.Get("resource")
 	for _, r := range append(auths, toks...) {
 		if v := r.Param("resource"); v != "" {
 			if v == res {
@@ -543,7 +562,9 @@ func pxy15(t *T) {
 // PXY-16: the upstream leg uses PKCE S256 and a fresh state.
 func pxy16(t *T) {
 	g1, a1, _ := t.watchedFlow(Flow{Name: "first flow"})
-	_, a2, _ := t.watchedFlow(Flow{Name: "second flow"})
+	g2, a2, _ := t.watchedFlow(Flow{Name: "second flow"})
+	defer t.reportFlow(g2)
+	defer t.reportFlow(g1)
 	if len(a1) == 0 || len(a2) == 0 {
 		t.Fatalf("the upstream saw no authorization request")
 	}
@@ -553,7 +574,7 @@ func pxy16(t *T) {
 		}
 		if st := a.Param("state"); st == "" {
 			t.Errorf("the upstream authorization request has no state")
-		} else if st == g1.Flow.State {
+		} else if st == g1.State {
 			t.Errorf("the proxy forwarded the client's state upstream")
 		}
 	}
@@ -627,13 +648,11 @@ func pxy19(t *T) {
 
 // PXY-20: the upstream identity is verified and a JWE upstream access token does not break the flow.
 func pxy20(t *T) {
-	var g *Grant
 	var auths []upstream.Request
 	if t.env.cfg.Upstream != nil {
-		g, auths, _ = t.watchedFlow(Flow{Name: "full flow"})
-	} else {
-		g = t.Grant(Flow{Name: "full flow"})
+		_, auths, _ = t.watchedFlow(Flow{Name: "full flow (watched upstream)"})
 	}
+	g := t.Grant(Flow{Name: "full flow"})
 	if ok, resp := t.AcceptedByMCP("the token after a full flow", g.Tokens.AccessToken); !ok {
 		t.Errorf("the token issued after the upstream login is refused by the MCP endpoint (%s): upstream token handling is broken (FastMCP #4850)", resp.Describe())
 	}
