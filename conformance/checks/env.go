@@ -59,6 +59,8 @@ type Config struct {
 	Transport http.RoundTripper
 	// FlowTimeout bounds one browser flow (20 s when zero).
 	FlowTimeout time.Duration
+	// NoPrefetch turns off running plain browser flows ahead of time.
+	NoPrefetch bool
 }
 
 // UpstreamClient is an upstream (Auth0) application the suite may use directly.
@@ -93,6 +95,7 @@ type Env struct {
 	driver       *login.Driver
 	shared       sharedGrant
 	sharedClient sharedClient
+	pool         *flowPool
 	upstreamToks upstreamTokens
 }
 
@@ -128,8 +131,14 @@ func NewEnv(cfg Config) (*Env, error) {
 	if tr == nil {
 		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}
 	}
-	return &Env{cfg: cfg, transport: tr, redirect: ln, results: map[string]report.Result{},
-		timings: map[string]time.Duration{}, driver: login.New(cfg.Login)}, nil
+	e := &Env{cfg: cfg, transport: tr, redirect: ln, results: map[string]report.Result{},
+		timings: map[string]time.Duration{}, driver: login.New(cfg.Login)}
+	depth := 2
+	if cfg.NoPrefetch {
+		depth = 0
+	}
+	e.pool = newFlowPool(e, depth)
+	return e, nil
 }
 
 // Config returns the configuration.
@@ -137,6 +146,7 @@ func (e *Env) Config() Config { return e.cfg }
 
 // Close stops the browser and the redirect listener.
 func (e *Env) Close() {
+	e.pool.close()
 	e.browserOnce.Do(func() {}) // waits for a start in progress
 	if e.browser != nil {
 		e.browser.Close()

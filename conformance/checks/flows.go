@@ -226,9 +226,23 @@ func (t *T) Screenshot(s *browser.Session, label string) {
 	t.rec.AddScreenshot(evidence.Screenshot{Label: label, URL: u, PNG: png})
 }
 
-// Authorize runs a browser flow that must end with an authorization code at the redirect URI.
+// Authorize runs a browser flow that must end with an authorization code at the redirect URI. A
+// plain flow comes from the prefetch pool when one is ready.
 func (t *T) Authorize(f Flow) *FlowResult {
-	r := t.Browse(f)
+	var r *FlowResult
+	if f.isDefault() {
+		if it, ok := t.env.pool.take(t); ok {
+			r = it.res
+			t.Logf("%s: a prefetched browser flow (made %s before use)", f.Name, time.Since(it.made).Round(time.Millisecond))
+			for _, n := range it.rec.Navigations {
+				n.Session = f.Name
+				t.rec.AddNavigation(n)
+			}
+		}
+	}
+	if r == nil {
+		r = t.Browse(f)
+	}
 	if r.Err != nil {
 		t.Fatalf("the authorization flow did not complete: %v", r.Err)
 	}

@@ -316,6 +316,8 @@ func (t *T) upstreamAdvance(d time.Duration) {
 	if t.env.cfg.Upstream == nil {
 		return
 	}
+	t.exclusiveOnce()
+	t.invalidatePool()
 	t.Must(t.env.cfg.Upstream.Advance(t.ctx, d), "move the upstream's clock")
 	t.Logf("moved the upstream's clock forward by %s", d)
 }

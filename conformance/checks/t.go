@@ -34,11 +34,12 @@ type T struct {
 
 	client *oauthclient.Client
 
-	mu       sync.Mutex
-	failures []string
-	warnings []string
-	skip     string
-	cleanups []func()
+	mu        sync.Mutex
+	failures  []string
+	warnings  []string
+	skip      string
+	cleanups  []func()
+	exclusive bool
 }
 
 type stopCheck struct{}

@@ -138,12 +138,25 @@ func (p *AuthzProbe) refused() bool {
 	return p.Kind == Rejected || (p.Kind == ClientRedirect && p.Client.Get("error") != "")
 }
 
-// Upstream returns the upstream view, skipping the check when there is none.
+// Upstream returns the upstream view, skipping the check when there is none. A check that uses it
+// runs alone (no prefetched flow beside it touches the upstream).
 func (t *T) Upstream() upstream.View {
 	if t.env.cfg.Upstream == nil {
 		t.Skipf("needs the upstream identity provider's request log: run against the mock Auth0 and pass --mock-auth0-admin")
 	}
+	t.exclusiveOnce()
 	return t.env.cfg.Upstream
+}
+
+// exclusiveOnce pauses the flow pool for this check (once).
+func (t *T) exclusiveOnce() {
+	t.mu.Lock()
+	done := t.exclusive
+	t.exclusive = true
+	t.mu.Unlock()
+	if !done {
+		t.Exclusive()
+	}
 }
 
 // UpstreamMark is the upstream log's position now (read what comes after with UpstreamRequests).
@@ -165,6 +178,8 @@ func (t *T) TimeTravel(d time.Duration) {
 	if t.env.cfg.TimeTravel == nil {
 		t.Skipf("needs to move the target's clock forward by %s (available against the in-process reference stack only)", d)
 	}
+	t.exclusiveOnce()
+	t.invalidatePool()
 	t.Must(t.env.cfg.TimeTravel(t.ctx, d), "move the target's clock")
 	t.Logf("moved the target's clock forward by %s", d)
 }
