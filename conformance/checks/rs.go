@@ -318,6 +318,7 @@ func (t *T) upstreamAdvance(d time.Duration) {
 	}
 	t.exclusiveOnce()
 	t.invalidatePool()
+	t.env.forgetShared()
 	t.Must(t.env.cfg.Upstream.Advance(t.ctx, d), "move the upstream's clock")
 	t.Logf("moved the upstream's clock forward by %s", d)
 }

@@ -52,6 +52,14 @@ func (t *T) SharedGrant() *Grant {
 	return g
 }
 
+// forgetShared drops the shared grant (after a clock move its tokens have expired); the next
+// check that needs one authorizes again.
+func (e *Env) forgetShared() {
+	e.shared.mu.Lock()
+	e.shared.g, e.shared.err, e.shared.by = nil, "", ""
+	e.shared.mu.Unlock()
+}
+
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // forgeJWT signs claims with a random HS256 key (a token from an impostor).

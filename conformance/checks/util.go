@@ -180,6 +180,7 @@ func (t *T) TimeTravel(d time.Duration) {
 	}
 	t.exclusiveOnce()
 	t.invalidatePool()
+	t.env.forgetShared()
 	t.Must(t.env.cfg.TimeTravel(t.ctx, d), "move the target's clock")
 	t.Logf("moved the target's clock forward by %s", d)
 }

@@ -151,7 +151,9 @@ func register(env *checks.Env, record func(report.Result)) {
 		}
 		bySection[c.Section] = append(bySection[c.Section], c)
 	}
-	ginkgo.Describe("MCP authorization conformance", func() {
+	// Ordered keeps catalogue order (Ginkgo would shuffle the sections otherwise); ContinueOnFailure
+	// keeps going after a failed check.
+	ginkgo.Describe("MCP authorization conformance", ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
 		for _, s := range sections {
 			ginkgo.Describe(s, func() {
 				for _, c := range bySection[s] {
