@@ -358,11 +358,16 @@ func az14(t *T) {
 	default:
 		t.Errorf("denying consent did not send the browser back to the client: %v", d.Err)
 	}
-	// A registered redirect URI that already carries an iss query parameter.
-	withIss := t.RegisterClient(func(m map[string]any) {
-		m["redirect_uris"] = []string{m["redirect_uris"].([]string)[0] + "?iss=conformance"}
-	})
-	withIss.RedirectURI = withIss.Reg.RedirectURIs[0]
+	// A registered redirect URI that already carries an iss query parameter: refusing to register
+	// it is fine; if registered, the response must still carry exactly one iss.
+	ep := t.env.redirect.NewEndpoint()
+	withIssURI := ep.URI() + "?iss=conformance"
+	reg := t.register("register a redirect URI that carries ?iss=", oauthclient.PublicClientMetadata("mcp-auth-conformance AZ-14", withIssURI))
+	if reg.Status != http.StatusCreated && reg.Status != http.StatusOK {
+		t.Logf("the AS refuses to register a redirect URI carrying iss (%s)", reg.Describe())
+		return
+	}
+	withIss := &Client{ID: reg.Str("client_id"), RedirectURI: withIssURI, Endpoint: ep}
 	q := t.errorResponses(withIss)["unsupported response_type"]
 	if q.Kind == ClientRedirect {
 		if n := len(q.Client["iss"]); n > 1 {

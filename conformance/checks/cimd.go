@@ -265,6 +265,9 @@ func cimd10(t *T) {
 // CIMD-11: private_key_jwt clients authenticate with a valid, single-use assertion.
 func cimd11(t *T) {
 	h := t.cimd()
+	if !contains(t.AS().TokenEndpointAuthMethodsSupported, "private_key_jwt") {
+		t.Skipf("the authorization server does not offer private_key_jwt (token_endpoint_auth_methods_supported %v); CIMD-05 checks that secret-based methods are refused", t.AS().TokenEndpointAuthMethodsSupported)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	t.Must(err, "generate a key")
 	jwk := jose.JSONWebKey{Key: key.Public(), KeyID: "conformance", Algorithm: "ES256", Use: "sig"}

@@ -198,7 +198,7 @@ func rt08(t *T) {
 func rt09(t *T) {
 	up := t.Upstream()
 	g := t.refreshGrant(Flow{})
-	life := t.accessLifetime(g) + 2*time.Minute
+	life := max(t.accessLifetime(g), upstreamTokenLifetime) + 2*time.Minute
 	t.TimeTravel(life)
 	t.upstreamAdvance(life)
 	resp, tok := t.refresh("refresh after the upstream access token expired", g, g.Tokens.RefreshToken)
