@@ -92,7 +92,7 @@ func Start(ctx context.Context, opts Options) (*Browser, error) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1024, 900),
+		chromedp.WindowSize(800, 600),
 	)
 	if opts.NoSandbox {
 		allocOpts = append(allocOpts, chromedp.NoSandbox)

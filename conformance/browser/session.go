@@ -90,6 +90,13 @@ func (s *Session) onEvent(ev any) {
 	s.mu.Unlock()
 }
 
+// NavCount is the number of document requests so far (cheap: no browser round trip).
+func (s *Session) NavCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.navs)
+}
+
 // Navigations returns the document requests made so far, oldest first.
 func (s *Session) Navigations() []Navigation {
 	s.mu.Lock()

@@ -176,7 +176,6 @@ type pageState struct {
 	Approve         bool   `json:"approve"`
 	Deny            bool   `json:"deny"`
 	UpstreamConsent bool   `json:"upstreamConsent"`
-	Text            string `json:"text"`
 }
 
 // Run drives s from its current page (the caller has started the navigation) according to plan.
@@ -185,6 +184,11 @@ func (d *Driver) Run(ctx context.Context, s *browser.Session, plan Plan) (Outcom
 	logins := 0
 	lastChange := time.Now()
 	lastURL := ""
+	// After an action, the page is not probed again until the browser starts another document
+	// (or a moment has passed, for pages that change without navigating): probing costs the
+	// browser far more than watching its navigation events.
+	navAtAction, actedAt := -1, time.Time{}
+	acted := func() { navAtAction, actedAt = s.NavCount(), time.Now() }
 	for {
 		if plan.Done != nil && plan.Done() {
 			out.Stopped = "done"
@@ -193,13 +197,19 @@ func (d *Driver) Run(ctx context.Context, s *browser.Session, plan Plan) (Outcom
 			return out, nil
 		}
 		if err := ctx.Err(); err != nil {
-			return out, d.fail(ctx, s, out, "timed out", lastURL, "", err)
+			return out, d.fail(ctx, s, out, "timed out", lastURL, err)
+		}
+		if navAtAction >= 0 && s.NavCount() == navAtAction && time.Since(actedAt) < 300*time.Millisecond {
+			if err := sleep(ctx, 10*time.Millisecond); err != nil {
+				return out, d.fail(ctx, s, out, "timed out", lastURL, err)
+			}
+			continue
 		}
 		st, err := d.probe(ctx, s)
 		if err != nil {
 			// Navigation in progress: the execution context went away between probes.
 			if sleepErr := sleep(ctx, d.poll); sleepErr != nil {
-				return out, d.fail(ctx, s, out, "timed out", lastURL, "", sleepErr)
+				return out, d.fail(ctx, s, out, "timed out", lastURL, sleepErr)
 			}
 			continue
 		}
@@ -209,15 +219,15 @@ func (d *Driver) Run(ctx context.Context, s *browser.Session, plan Plan) (Outcom
 		out.URL = st.URL
 		if st.Acted || !st.Ready {
 			if time.Since(lastChange) > d.idle {
-				return out, d.fail(ctx, s, out, "the page did not move on after the last action", st.URL, st.Text, nil)
+				return out, d.fail(ctx, s, out, "the page did not move on after the last action", st.URL, nil)
 			}
 			if err := sleep(ctx, d.poll); err != nil {
-				return out, d.fail(ctx, s, out, "timed out", st.URL, st.Text, err)
+				return out, d.fail(ctx, s, out, "timed out", st.URL, err)
 			}
 			continue
 		}
 		if len(out.Steps) >= d.limit {
-			return out, d.fail(ctx, s, out, fmt.Sprintf("more than %d steps", d.limit), st.URL, st.Text, nil)
+			return out, d.fail(ctx, s, out, fmt.Sprintf("more than %d steps", d.limit), st.URL, nil)
 		}
 		switch {
 		case st.Login:
@@ -229,15 +239,17 @@ func (d *Driver) Run(ctx context.Context, s *browser.Session, plan Plan) (Outcom
 			}
 			logins++
 			if logins > 1 {
-				return out, d.fail(ctx, s, out, "the login page came back after submitting the credentials (wrong username or password?)", st.URL, st.Text, nil)
+				return out, d.fail(ctx, s, out, "the login page came back after submitting the credentials (wrong username or password?)", st.URL, nil)
 			}
+			acted()
 			if err := d.login(ctx, s); err != nil {
-				return out, d.fail(ctx, s, out, "could not fill in the login form", st.URL, st.Text, err)
+				return out, d.fail(ctx, s, out, "could not fill in the login form", st.URL, err)
 			}
 			out.Steps = append(out.Steps, Step{Time: time.Now(), Action: "login", URL: st.URL})
 		case st.UpstreamConsent:
+			acted()
 			if err := d.click(ctx, s, d.sel.UpstreamConsent); err != nil {
-				return out, d.fail(ctx, s, out, "could not accept the upstream consent", st.URL, st.Text, err)
+				return out, d.fail(ctx, s, out, "could not accept the upstream consent", st.URL, err)
 			}
 			out.Steps = append(out.Steps, Step{Time: time.Now(), Action: "upstream-consent", URL: st.URL})
 		case st.Approve || st.Deny:
@@ -249,30 +261,32 @@ func (d *Driver) Run(ctx context.Context, s *browser.Session, plan Plan) (Outcom
 				return out, nil
 			case Deny:
 				if !st.Deny {
-					return out, d.fail(ctx, s, out, "the consent page has no deny button", st.URL, st.Text, nil)
+					return out, d.fail(ctx, s, out, "the consent page has no deny button", st.URL, nil)
 				}
+				acted()
 				if err := d.clickConsent(ctx, s, false); err != nil {
-					return out, d.fail(ctx, s, out, "could not click deny", st.URL, st.Text, err)
+					return out, d.fail(ctx, s, out, "could not click deny", st.URL, err)
 				}
 				out.Steps = append(out.Steps, Step{Time: time.Now(), Action: "deny", URL: st.URL})
 			default:
 				if !st.Approve {
-					return out, d.fail(ctx, s, out, "the consent page has no approve button", st.URL, st.Text, nil)
+					return out, d.fail(ctx, s, out, "the consent page has no approve button", st.URL, nil)
 				}
+				acted()
 				if err := d.clickConsent(ctx, s, true); err != nil {
-					return out, d.fail(ctx, s, out, "could not click approve", st.URL, st.Text, err)
+					return out, d.fail(ctx, s, out, "could not click approve", st.URL, err)
 				}
 				out.Steps = append(out.Steps, Step{Time: time.Now(), Action: "approve", URL: st.URL})
 			}
 		default:
 			if doc := s.LastDocument(); doc.Status >= 400 && doc.URL == st.URL {
-				return out, d.fail(ctx, s, out, "error page", st.URL, st.Text, nil)
+				return out, d.fail(ctx, s, out, "error page", st.URL, nil)
 			}
 			if time.Since(lastChange) > d.idle {
-				return out, d.fail(ctx, s, out, "no login form, consent button or redirect on this page", st.URL, st.Text, nil)
+				return out, d.fail(ctx, s, out, "no login form, consent button or redirect on this page", st.URL, nil)
 			}
 			if err := sleep(ctx, d.poll); err != nil {
-				return out, d.fail(ctx, s, out, "timed out", st.URL, st.Text, err)
+				return out, d.fail(ctx, s, out, "timed out", st.URL, err)
 			}
 			continue
 		}
@@ -319,17 +333,20 @@ func (d *Driver) clickConsent(ctx context.Context, s *browser.Session, approve b
 	return err
 }
 
-func (d *Driver) fail(ctx context.Context, s *browser.Session, out Outcome, reason, url, text string, cause error) error {
-	fe := &FlowError{Reason: reason, URL: url, PageText: text, Steps: out.Steps}
+func (d *Driver) fail(ctx context.Context, s *browser.Session, out Outcome, reason, url string, cause error) error {
+	fe := &FlowError{Reason: reason, URL: url, Steps: out.Steps}
 	if cause != nil {
 		fe.Reason = reason + ": " + cause.Error()
 	}
 	if doc := s.LastDocument(); doc.URL == url {
 		fe.Status = doc.Status
 	}
-	// The screenshot is evidence: take it even when the check's context has run out.
+	// The page text and screenshot are evidence: take them even when the check's context has run out.
 	shotCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
+	if text, err := browser.Eval[string](shotCtx, s, `document.body ? document.body.innerText.slice(0, 2000) : ""`); err == nil {
+		fe.PageText = text
+	}
 	if png, err := s.Screenshot(shotCtx); err == nil {
 		fe.Screenshot = png
 	}

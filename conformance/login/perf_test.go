@@ -3,6 +3,8 @@ package login_test
 import (
 	"context"
 	"net/url"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
@@ -35,7 +37,16 @@ func BenchmarkBrowserFlow(b *testing.B) {
 		prewarm int
 	}{{"fresh-session", 0}, {"prewarmed-session", 1}} {
 		b.Run(bc.name, func(b *testing.B) {
-			br, err := browser.Start(ctx, browser.Options{ExecPath: testenv.ChromiumPath()})
+			flags := map[string]any{}
+			for _, f := range strings.Fields(os.Getenv("BENCH_CHROMIUM_FLAGS")) {
+				k, v, ok := strings.Cut(f, "=")
+				if ok {
+					flags[k] = v
+				} else {
+					flags[k] = true
+				}
+			}
+			br, err := browser.Start(ctx, browser.Options{ExecPath: testenv.ChromiumPath(), Flags: flags})
 			if err != nil {
 				b.Fatal(err)
 			}

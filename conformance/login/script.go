@@ -30,7 +30,6 @@ func probeScript(sel Selectors) string {
   const q = (s) => { try { return document.querySelector(s); } catch (e) { return null; } };
   const login = !!(q(%q) && q(%q) && q(%q));
   const upstreamConsent = !!q(%q);
-  const text = document.body ? document.body.innerText.slice(0, 2000) : '';
   return JSON.stringify({
     url: document.location.href,
     acted: !!window.__mcpconfActed,
@@ -39,7 +38,6 @@ func probeScript(sel Selectors) string {
     approve: !login && !!findConsent(true),
     deny: !login && !!findConsent(false),
     upstreamConsent: upstreamConsent,
-    text: text,
   });
 })()`, consentJS(sel), sel.Username, sel.Password, sel.Submit, sel.UpstreamConsent)
 }
