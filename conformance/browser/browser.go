@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/remote"
 )
@@ -207,6 +210,19 @@ func (b *Browser) open() (*Session, error) {
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		return nil, fmt.Errorf("open browser context: %w", err)
+	}
+	// chromedp enables the DOM and CSS domains for its selector queries; this package only
+	// evaluates JavaScript, and those two domains make the browser stream every DOM and style
+	// change to us: turn them off (a large share of the browser's CPU per flow).
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, css.Disable, cdp.Empty{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, dom.Disable, cdp.Empty{})
+		return err
+	})); err != nil {
+		cancel()
+		return nil, fmt.Errorf("configure browser context: %w", err)
 	}
 	return s, nil
 }

@@ -378,7 +378,7 @@ func az14(t *T) {
 
 // AZ-15: the user is authenticated (upstream login) before a code is issued.
 func az15(t *T) {
-	r := t.Authorize(Flow{Name: "fresh browser"})
+	r := t.Authorize(Flow{Name: "fresh browser", Fresh: true})
 	if !r.Outcome.SawLogin {
 		t.Errorf("a browser with no session got a code without logging in")
 	}

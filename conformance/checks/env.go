@@ -61,6 +61,9 @@ type Config struct {
 	FlowTimeout time.Duration
 	// NoPrefetch turns off running plain browser flows ahead of time.
 	NoPrefetch bool
+	// FreshContexts runs even the prefetched plain flows in fresh browser contexts (slower;
+	// by default they share one logged-in tab, see flowPool).
+	FreshContexts bool
 }
 
 // UpstreamClient is an upstream (Auth0) application the suite may use directly.

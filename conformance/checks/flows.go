@@ -89,6 +89,8 @@ type Flow struct {
 	Credentials *login.Credentials
 	// Name labels the session in the evidence ("A", "B").
 	Name string
+	// Fresh insists on a flow of its own in a fresh browser context (never a prefetched one).
+	Fresh bool
 }
 
 // FlowResult is where a browser flow ended.
@@ -106,6 +108,8 @@ type FlowResult struct {
 	Err      error
 	// Navigations are the documents the browser loaded.
 	Navigations []browser.Navigation
+	// Tokens are set when the code was redeemed by watchedFlow.
+	Tokens *oauthclient.TokenResponse
 }
 
 func strOr(p *string, def string) (string, bool) {

@@ -5,15 +5,24 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/evidence"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/login"
 )
 
-// flowPool runs plain authorization flows (a fresh isolated browser context, the default request
-// for a pool client of its own) ahead of time, while the run goes on with other checks: most checks
-// that need "a code" or "a grant" need nothing more specific, and a browser flow is the slowest
-// thing the suite does. Checks that move clocks, inject upstream faults or watch the upstream log
-// pause it (Exclusive), so nothing runs beside them.
+// flowPool runs plain authorization flows (the default request, for a pool client of its own)
+// ahead of time, while the run goes on with other checks: most checks that need "a code" or "a
+// grant" need nothing more specific, and a browser flow is by far the most expensive thing the
+// suite does (most of the run's CPU is the browser's).
+//
+// These flows run in one long-lived browser tab, like a user who stays logged in at the upstream
+// and authorizes one client after another: the upstream skips its login page, and no browser
+// context is created per flow. That halves the browser's work for these flows; every check whose
+// subject is the browser (consent, cookies, binding, login) runs its own flows in fresh isolated
+// contexts instead. Config.FreshContexts turns the shared tab off.
+//
+// Checks that move clocks, inject upstream faults or watch the upstream log pause the pool
+// (Exclusive), so nothing runs beside them.
 type flowPool struct {
 	env   *Env
 	depth int
@@ -27,6 +36,7 @@ type flowPool struct {
 	epoch   int
 	dead    bool
 	client  *Client
+	tab     *browser.Session
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	ctx     context.Context
@@ -51,7 +61,7 @@ func newFlowPool(env *Env, depth int) *flowPool {
 func (f Flow) isDefault() bool {
 	return f.Client == nil && f.Scope == nil && f.Resource == nil && f.State == nil && f.Verifier == "" &&
 		f.Challenge == nil && f.Method == nil && f.RedirectURI == nil && f.Params == nil && f.Extra == nil &&
-		f.Consent == login.Approve && !f.StopAtLogin && f.Session == nil && f.Credentials == nil
+		f.Consent == login.Approve && !f.StopAtLogin && f.Session == nil && f.Credentials == nil && !f.Fresh
 }
 
 // take returns a prefetched flow, starting the producer on first use. ok is false when the pool
@@ -155,8 +165,25 @@ func (p *flowPool) makeOne(epoch int) (it pooled, ok bool) {
 		p.client = c
 		p.mu.Unlock()
 	}
-	r := t.Browse(Flow{Client: c, Name: "prefetched flow"})
+	f := Flow{Client: c, Name: "prefetched flow"}
+	if !p.env.cfg.FreshContexts {
+		if p.tab == nil {
+			b, err := p.env.Browser()
+			if err != nil {
+				return pooled{}, false
+			}
+			if p.tab, err = b.NewSession(); err != nil {
+				return pooled{}, false
+			}
+		}
+		f.Session = p.tab
+	}
+	r := t.Browse(f)
 	if r.Err != nil || !r.Got || r.Response.Code() == "" {
+		if p.tab != nil {
+			p.tab.Close()
+			p.tab = nil
+		}
 		return pooled{}, false
 	}
 	return pooled{res: r, rec: rec.Snapshot(), epoch: epoch, made: time.Now()}, true
@@ -203,4 +230,7 @@ func (p *flowPool) close() {
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	p.wg.Wait()
+	if p.tab != nil {
+		p.tab.Close()
+	}
 }

@@ -525,7 +525,7 @@ func (t *T) watchedFlow(f Flow) (*FlowResult, []upstream.Request, []upstream.Req
 	start := t.UpstreamMark()
 	r := t.Browse(f)
 	if r.Err == nil && r.Got && r.Response.Code() != "" {
-		t.Token("redeem the code", r.CodeExchange().Form())
+		r.Tokens, _ = oauthclient.DecodeToken(t.Token("redeem the code", r.CodeExchange().Form()))
 	}
 	return r, t.UpstreamRequests(start, "/authorize"), t.UpstreamRequests(start, "/oauth/token")
 }
@@ -649,11 +649,19 @@ func pxy19(t *T) {
 // PXY-20: the upstream identity is verified and a JWE upstream access token does not break the flow.
 func pxy20(t *T) {
 	var auths []upstream.Request
+	var at string
 	if t.env.cfg.Upstream != nil {
-		_, auths, _ = t.watchedFlow(Flow{Name: "full flow (watched upstream)"})
+		var r *FlowResult
+		r, auths, _ = t.watchedFlow(Flow{Name: "full flow (watched upstream)"})
+		t.reportFlow(r)
+		if r.Tokens == nil {
+			t.Fatalf("the code of the full flow could not be redeemed")
+		}
+		at = r.Tokens.AccessToken
+	} else {
+		at = t.Grant(Flow{Name: "full flow"}).Tokens.AccessToken
 	}
-	g := t.Grant(Flow{Name: "full flow"})
-	if ok, resp := t.AcceptedByMCP("the token after a full flow", g.Tokens.AccessToken); !ok {
+	if ok, resp := t.AcceptedByMCP("the token after a full flow", at); !ok {
 		t.Errorf("the token issued after the upstream login is refused by the MCP endpoint (%s): upstream token handling is broken (FastMCP #4850)", resp.Describe())
 	}
 	for _, a := range auths {

@@ -135,7 +135,6 @@ func rt05(t *T) {
 		g.Tokens.RefreshToken = tok.RefreshToken
 	} else {
 		t.gradeTokenError("a refresh asking for more scope", resp, "invalid_scope")
-		g = t.refreshGrant(Flow{Scope: ptr(scopes[0]), Name: "narrow grant (2)"})
 	}
 	resp, tok := t.refresh("refresh without scope", g, g.Tokens.RefreshToken)
 	if tok == nil {

@@ -53,6 +53,7 @@ type flags struct {
 	noSandbox                                                        bool
 	checkTimeout, httpTimeout, flowTimeout                           time.Duration
 	insecure, verbose, strict, ginkgoOutput, list, noColor, noReport bool
+	freshContexts, noPrefetch                                        bool
 }
 
 func (f *flags) register(fs *flag.FlagSet) {
@@ -96,6 +97,8 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of one check")
 	fs.DurationVar(&f.httpTimeout, "http-timeout", 10*time.Second, "time limit of one HTTP request")
 	fs.DurationVar(&f.flowTimeout, "flow-timeout", 20*time.Second, "time limit of one browser flow")
+	fs.BoolVar(&f.freshContexts, "fresh-contexts", false, "run every browser flow in a fresh browser context (by default the plain flows made ahead of time share one logged-in tab)")
+	fs.BoolVar(&f.noPrefetch, "no-prefetch", false, "do not run plain browser flows ahead of time")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification (self-signed test deployments only)")
 	fs.BoolVar(&f.verbose, "verbose", false, "print every failure, warning and skip reason")
 	fs.BoolVar(&f.strict, "strict", false, "exit non-zero when a SHOULD check fails too")
@@ -253,6 +256,7 @@ func (f *flags) config(ctx context.Context) (checks.Config, func(), error) {
 		UpstreamSubject: f.upstreamSubject, Sibling: f.sibling, SecondInstance: f.secondInstance,
 		Browser:      browser.Options{ExecPath: f.chromium, RemoteURL: f.browserURL, NoSandbox: f.noSandbox},
 		CheckTimeout: f.checkTimeout, HTTPTimeout: f.httpTimeout, FlowTimeout: f.flowTimeout,
+		FreshContexts: f.freshContexts, NoPrefetch: f.noPrefetch,
 	}
 	if f.secondUsername != "" {
 		cfg.SecondUser = &login.Credentials{Username: f.secondUsername, Password: f.secondPassword}
