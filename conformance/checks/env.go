@@ -99,6 +99,7 @@ type Env struct {
 	shared       sharedGrant
 	sharedClient sharedClient
 	pool         *flowPool
+	tab          *browser.Session
 	upstreamToks upstreamTokens
 }
 
@@ -150,6 +151,7 @@ func (e *Env) Config() Config { return e.cfg }
 // Close stops the browser and the redirect listener.
 func (e *Env) Close() {
 	e.pool.close()
+	e.dropCheckTab()
 	e.browserOnce.Do(func() {}) // waits for a start in progress
 	if e.browser != nil {
 		e.browser.Close()

@@ -89,8 +89,11 @@ type Flow struct {
 	Credentials *login.Credentials
 	// Name labels the session in the evidence ("A", "B").
 	Name string
-	// Fresh insists on a flow of its own in a fresh browser context (never a prefetched one).
+	// Fresh insists on a flow of its own in a fresh browser context (never a prefetched one, never
+	// the run's logged-in tab).
 	Fresh bool
+	// Until ends the flow early when it reports true (e.g. once a blocked request was captured).
+	Until func() bool
 }
 
 // FlowResult is where a browser flow ended.
@@ -167,6 +170,12 @@ func (t *T) Browse(f Flow) *FlowResult {
 		t.Fatalf("cannot run the browser flow: %v", err)
 	}
 	s := f.Session
+	shared := false
+	if s == nil && f.canShareTab() && !t.env.cfg.FreshContexts {
+		s, err = t.env.checkTab(b)
+		t.Must(err, "open a browser session")
+		shared = true
+	}
 	if s == nil {
 		s, err = b.NewSession()
 		t.Must(err, "open a browser session")
@@ -192,7 +201,7 @@ func (t *T) Browse(f Flow) *FlowResult {
 			driver = login.New(opts)
 		}
 		res.Outcome, res.Err = driver.Run(ctx, s, login.Plan{Consent: f.Consent, StopAtLogin: f.StopAtLogin,
-			Done: func() bool { return len(f.Client.Endpoint.Hits()) > before }})
+			Done: func() bool { return len(f.Client.Endpoint.Hits()) > before || (f.Until != nil && f.Until()) }})
 	}
 	if hits := f.Client.Endpoint.Hits(); len(hits) > before {
 		res.Response, res.Got = hits[before], true
@@ -209,6 +218,9 @@ func (t *T) Browse(f Flow) *FlowResult {
 	for _, n := range res.Navigations {
 		t.rec.AddNavigation(evidence.Navigation{Session: name, Time: n.Time, Method: n.Method, URL: n.URL, RedirectStatus: n.RedirectStatus})
 	}
+	if res.Err != nil && shared {
+		t.env.dropCheckTab() // a broken flow may leave the tab anywhere: start clean next time
+	}
 	if fe, ok := login.AsFlowError(res.Err); ok {
 		if fe.Status == http.StatusTooManyRequests {
 			t.Skipf("the server rate-limited the suite (HTTP 429 at %s): raise the limit for the test or run fewer checks (--label-filter)", stripQuery(fe.URL))
@@ -216,6 +228,36 @@ func (t *T) Browse(f Flow) *FlowResult {
 		t.rec.AddScreenshot(evidence.Screenshot{Label: fmt.Sprintf("%s: %s", name, fe.Reason), URL: fe.URL, PNG: fe.Screenshot})
 	}
 	return res
+}
+
+// canShareTab reports whether a flow may run in the run's logged-in tab: nothing about it
+// depends on a fresh browser (no login page expected, the usual user, the consent approved).
+func (f Flow) canShareTab() bool {
+	return f.Credentials == nil && !f.Fresh && !f.StopAtLogin && f.Consent == login.Approve
+}
+
+// checkTab is a long-lived tab in which checks run flows that do not need a fresh browser: the
+// user stays logged in at the upstream, as a real user would (see flowPool for the reasoning).
+func (e *Env) checkTab(b *browser.Browser) (*browser.Session, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tab == nil {
+		s, err := b.NewSession()
+		if err != nil {
+			return nil, err
+		}
+		e.tab = s
+	}
+	return e.tab, nil
+}
+
+func (e *Env) dropCheckTab() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tab != nil {
+		e.tab.Close()
+		e.tab = nil
+	}
 }
 
 // Screenshot adds a screenshot of s to the evidence.

@@ -61,7 +61,7 @@ func newFlowPool(env *Env, depth int) *flowPool {
 func (f Flow) isDefault() bool {
 	return f.Client == nil && f.Scope == nil && f.Resource == nil && f.State == nil && f.Verifier == "" &&
 		f.Challenge == nil && f.Method == nil && f.RedirectURI == nil && f.Params == nil && f.Extra == nil &&
-		f.Consent == login.Approve && !f.StopAtLogin && f.Session == nil && f.Credentials == nil && !f.Fresh
+		f.Consent == login.Approve && !f.StopAtLogin && f.Session == nil && f.Credentials == nil && !f.Fresh && f.Until == nil
 }
 
 // take returns a prefetched flow, starting the producer on first use. ok is false when the pool

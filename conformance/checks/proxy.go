@@ -380,7 +380,7 @@ func pxy08(t *T) {
 	// Staleness: hold a fresh callback in a blocked browser, let 11 minutes pass, then deliver it.
 	s2 := t.newSession()
 	t.Must(s2.Block(t.ctx, t.asOrigin().String()+"/*code=*state=*", t.asOrigin().String()+"/*state=*code=*"), "block the callback")
-	held := t.Browse(Flow{Session: s2, Name: "flow with a held callback"})
+	held := t.Browse(Flow{Session: s2, Name: "flow with a held callback", Until: func() bool { return len(s2.Blocked()) > 0 }})
 	blocked := s2.Blocked()
 	if len(blocked) == 0 {
 		t.Fatalf("could not hold the callback (flow ended: %v)", held.Err)
