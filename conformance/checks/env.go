@@ -165,7 +165,11 @@ func (e *Env) Redirect() *redirect.Listener { return e.redirect }
 // StartBrowser starts the browser in the background (the run's first checks need none), with one
 // session kept open ahead of time.
 func (e *Env) StartBrowser() {
-	go func() { _, _ = e.Browser() }()
+	go func() {
+		if _, err := e.Browser(); err == nil {
+			e.pool.start()
+		}
+	}()
 }
 
 // Browser returns the browser, starting it on first use.

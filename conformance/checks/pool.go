@@ -70,12 +70,8 @@ func (p *flowPool) take(t *T) (pooled, bool) {
 	if p.depth <= 0 {
 		return pooled{}, false
 	}
+	p.start()
 	p.mu.Lock()
-	if !p.started {
-		p.started = true
-		p.wg.Add(1)
-		go p.produce()
-	}
 	unusable := p.paused > 0 || p.dead
 	p.mu.Unlock()
 	if unusable {
@@ -101,6 +97,26 @@ func (p *flowPool) take(t *T) (pooled, bool) {
 			return pooled{}, false
 		}
 	}
+}
+
+// start runs the producer (once).
+func (p *flowPool) start() {
+	if p.depth <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return
+	}
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	p.started = true
+	p.wg.Add(1)
+	go p.produce()
 }
 
 func (p *flowPool) produce() {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/oauthclient"
 )
 
@@ -74,11 +75,15 @@ func (t *T) upstreamLogin(meta *oauthclient.ASMetadata, uc *UpstreamClient, audi
 	if err != nil {
 		return "", err
 	}
-	s, err := b.NewSession()
-	if err != nil {
+	var s *browser.Session
+	if t.env.cfg.FreshContexts {
+		if s, err = b.NewSession(); err != nil {
+			return "", err
+		}
+		defer s.Close()
+	} else if s, err = t.env.checkTab(b); err != nil {
 		return "", err
 	}
-	defer s.Close()
 	ctx, cancel := context.WithTimeout(t.ctx, t.env.cfg.FlowTimeout)
 	defer cancel()
 	if err := s.StartNavigation(ctx, oauthclient.AuthorizeURL(meta.AuthorizationEndpoint, p)); err != nil {
