@@ -58,8 +58,8 @@ test: deps lint $(TEST_PREREQS) ## run all tests (unit, HTTP, stores, tools, con
 	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 .PHONY: run
-run: $(BIN)/mockauth0 ## start mock Auth0 (+ the reference server once it exists) on loopback
-	$(BIN)/mockauth0 --addr 127.0.0.1:0
+run: $(BIN)/devstack ## mock Auth0 + reference server on loopback (embedded store); prints "MCP endpoint: <url>"
+	@$(BIN)/devstack $(RUN_ARGS)
 
 .PHONY: clean
 clean: ## remove bin/ and reports

@@ -1,0 +1,64 @@
+{{/*
+RBAC rules of the MCP tools: exactly the calls they make (the same rules as server/tools/rbac/clusterrole.yaml,
+which the tools' tests verify against a real kube-apiserver; chart/chart_test.go checks they stay equal).
+Read-only mode keeps the reads only, and no Secret access at all.
+*/}}
+{{- define "cnpg-mcp.rules" -}}
+{{- if not .Values.rbac.readOnly -}}
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["clusters"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+# switchover / promote: status.targetPrimary through the status subresource
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["clusters/status"]
+  verbs: ["patch"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["databaseroles"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["databases", "poolers"]
+  verbs: ["get", "list", "create", "delete"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["backups"]
+  verbs: ["get", "list", "create"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["scheduledbackups"]
+  verbs: ["get", "list", "create", "patch"]
+# role passwords (basic-auth Secrets) and a deleted cluster's Secrets
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+# instance status, restarts and deleting a non-primary instance
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "delete"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["list", "delete"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
+{{- else -}}
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["clusters", "databaseroles", "databases", "backups"]
+  verbs: ["get", "list"]
+- apiGroups: ["postgresql.cnpg.io"]
+  resources: ["scheduledbackups", "poolers"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,145 @@
+// Package beside runs the containers that sit beside the kind cluster on its Docker network, through
+// ory/dockertest: the mock Auth0 tenant.
+//
+// URLs: the mock listens on port P in its container, published on the host at 127.0.0.1:P, and its issuer
+// is http://127.0.0.1:P/ — loopback, so the server accepts it over plain http (it refuses http for any
+// other host), and the browser on the host reaches it directly. Inside the server pod, 127.0.0.1:P is a
+// tcp-forward sidecar (Sidecar) that pipes to the mock's address on the kind network. One issuer string
+// everywhere, as OAuth requires.
+package beside
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+	"github.com/ory/dockertest/v3/docker"
+)
+
+// Mock is a running mock Auth0 container.
+type Mock struct {
+	// Issuer is the tenant's issuer, for the server's oidc.issuer, the browser and the admin API:
+	// http://127.0.0.1:P/.
+	Issuer string
+	// Port is P.
+	Port int
+	// NetworkIP is the container's address on the kind network (the sidecar's destination).
+	NetworkIP string
+
+	pool     *dockertest.Pool
+	resource *dockertest.Resource
+}
+
+// MockOptions of the mock container.
+type MockOptions struct {
+	Image   string // repository:tag of the mockauth0 image (built by `make images`)
+	Network string // "kind"
+	Name    string // container name
+}
+
+// StartMock runs the mock image on the kind network with the admin API on.
+func StartMock(ctx context.Context, o MockOptions) (*Mock, error) {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	if err := pool.Client.Ping(); err != nil {
+		return nil, fmt.Errorf("docker engine not reachable: %w", err)
+	}
+	nets, err := pool.NetworksByName(o.Network)
+	if err != nil || len(nets) == 0 {
+		return nil, fmt.Errorf("docker network %q not found (is the kind cluster up?): %v", o.Network, err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p := strconv.Itoa(port)
+	issuer := "http://127.0.0.1:" + p + "/"
+	repo, tag, _ := strings.Cut(o.Image, ":")
+	_ = pool.RemoveContainerByName(o.Name)
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Name:         o.Name,
+		Repository:   repo,
+		Tag:          tag,
+		Cmd:          []string{"--addr", "0.0.0.0:" + p, "--issuer", issuer, "--admin"},
+		Networks:     []*dockertest.Network{&nets[0]},
+		ExposedPorts: []string{p + "/tcp"},
+		PortBindings: map[docker.Port][]docker.PortBinding{docker.Port(p + "/tcp"): {{HostIP: "127.0.0.1", HostPort: p}}},
+	}, func(hc *docker.HostConfig) {
+		hc.AutoRemove = false
+		hc.RestartPolicy = docker.RestartPolicy{Name: "no"}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start mock Auth0 container from %s: %w", o.Image, err)
+	}
+	m := &Mock{Issuer: issuer, Port: port, pool: pool, resource: res}
+	if n, ok := res.Container.NetworkSettings.Networks[o.Network]; ok {
+		m.NetworkIP = n.IPAddress
+	}
+	if m.NetworkIP == "" {
+		_ = m.Close()
+		return nil, fmt.Errorf("mock container has no address on network %q", o.Network)
+	}
+	pool.MaxWait = 60 * time.Second
+	if err := pool.Retry(func() error {
+		if ctx.Err() != nil {
+			return nil
+		}
+		resp, err := http.Get(m.Issuer + ".well-known/openid-configuration")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}); err != nil {
+		_ = m.Close()
+		return nil, fmt.Errorf("mock Auth0 did not become ready: %w", err)
+	}
+	return m, ctx.Err()
+}
+
+// Sidecar is the chart's initContainers entry that makes 127.0.0.1:P inside the server pod reach the
+// mock: a tcp-forward native sidecar (restartPolicy Always), so it listens before the server starts and
+// discovers its upstream; image built by `make images`, as locked down as the server.
+func (m *Mock) Sidecar(image string) map[string]any {
+	return map[string]any{
+		"name":            "mockauth0-forward",
+		"image":           image,
+		"imagePullPolicy": "Never",
+		"restartPolicy":   "Always",
+		"args":            []any{"--listen", fmt.Sprintf("127.0.0.1:%d", m.Port), "--to", fmt.Sprintf("%s:%d", m.NetworkIP, m.Port)},
+		"resources":       map[string]any{"requests": map[string]any{"cpu": "5m", "memory": "8Mi"}, "limits": map[string]any{"memory": "32Mi"}},
+		"securityContext": map[string]any{
+			"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "privileged": false,
+			"capabilities": map[string]any{"drop": []any{"ALL"}},
+		},
+	}
+}
+
+// Logs returns the container's output.
+func (m *Mock) Logs(ctx context.Context) string {
+	var out strings.Builder
+	_ = m.pool.Client.Logs(docker.LogsOptions{Context: ctx, Container: m.resource.Container.ID, OutputStream: &out, ErrorStream: &out, Stdout: true, Stderr: true})
+	return out.String()
+}
+
+// Close removes the container.
+func (m *Mock) Close() error { return m.pool.Purge(m.resource) }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,292 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/cnpg-mcp/cnpg-mcp/e2e"
+	"github.com/cnpg-mcp/cnpg-mcp/e2e/beside"
+	"github.com/cnpg-mcp/cnpg-mcp/e2e/cluster"
+	"github.com/cnpg-mcp/cnpg-mcp/e2e/helm"
+	"github.com/cnpg-mcp/cnpg-mcp/e2e/kube"
+)
+
+// NodePort of the server, published on 127.0.0.1 by kind/cluster.yaml.
+const (
+	serverNodePort = 30080
+	publicURL      = "http://127.0.0.1:30080"
+	pgNamespace    = "e2e-pg"
+	appNamespace   = "cnpg-mcp"
+)
+
+var clusterGVR = schema.GroupVersionResource{Group: "postgresql.cnpg.io", Version: "v1", Resource: "clusters"}
+
+var (
+	cfg    e2e.Config
+	kc     *kube.Client
+	kind   *cluster.Cluster
+	mock   *beside.Mock
+	hc     helm.Helm
+	logw   = GinkgoWriter
+	failed bool
+)
+
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "cnpg-mcp e2e on kind")
+}
+
+func imageExists(img string) bool {
+	return exec.Command("docker", "image", "inspect", img).Run() == nil
+}
+
+// requireImage skips a spec whose image was not built, or fails under CNPG_MCP_REQUIRE_ALL=1.
+func requireImage(img, how string) {
+	if imageExists(img) {
+		return
+	}
+	msg := fmt.Sprintf("image %s is not built: %s", img, how)
+	if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
+		Fail(msg)
+	}
+	Skip(msg)
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	wd, err := os.Getwd()
+	Expect(err).NotTo(HaveOccurred())
+	root, err := e2e.RepoRoot(wd)
+	Expect(err).NotTo(HaveOccurred())
+	cfg, err = e2e.ConfigFromEnv(root)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.MkdirAll(cfg.ReportDir, 0o755)).To(Succeed())
+	hc = helm.Helm{Bin: cfg.Helm, Kubeconfig: cfg.Kubeconfig}
+
+	By("checking whether kind needs the --privileged shim on this host")
+	Expect(imageExists(cfg.MockImage)).To(BeTrue(), "the mock image %s is needed (make images)", cfg.MockImage)
+	shimmed, err := cluster.UseDockerShimIfNeeded(ctx, filepath.Join(root, "kind", "offline", "docker-shim"), cfg.MockImage, "--help")
+	Expect(err).NotTo(HaveOccurred())
+	fmt.Fprintf(logw, "docker --privileged shim: %t\n", shimmed)
+
+	By("creating the kind cluster")
+	o := cluster.Options{
+		Name: cfg.ClusterName, ConfigFile: filepath.Join(root, "kind", "cluster.yaml"),
+		KubeconfigPath: cfg.Kubeconfig, Reuse: cfg.Reuse, Log: logw,
+	}
+	if cfg.Offline {
+		patch, err := os.ReadFile(filepath.Join(root, "kind", "offline", "kubeadm-patch.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		o.NodeImage = cfg.NodeImage
+		o.KubeadmPatches = []string{strings.ReplaceAll(string(patch), "cnpg-mcp.local/k8s", cfg.K8sImageRepository)}
+	}
+	start := time.Now()
+	kind, err = cluster.Up(o)
+	Expect(err).NotTo(HaveOccurred())
+	AddReportEntry("kind-create", time.Since(start).Round(time.Second).String())
+	kc, err = kube.New(cfg.Kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+
+	By("loading the locally built images into the node")
+	imgs := []string{}
+	for _, img := range []string{cfg.ServerImage, cfg.ForwardImage, cfg.CNPGImage, cfg.PGImage} {
+		if img != "" && imageExists(img) {
+			imgs = append(imgs, img)
+		}
+	}
+	Expect(kind.LoadImages(ctx, imgs...)).To(Succeed())
+
+	By("installing CloudNativePG " + cfg.CNPGVersion)
+	start = time.Now()
+	Expect(kc.ApplyFile(ctx, cfg.CNPGManifest, "cnpg-system")).To(Succeed())
+	Expect(kc.WaitDeploymentAvailable(ctx, "cnpg-system", "cnpg-controller-manager", 5*time.Minute)).To(Succeed())
+	AddReportEntry("cnpg-install", time.Since(start).Round(time.Second).String())
+
+	By("starting the mock Auth0 beside the cluster")
+	mock, err = beside.StartMock(ctx, beside.MockOptions{Image: cfg.MockImage, Network: "kind", Name: cfg.ClusterName + "-mockauth0"})
+	Expect(err).NotTo(HaveOccurred())
+	fmt.Fprintf(logw, "mock Auth0: issuer %s, on the kind network at %s\n", mock.Issuer, mock.NetworkIP)
+}, NodeTimeout(20*time.Minute))
+
+var _ = ReportAfterEach(func(r SpecReport) {
+	if r.Failed() {
+		failed = true
+	}
+})
+
+var _ = AfterSuite(func(ctx SpecContext) {
+	if failed && kc != nil {
+		dir := filepath.Join(cfg.ReportDir, "dump")
+		fmt.Fprintf(logw, "a spec failed: pod logs and events in %s\n", dir)
+		_ = kc.Dump(ctx, dir, "cnpg-system", pgNamespace, appNamespace, appNamespace+"-unconfigured", "kube-system", "local-path-storage")
+		if mock != nil {
+			_ = os.WriteFile(filepath.Join(dir, "mockauth0.log"), []byte(mock.Logs(ctx)), 0o644)
+		}
+	}
+	if mock != nil {
+		_ = mock.Close()
+	}
+	if !cfg.Keep && !cfg.Reuse && kind != nil {
+		Expect(cluster.Down(cfg.ClusterName, logw)).To(Succeed())
+	}
+}, NodeTimeout(5*time.Minute))
+
+var _ = Describe("CloudNativePG on kind", Ordered, Label("cnpg"), func() {
+	It("brings a one-instance PostgreSQL Cluster to a healthy state and answers queries", func(ctx SpecContext) {
+		_, err := kc.Typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pgNamespace}}, metav1.CreateOptions{})
+		if err != nil {
+			Expect(err.Error()).To(ContainSubstring("already exists"))
+		}
+		spec := map[string]any{"instances": int64(1), "storage": map[string]any{"size": "1Gi"}}
+		if cfg.PGImage != "" {
+			spec["imageName"], spec["imagePullPolicy"] = cfg.PGImage, "IfNotPresent"
+		}
+		pg := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+			"metadata": map[string]any{"name": "pg", "namespace": pgNamespace}, "spec": spec,
+		}}
+		start := time.Now()
+		Expect(kc.Apply(ctx, pgNamespace, pg)).To(Succeed())
+		Expect(kube.WaitFor(ctx, "Cluster pg healthy", 8*time.Minute, func(ctx context.Context) (bool, string, error) {
+			o, err := kc.Get(ctx, clusterGVR, pgNamespace, "pg")
+			if err != nil {
+				return false, "", err
+			}
+			phase, _, _ := unstructured.NestedString(o.Object, "status", "phase")
+			ready, _, _ := unstructured.NestedInt64(o.Object, "status", "readyInstances")
+			return phase == "Cluster in healthy state" && ready == 1, phase, nil
+		})).To(Succeed())
+		AddReportEntry("pg-cluster-healthy", time.Since(start).Round(time.Second).String())
+
+		out, err := kc.Exec(ctx, pgNamespace, "pg-1", "postgres", "psql", "-Atc", "select 42")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.TrimSpace(out)).To(Equal("42"))
+	}, SpecTimeout(10*time.Minute))
+})
+
+func chartDir() string { return filepath.Join(cfg.RepoRoot, "chart", "cnpg-mcp") }
+
+func imageValues() map[string]any {
+	repo, tag, _ := strings.Cut(cfg.ServerImage, ":")
+	return map[string]any{"repository": repo, "tag": tag, "pullPolicy": "Never"}
+}
+
+var serverInstalled bool
+
+// ensureServer installs the chart configured against the mock Auth0 (once per run; top-level containers
+// run in random order) and waits until the server is ready behind NodePort 30080.
+func ensureServer(ctx context.Context) {
+	GinkgoHelper()
+	requireImage(cfg.ServerImage, "make images builds it once the server's main package exists")
+	requireImage(cfg.ForwardImage, "make images builds it")
+	if serverInstalled {
+		return
+	}
+	start := time.Now()
+	Expect(hc.Install(ctx, "cnpg-mcp", appNamespace, chartDir(), map[string]any{
+		"publicURL": publicURL,
+		"image":     imageValues(),
+		"service":   map[string]any{"type": "NodePort", "nodePort": serverNodePort},
+		"oidc": map[string]any{
+			"issuer": mock.Issuer, "audience": "https://cnpg-mcp.example/api", "clientID": "cnpg-mcp-proxy",
+		},
+		"secrets":        map[string]any{"create": map[string]any{"keys": true, "clientSecret": "cnpg-mcp-proxy-dev-secret"}},
+		"initContainers": []any{mock.Sidecar(cfg.ForwardImage)},
+		"store":          map[string]any{"file": map[string]any{"size": "100Mi"}},
+	})).To(Succeed())
+	Expect(kc.WaitDeploymentAvailable(ctx, appNamespace, "cnpg-mcp", 3*time.Minute)).To(Succeed())
+	AddReportEntry("chart-install-ready", time.Since(start).Round(time.Second).String())
+	serverInstalled = true
+}
+
+var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
+	chart := chartDir
+
+	It("installs with only publicURL set, and the server refuses to start saying what to configure", func(ctx SpecContext) {
+		requireImage(cfg.ServerImage, "make images builds it once the server's main package exists")
+		ns := appNamespace + "-unconfigured"
+		Expect(hc.Install(ctx, "cnpg-mcp", ns, chart(), map[string]any{
+			"publicURL": "https://mcp.example.com", "image": imageValues(),
+		})).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { _ = hc.Uninstall(ctx, "cnpg-mcp", ns) })
+
+		var logs string
+		Expect(kube.WaitFor(ctx, "the unconfigured server exits", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+			pods, err := kc.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cnpg-mcp"})
+			if err != nil || len(pods.Items) == 0 {
+				return false, "no pod yet", err
+			}
+			p := pods.Items[0]
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.Ready {
+					return false, "", fmt.Errorf("the server became ready without an upstream identity provider")
+				}
+				term := cs.LastTerminationState.Terminated
+				if term == nil {
+					term = cs.State.Terminated
+				}
+				if term != nil && term.ExitCode != 0 {
+					tail := int64(50)
+					b, _ := kc.Typed.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: cs.Name, Previous: cs.State.Terminated == nil, TailLines: &tail}).DoRaw(ctx)
+					logs = string(b)
+					return true, "", nil
+				}
+			}
+			return false, "waiting for the container to exit", nil
+		})).To(Succeed())
+		AddReportEntry("unconfigured-server-log", logs)
+		Expect(logs).To(ContainSubstring("issuer"), "the refusal must name the missing upstream setting")
+	}, SpecTimeout(5*time.Minute))
+
+	It("installs configured against the mock Auth0 and becomes ready", func(ctx SpecContext) {
+		ensureServer(ctx)
+		for _, path := range []string{"/healthz", "/readyz"} {
+			resp, err := http.Get(publicURL + path)
+			Expect(err).NotTo(HaveOccurred())
+			resp.Body.Close()
+			Expect(resp.StatusCode).To(Equal(http.StatusOK), path)
+		}
+	}, SpecTimeout(5*time.Minute))
+})
+
+var _ = Describe("the conformance suite against the in-cluster server", Ordered, Label("conformance"), func() {
+	It("passes every check through a real browser", func(ctx SpecContext) {
+		ensureServer(ctx)
+		bin := filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance")
+		if _, err := os.Stat(bin); err != nil {
+			msg := "bin/mcp-auth-conformance is not built (make build, once the conformance CLI exists)"
+			if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
+				Fail(msg)
+			}
+			Skip(msg)
+		}
+		dir := filepath.Join(cfg.ReportDir, "conformance")
+		cmd := exec.CommandContext(ctx, bin,
+			"--target", publicURL+"/mcp",
+			"--mock-auth0-admin", mock.Issuer,
+			"--upstream-client-id", "cnpg-mcp-proxy", "--upstream-audience", "https://cnpg-mcp.example/api",
+			"--report-dir", dir, "--verbose")
+		// secrets through the environment, not the command line
+		cmd.Env = append(os.Environ(), "MCP_AUTH_CONFORMANCE_UPSTREAM_CLIENT_SECRET=cnpg-mcp-proxy-dev-secret")
+		cmd.Stdout, cmd.Stderr = logw, logw
+		start := time.Now()
+		err := cmd.Run()
+		AddReportEntry("conformance", fmt.Sprintf("%s; HTML report: %s", time.Since(start).Round(time.Second), filepath.Join(dir, "index.html")))
+		Expect(err).NotTo(HaveOccurred(), "conformance failures: see %s/index.html", dir)
+	}, SpecTimeout(20*time.Minute))
+})

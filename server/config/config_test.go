@@ -1,0 +1,130 @@
+package config
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func key32() string { return base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))) }
+
+// The seed's oidc.yaml (issuer, audience, client_id, client_secret_file, public_url, jwks_uri, scope)
+// loads unchanged; ours add keys and storage.
+func seed(t *testing.T) (dir, cfgPath string) {
+	dir = t.TempDir()
+	sec := writeFile(t, dir, "secret", "upstream-secret\n")
+	sk := writeFile(t, dir, "sign", key32())
+	ek := writeFile(t, dir, "seal", key32())
+	cfgPath = writeFile(t, dir, "oidc.yaml", `issuer: https://tenant.eu.auth0.com/
+audience: https://cnpg-mcp.example/api
+client_id: abc123
+client_secret_file: `+sec+`
+public_url: https://mcp.example.com
+jwks_uri: https://tenant.eu.auth0.com/.well-known/jwks.json
+scope: openid profile email offline_access
+signing_key_file: `+sk+`
+sealing_key_file: `+ek+`
+`)
+	return dir, cfgPath
+}
+
+func TestSeedKeysAndDefaults(t *testing.T) {
+	_, p := seed(t)
+	c, err := Load([]string{"--config", p}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Issuer != "https://tenant.eu.auth0.com/" || c.Audience != "https://cnpg-mcp.example/api" || c.ClientID != "abc123" ||
+		c.Secrets.ClientSecret != "upstream-secret" || c.JWKSURI == "" || c.Scope != "openid profile email offline_access" {
+		t.Fatalf("seed keys not loaded: %+v", c)
+	}
+	if c.IssuerURL() != "https://mcp.example.com" || c.ResourceURL() != "https://mcp.example.com/mcp" {
+		t.Fatalf("issuer/resource: %s %s", c.IssuerURL(), c.ResourceURL())
+	}
+	if c.Lifetimes.AccessToken != time.Hour || c.Storage.Driver != "bolt" || c.Consent.Mode != "always" || c.ForwardResource {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if len(c.Secrets.SigningKeys[0]) != 32 || len(c.Secrets.SealingKeys[0]) != 32 {
+		t.Fatal("keys not read")
+	}
+}
+
+func TestEnvAndFlagOverrides(t *testing.T) {
+	dir, p := seed(t)
+	env := map[string]string{"CNPG_MCP_PUBLIC_URL": "https://env.example", "CNPG_MCP_LOG_LEVEL": "debug", "CNPG_MCP_KUBERNETES_NAMESPACES": "a, b"}
+	c, err := Load([]string{"--config", p, "--public-url", "https://flag.example/", "--lifetimes-access-token", "15m", "--storage-path", filepath.Join(dir, "x.db")},
+		func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL != "https://flag.example/" || c.LogLevel != "debug" || c.Lifetimes.AccessToken != 15*time.Minute || strings.Join(c.Kubernetes.Namespaces, "|") != "a|b" {
+		t.Fatalf("overrides: public_url=%s log=%s at=%s ns=%v", c.PublicURL, c.LogLevel, c.Lifetimes.AccessToken, c.Kubernetes.Namespaces)
+	}
+	// The canonical issuer keeps the configured trailing slash; endpoints and resource do not double it.
+	if c.IssuerURL() != "https://flag.example/" || c.ResourceURL() != "https://flag.example/mcp" {
+		t.Fatalf("issuer %s resource %s", c.IssuerURL(), c.ResourceURL())
+	}
+}
+
+// A server without an upstream refuses to start, naming what to set; every problem is reported.
+func TestValidationNamesEveryField(t *testing.T) {
+	dir := t.TempDir()
+	short := writeFile(t, dir, "short", base64.StdEncoding.EncodeToString([]byte("tooshort")))
+	_, err := Load([]string{"--public-url", "http://mcp.example.com", "--signing-key-file", short, "--sealing-key-file", filepath.Join(dir, "missing"),
+		"--storage-driver", "redis", "--consent-mode", "never", "--log-level", "loud", "--mcp-path", "mcp"}, func(string) string { return "" })
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{"upstream identity provider is not configured", "public_url", "must use https", "signing_keys[0].secret_file", "at least 32 bytes",
+		"sealing_keys[0].secret_file", "storage.driver", "consent.mode", "log_level", "mcp.path"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestRejectsUnknownYAMLKeysAndBadValues(t *testing.T) {
+	var c Config
+	if err := Parse([]byte("issuer: x\nissuerr: y\n"), &c); err == nil {
+		t.Error("unknown key accepted")
+	}
+	if _, err := Load([]string{"--lifetimes-access-token", "forever"}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "lifetimes.access_token") {
+		t.Errorf("bad duration: %v", err)
+	}
+	if _, err := Load(nil, func(k string) string {
+		if k == "CNPG_MCP_MCP_READ_ONLY" {
+			return "perhaps"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "CNPG_MCP_MCP_READ_ONLY") {
+		t.Errorf("bad bool env: %v", err)
+	}
+}
+
+func TestPostgresDSNFromFileNeverInErrors(t *testing.T) {
+	dir, p := seed(t)
+	dsn := writeFile(t, dir, "dsn", "postgres://u:topsecretpw@db/cnpg")
+	c, err := Load([]string{"--config", p, "--storage-driver", "postgres", "--storage-dsn-file", dsn, "--public-url", "https://x.example/mcp-prefix/"}, func(string) string { return "" })
+	if err != nil {
+		if strings.Contains(err.Error(), "topsecretpw") {
+			t.Fatal("password in error")
+		}
+		t.Fatal(err)
+	}
+	if c.Secrets.DSN != "postgres://u:topsecretpw@db/cnpg" {
+		t.Fatal("dsn not read")
+	}
+}

@@ -1,0 +1,102 @@
+// Command cnpg-mcp-server is the reference MCP server for CloudNativePG with its built-in OAuth proxy.
+//
+//	cnpg-mcp-server [serve] --config oidc.yaml   HTTP: OAuth endpoints + MCP at mcp.path (flags and
+//	                                             CNPG_MCP_* variables override the file; --help lists them)
+//	cnpg-mcp-server list-tools [--read-only]     the tools as JSON (no cluster needed)
+//	cnpg-mcp-server stdio [--kubeconfig F] [--namespaces a,b] [--read-only]
+//	                                             MCP over stdin/stdout with your own Kubernetes credentials
+//
+// main only wires things together: config → app (store, upstream, tokens, OAuth proxy, MCP, HTTP).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/cnpg-mcp/cnpg-mcp/server/app"
+	"github.com/cnpg-mcp/cnpg-mcp/server/config"
+	"github.com/cnpg-mcp/cnpg-mcp/server/mcpserver"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "cnpg-mcp-server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "serve":
+		return serve(ctx, args)
+	case "list-tools":
+		fs := flag.NewFlagSet("list-tools", flag.ContinueOnError)
+		ro := fs.Bool("read-only", false, "list only the read-only tools")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return mcpserver.WriteToolsJSON(os.Stdout, *ro)
+	case "stdio":
+		return stdio(ctx, args)
+	default:
+		return fmt.Errorf("unknown command %q: use serve, list-tools or stdio", cmd)
+	}
+}
+
+func serve(ctx context.Context, args []string) error {
+	cfg, err := config.Load(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, app.Options{})
+	if err != nil {
+		return err
+	}
+	a.LogStartup()
+	return a.Run(ctx)
+}
+
+// stdio needs no OAuth configuration: the local user's Kubernetes credentials are the authority.
+func stdio(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("stdio", flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+	kubeContext := fs.String("context", "", "kubeconfig context (default: current)")
+	imageTemplate := fs.String("image-template", "", "postgres_version → image, e.g. registry/postgresql:{version}")
+	namespaces := fs.String("namespaces", "", "comma-separated namespaces the tools may touch (default: all)")
+	ro := fs.Bool("read-only", false, "register read-only tools only")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := &config.Config{Kubernetes: config.Kubernetes{Kubeconfig: *kubeconfig, Context: *kubeContext, ImageTemplate: *imageTemplate}, MCP: config.MCP{ReadOnly: *ro}}
+	for _, n := range strings.Split(*namespaces, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.Kubernetes.Namespaces = append(cfg.Kubernetes.Namespaces, n)
+		}
+	}
+	kc, ns, err := app.Kubernetes(cfg, false)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)) // stdout carries the protocol
+	srv, err := app.NewMCPServer(cfg, kc, ns, log, nil, false)
+	if err != nil {
+		return err
+	}
+	return srv.ServeStdio(ctx, os.Stdin, os.Stdout)
+}

@@ -1,0 +1,105 @@
+package store
+
+import "time"
+
+// Client is a registered OAuth client (RFC 7591) or a cached Client ID Metadata Document client.
+type Client struct {
+	ID                      string    `json:"client_id"`
+	Name                    string    `json:"client_name,omitempty"`
+	RedirectURIs            []string  `json:"redirect_uris"`
+	GrantTypes              []string  `json:"grant_types"`
+	ResponseTypes           []string  `json:"response_types"`
+	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method"`
+	ApplicationType         string    `json:"application_type"`
+	Scope                   string    `json:"scope,omitempty"`
+	ClientURI               string    `json:"client_uri,omitempty"`
+	LogoURI                 string    `json:"logo_uri,omitempty"`
+	IssuedAt                time.Time `json:"issued_at"`
+	Metadata                bool      `json:"metadata_document,omitempty"` // from a CIMD URL
+}
+
+// HasGrantType reports whether the client registered the grant type.
+func (c Client) HasGrantType(g string) bool {
+	for _, x := range c.GrantTypes {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// Transaction is an authorization request that passed validation and waits for consent.
+type Transaction struct {
+	ID            string    `json:"id"`
+	ClientID      string    `json:"client_id"`
+	RedirectURI   string    `json:"redirect_uri"`
+	State         string    `json:"state,omitempty"`
+	HasState      bool      `json:"has_state,omitempty"`
+	Scopes        []string  `json:"scopes"`
+	Resource      string    `json:"resource"`
+	CodeChallenge string    `json:"code_challenge"`
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// CSRF binds one rendered consent form to its transaction.
+type CSRF struct {
+	TxnID     string    `json:"txn_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// UpstreamSession is what the callback needs once the user approved consent: the transaction, the
+// hash of the browser-binding cookie, and the upstream PKCE verifier and nonce.
+type UpstreamSession struct {
+	Txn         Transaction `json:"txn"`
+	BindingHash []byte      `json:"binding_hash"`
+	Verifier    string      `json:"verifier"`
+	Nonce       string      `json:"nonce"`
+	ExpiresAt   time.Time   `json:"expires_at"`
+}
+
+// Code is an authorization code issued to a client (stored under the code's hash).
+type Code struct {
+	GrantID       string    `json:"grant_id"`
+	ClientID      string    `json:"client_id"`
+	RedirectURI   string    `json:"redirect_uri"`
+	CodeChallenge string    `json:"code_challenge"`
+	Scopes        []string  `json:"scopes"`
+	Resource      string    `json:"resource"`
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// UpstreamTokens are the upstream provider's tokens for a grant; they are sealed at rest.
+type UpstreamTokens struct {
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	IDToken      string    `json:"id_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+}
+
+// Grant is one user's authorization of one client: every token we issue belongs to a grant, and
+// deleting the grant revokes all of them (access tokens are checked against it on every request).
+type Grant struct {
+	ID        string         `json:"id"`
+	ClientID  string         `json:"client_id"`
+	Subject   string         `json:"sub"`
+	Scopes    []string       `json:"scopes"`
+	Resource  string         `json:"resource"`
+	CreatedAt time.Time      `json:"created_at"`
+	ExpiresAt time.Time      `json:"expires_at"`
+	Upstream  UpstreamTokens `json:"-"`
+	Sealed    []byte         `json:"sealed"`
+	// sealedFrom is what Sealed holds (set when read or sealed), so an update that does not change
+	// the upstream tokens does not seal them again.
+	sealedFrom *UpstreamTokens
+}
+
+// RefreshToken is one member of a grant's refresh-token family (stored under the token's hash).
+type RefreshToken struct {
+	GrantID   string    `json:"grant_id"`
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"` // the grant's original scope, kept on every rotation
+	Resource  string    `json:"resource"`
+	IssuedAt  time.Time `json:"issued_at"`
+	ExpiresAt time.Time `json:"expires_at"` // absolute expiry of the family
+	IdleUntil time.Time `json:"idle_until"` // inactivity expiry of this token
+}

@@ -1,0 +1,286 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
+)
+
+// Clients stores registered clients.
+type Clients interface {
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	// PutClientMetadata caches a Client ID Metadata Document client until exp.
+	PutClientMetadata(ctx context.Context, c Client, exp time.Time) error
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// Transactions stores pending authorization requests, consent CSRF records and upstream sessions.
+type Transactions interface {
+	PutTransaction(ctx context.Context, t Transaction) error
+	GetTransaction(ctx context.Context, id string) (Transaction, error)
+	TakeTransaction(ctx context.Context, id string) (Transaction, error)
+	PutCSRF(ctx context.Context, token string, c CSRF) error
+	TakeCSRF(ctx context.Context, token string) (CSRF, error)
+	PutUpstreamSession(ctx context.Context, state string, s UpstreamSession) error
+	TakeUpstreamSession(ctx context.Context, state string) (UpstreamSession, error)
+}
+
+// Codes stores authorization codes by hash.
+type Codes interface {
+	PutCode(ctx context.Context, code string, c Code) error
+	// GetCode returns the code and when it was redeemed (zero if not yet).
+	GetCode(ctx context.Context, code string) (Code, time.Time, error)
+	// RedeemCode marks the code used; first is false if it had been redeemed before.
+	RedeemCode(ctx context.Context, code string) (first bool, err error)
+}
+
+// Grants stores grants with sealed upstream tokens.
+type Grants interface {
+	CreateGrant(ctx context.Context, g Grant) error
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	// UpdateGrant rewrites a live grant; it never resurrects a revoked one (ErrNotFound).
+	UpdateGrant(ctx context.Context, g Grant) error
+	RevokeGrant(ctx context.Context, id string) error
+	GrantActive(ctx context.Context, id string) (bool, error)
+}
+
+// RefreshTokens stores refresh tokens by hash.
+type RefreshTokens interface {
+	PutRefreshToken(ctx context.Context, token string, r RefreshToken) error
+	// GetRefreshToken returns the record and when it was used (zero if not yet).
+	GetRefreshToken(ctx context.Context, token string) (RefreshToken, time.Time, error)
+	// UseRefreshToken marks the token used; usedBefore is non-zero if it had been used already.
+	UseRefreshToken(ctx context.Context, token string) (usedAt, usedBefore time.Time, err error)
+	// UnuseRefreshToken undoes UseRefreshToken when the rotation could not complete.
+	UnuseRefreshToken(ctx context.Context, token string, usedAt time.Time) error
+}
+
+// Store is everything the OAuth proxy keeps.
+type Store interface {
+	Clients
+	Transactions
+	Codes
+	Grants
+	RefreshTokens
+	Sweep(ctx context.Context) (int, error)
+	Close() error
+}
+
+// New builds the typed store on a backend. now is the clock (time.Now when nil).
+func New(kv KV, sealer *seal.Sealer, now func() time.Time) Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &typed{kv: kv, sealer: sealer, now: now}
+}
+
+type typed struct {
+	kv     KV
+	sealer *seal.Sealer
+	now    func() time.Time
+}
+
+// HashKey is the storage key for a secret (code, refresh token, CSRF token, upstream state).
+func HashKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *typed) create(ctx context.Context, b Bucket, key string, v any, exp time.Time) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", b, err)
+	}
+	return s.kv.Create(ctx, b, key, raw, exp, s.now())
+}
+
+func decodeInto(b Bucket, e Entry, err error, v any) error {
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(e.Value, v); err != nil {
+		return fmt.Errorf("decode %s record: %w", b, err)
+	}
+	return nil
+}
+
+func (s *typed) CreateClient(ctx context.Context, c Client) error {
+	return s.create(ctx, BucketClients, c.ID, c, time.Time{})
+}
+
+func (s *typed) PutClientMetadata(ctx context.Context, c Client, exp time.Time) error {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	err = s.kv.Replace(ctx, BucketClients, c.ID, raw, exp, s.now())
+	if errors.Is(err, ErrNotFound) {
+		err = s.kv.Create(ctx, BucketClients, c.ID, raw, exp, s.now())
+	}
+	return err
+}
+
+func (s *typed) GetClient(ctx context.Context, id string) (Client, error) {
+	var c Client
+	e, err := s.kv.Get(ctx, BucketClients, id, s.now())
+	return c, decodeInto(BucketClients, e, err, &c)
+}
+
+func (s *typed) DeleteClient(ctx context.Context, id string) error {
+	return s.kv.Delete(ctx, BucketClients, id)
+}
+
+func (s *typed) PutTransaction(ctx context.Context, t Transaction) error {
+	return s.create(ctx, BucketTxns, t.ID, t, t.ExpiresAt)
+}
+
+func (s *typed) GetTransaction(ctx context.Context, id string) (Transaction, error) {
+	var t Transaction
+	e, err := s.kv.Get(ctx, BucketTxns, id, s.now())
+	return t, decodeInto(BucketTxns, e, err, &t)
+}
+
+func (s *typed) TakeTransaction(ctx context.Context, id string) (Transaction, error) {
+	var t Transaction
+	e, err := s.kv.Take(ctx, BucketTxns, id, s.now())
+	return t, decodeInto(BucketTxns, e, err, &t)
+}
+
+func (s *typed) PutCSRF(ctx context.Context, token string, c CSRF) error {
+	return s.create(ctx, BucketCSRF, HashKey(token), c, c.ExpiresAt)
+}
+
+func (s *typed) TakeCSRF(ctx context.Context, token string) (CSRF, error) {
+	var c CSRF
+	e, err := s.kv.Take(ctx, BucketCSRF, HashKey(token), s.now())
+	return c, decodeInto(BucketCSRF, e, err, &c)
+}
+
+func (s *typed) PutUpstreamSession(ctx context.Context, state string, u UpstreamSession) error {
+	return s.create(ctx, BucketUpstream, HashKey(state), u, u.ExpiresAt)
+}
+
+func (s *typed) TakeUpstreamSession(ctx context.Context, state string) (UpstreamSession, error) {
+	var u UpstreamSession
+	e, err := s.kv.Take(ctx, BucketUpstream, HashKey(state), s.now())
+	return u, decodeInto(BucketUpstream, e, err, &u)
+}
+
+func (s *typed) PutCode(ctx context.Context, code string, c Code) error {
+	return s.create(ctx, BucketCodes, HashKey(code), c, c.ExpiresAt)
+}
+
+func (s *typed) GetCode(ctx context.Context, code string) (Code, time.Time, error) {
+	var c Code
+	e, err := s.kv.Get(ctx, BucketCodes, HashKey(code), s.now())
+	return c, e.UsedAt, decodeInto(BucketCodes, e, err, &c)
+}
+
+func (s *typed) RedeemCode(ctx context.Context, code string) (bool, error) {
+	e, err := s.kv.MarkUsed(ctx, BucketCodes, HashKey(code), s.now())
+	if err != nil {
+		return false, err
+	}
+	return e.UsedAt.IsZero(), nil
+}
+
+func grantAD(id string) []byte { return []byte("grants/" + id) }
+
+func (s *typed) sealGrant(g *Grant) error {
+	if g.sealedFrom != nil && *g.sealedFrom == g.Upstream && len(g.Sealed) > 0 {
+		return nil
+	}
+	raw, err := json.Marshal(g.Upstream)
+	if err != nil {
+		return err
+	}
+	g.Sealed, err = s.sealer.Seal(raw, grantAD(g.ID))
+	u := g.Upstream
+	g.sealedFrom = &u
+	return err
+}
+
+func (s *typed) CreateGrant(ctx context.Context, g Grant) error {
+	if err := s.sealGrant(&g); err != nil {
+		return fmt.Errorf("seal upstream tokens: %w", err)
+	}
+	return s.create(ctx, BucketGrants, g.ID, g, g.ExpiresAt)
+}
+
+func (s *typed) UpdateGrant(ctx context.Context, g Grant) error {
+	if err := s.sealGrant(&g); err != nil {
+		return fmt.Errorf("seal upstream tokens: %w", err)
+	}
+	raw, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return s.kv.Replace(ctx, BucketGrants, g.ID, raw, g.ExpiresAt, s.now())
+}
+
+func (s *typed) GetGrant(ctx context.Context, id string) (Grant, error) {
+	var g Grant
+	e, err := s.kv.Get(ctx, BucketGrants, id, s.now())
+	if err := decodeInto(BucketGrants, e, err, &g); err != nil {
+		return Grant{}, err
+	}
+	raw, err := s.sealer.Open(g.Sealed, grantAD(g.ID))
+	if err != nil {
+		return Grant{}, fmt.Errorf("grant %s: upstream tokens cannot be opened with the configured sealing keys (was a sealing key removed?): %w", id, err)
+	}
+	if err := json.Unmarshal(raw, &g.Upstream); err != nil {
+		return Grant{}, fmt.Errorf("grant %s: decode upstream tokens: %w", id, err)
+	}
+	u := g.Upstream
+	g.sealedFrom = &u
+	return g, nil
+}
+
+func (s *typed) RevokeGrant(ctx context.Context, id string) error {
+	return s.kv.Delete(ctx, BucketGrants, id)
+}
+
+func (s *typed) GrantActive(ctx context.Context, id string) (bool, error) {
+	return s.kv.Exists(ctx, BucketGrants, id, s.now())
+}
+
+func (s *typed) PutRefreshToken(ctx context.Context, token string, r RefreshToken) error {
+	exp := r.IdleUntil
+	if exp.IsZero() || (!r.ExpiresAt.IsZero() && r.ExpiresAt.Before(exp)) {
+		exp = r.ExpiresAt
+	}
+	return s.create(ctx, BucketRefresh, HashKey(token), r, exp)
+}
+
+func (s *typed) GetRefreshToken(ctx context.Context, token string) (RefreshToken, time.Time, error) {
+	var r RefreshToken
+	e, err := s.kv.Get(ctx, BucketRefresh, HashKey(token), s.now())
+	return r, e.UsedAt, decodeInto(BucketRefresh, e, err, &r)
+}
+
+func (s *typed) UseRefreshToken(ctx context.Context, token string) (time.Time, time.Time, error) {
+	now := s.now()
+	e, err := s.kv.MarkUsed(ctx, BucketRefresh, HashKey(token), now)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	if !e.UsedAt.IsZero() {
+		return time.Time{}, e.UsedAt, nil
+	}
+	return now, time.Time{}, nil
+}
+
+func (s *typed) UnuseRefreshToken(ctx context.Context, token string, usedAt time.Time) error {
+	return s.kv.Unmark(ctx, BucketRefresh, HashKey(token), usedAt)
+}
+
+func (s *typed) Sweep(ctx context.Context) (int, error) { return s.kv.Sweep(ctx, s.now()) }
+
+func (s *typed) Close() error { return s.kv.Close() }

@@ -1,0 +1,121 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cnpg-mcp/cnpg-mcp/server/store"
+	"github.com/cnpg-mcp/cnpg-mcp/server/store/bolt"
+	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// PXY-14: upstream tokens are sealed at rest; refresh tokens and codes are stored by hash only.
+func TestPXY14_SecretsNeverStoredInClear(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	kv, err := bolt.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
+	now := time.Unix(1_800_000_000, 0)
+	st := store.New(kv, sealer, func() time.Time { return now })
+	ctx := context.Background()
+	secrets := []string{"UPSTREAM-AT-SECRET", "UPSTREAM-RT-SECRET", "UPSTREAM-IDT-SECRET", "OUR-CODE-SECRET", "OUR-RT-SECRET", "CSRF-SECRET", "STATE-SECRET"}
+	g := store.Grant{ID: "g1", ClientID: "c", Subject: "auth0|u", ExpiresAt: now.Add(time.Hour),
+		Upstream: store.UpstreamTokens{AccessToken: secrets[0], RefreshToken: secrets[1], IDToken: secrets[2]}}
+	must(t, st.CreateGrant(ctx, g))
+	must(t, st.PutCode(ctx, secrets[3], store.Code{GrantID: "g1", ExpiresAt: now.Add(time.Minute)}))
+	must(t, st.PutRefreshToken(ctx, secrets[4], store.RefreshToken{GrantID: "g1", ExpiresAt: now.Add(time.Hour), IdleUntil: now.Add(time.Hour)}))
+	must(t, st.PutCSRF(ctx, secrets[5], store.CSRF{TxnID: "t", ExpiresAt: now.Add(time.Minute)}))
+	must(t, st.PutUpstreamSession(ctx, secrets[6], store.UpstreamSession{ExpiresAt: now.Add(time.Minute)}))
+
+	got, err := st.GetGrant(ctx, "g1")
+	if err != nil || got.Upstream.RefreshToken != secrets[1] {
+		t.Fatalf("GetGrant: %+v %v", got, err)
+	}
+	if _, _, err := st.GetCode(ctx, secrets[3]); err != nil {
+		t.Fatal(err)
+	}
+	must(t, st.Close())
+	raw := dump(t, path)
+	for _, s := range secrets {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("%s stored in clear", s)
+		}
+	}
+}
+
+// A sealed blob moved to another grant does not open (record key is the additional data).
+func TestSealedBlobBoundToGrant(t *testing.T) {
+	kv, _ := bolt.Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
+	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
+	now := time.Unix(1_800_000_000, 0)
+	st := store.New(kv, sealer, func() time.Time { return now })
+	ctx := context.Background()
+	must(t, st.CreateGrant(ctx, store.Grant{ID: "g1", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "x"}}))
+	e, _ := kv.Get(ctx, store.BucketGrants, "g1", now)
+	must(t, kv.Create(ctx, store.BucketGrants, "g2", bytes.Replace(e.Value, []byte(`"id":"g1"`), []byte(`"id":"g2"`), 1), time.Time{}, now))
+	if _, err := st.GetGrant(ctx, "g2"); err == nil {
+		t.Fatal("sealed tokens opened under another grant id")
+	}
+	// A revoked grant is never resurrected by an update racing with the revocation.
+	must(t, st.RevokeGrant(ctx, "g1"))
+	if err := st.UpdateGrant(ctx, store.Grant{ID: "g1", ExpiresAt: now.Add(time.Hour)}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UpdateGrant after revoke: %v", err)
+	}
+	if ok, _ := st.GrantActive(ctx, "g1"); ok {
+		t.Fatal("revoked grant active")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dump(t *testing.T, path string) []byte {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var out []byte
+	_ = db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error { out = append(append(out, k...), v...); return nil })
+		})
+	})
+	return out
+}
+
+// An update that changes the upstream tokens seals them again; one that does not keeps the blob.
+func TestUpdateGrantReseals(t *testing.T) {
+	kv, _ := bolt.Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
+	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
+	now := time.Unix(1_800_000_000, 0)
+	st := store.New(kv, sealer, func() time.Time { return now })
+	defer st.Close()
+	ctx := context.Background()
+	must(t, st.CreateGrant(ctx, store.Grant{ID: "g", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "r1"}}))
+	g, _ := st.GetGrant(ctx, "g")
+	before := g.Sealed
+	g.ExpiresAt = now.Add(2 * time.Hour)
+	must(t, st.UpdateGrant(ctx, g))
+	g, _ = st.GetGrant(ctx, "g")
+	if !bytes.Equal(g.Sealed, before) {
+		t.Fatal("unchanged upstream tokens sealed again")
+	}
+	g.Upstream.RefreshToken = "r2"
+	must(t, st.UpdateGrant(ctx, g))
+	g, _ = st.GetGrant(ctx, "g")
+	if g.Upstream.RefreshToken != "r2" || bytes.Equal(g.Sealed, before) {
+		t.Fatal("changed upstream tokens not stored")
+	}
+}

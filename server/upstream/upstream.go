@@ -1,0 +1,503 @@
+// Package upstream is the OpenID Connect client the proxy uses towards Auth0 (or any OIDC provider):
+// discovery, the authorization-code exchange with its own PKCE S256 pair, state and nonce
+// (golang.org/x/oauth2), id_token verification against the provider's JWKS (go-jose), refresh and
+// revocation.
+//
+// Upstream access tokens are never forwarded to MCP clients and never parsed as a JWS when they have
+// five parts (JWE): a nested JWE (RSA-OAEP-256 + A256GCM, Auth0's "JSON Web Encryption for APIs") is
+// decrypted with the configured RSA key and its inner JWS verified; any other JWE (e.g. Auth0's
+// dir/A256GCM token for /userinfo when no audience is requested) is treated as opaque and the user's
+// identity comes from the verified id_token, or /userinfo when there is none.
+package upstream
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+)
+
+// Options configures the client.
+type Options struct {
+	Issuer          string // exactly as the provider writes it (Auth0: trailing slash)
+	ClientID        string
+	ClientSecret    string
+	Audience        string // Auth0 API identifier; sent to /authorize and /oauth/token when set
+	Scope           string // space-separated
+	RedirectURL     string // our callback URL
+	AuthInBody      bool   // client_secret_post instead of client_secret_basic
+	JWKSURI         string // overrides discovery
+	JWEKey          *rsa.PrivateKey
+	ForwardResource bool
+	HTTPClient      *http.Client
+	Now             func() time.Time
+	Logger          *slog.Logger
+}
+
+// Tokens are the upstream's tokens for one grant.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	IDToken      string
+	Expiry       time.Time
+}
+
+// Result of a successful code exchange.
+type Result struct {
+	Subject string
+	Tokens  Tokens
+	// AccessTokenKind says how the access token was treated: "jws", "nested-jwe" or "opaque".
+	AccessTokenKind string
+}
+
+// ErrInvalidGrant means the upstream refused the grant (revoked, expired, reused): the proxy's grant
+// must end too.
+var ErrInvalidGrant = errors.New("upstream refused the grant")
+
+// ErrUnavailable means the upstream could not be reached or answered with a server error: the caller
+// should retry later and keep the grant.
+var ErrUnavailable = errors.New("upstream identity provider unavailable")
+
+// Metadata is the part of the OpenID provider document we use.
+type Metadata struct {
+	Issuer                string `json:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint"`
+	RevocationEndpoint    string `json:"revocation_endpoint"`
+	JWKSURI               string `json:"jwks_uri"`
+}
+
+// Client talks to the upstream provider.
+type Client struct {
+	o     Options
+	meta  Metadata
+	oauth oauth2.Config
+	jwks  *keySet
+}
+
+// Discover fetches the provider's metadata and returns a ready client. The document's issuer must
+// equal Options.Issuer byte for byte.
+func Discover(ctx context.Context, o Options) (*Client, error) {
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	u := strings.TrimSuffix(o.Issuer, "/") + "/.well-known/openid-configuration"
+	var m Metadata
+	if err := getJSON(ctx, o.HTTPClient, u, &m); err != nil {
+		return nil, fmt.Errorf("upstream discovery at %s failed (check `issuer` and that the provider is reachable): %w", u, err)
+	}
+	if m.Issuer != o.Issuer {
+		return nil, fmt.Errorf("upstream discovery: the provider says its issuer is %q but `issuer` is configured as %q; they must match exactly (Auth0 issuers end with /)", m.Issuer, o.Issuer)
+	}
+	if m.AuthorizationEndpoint == "" || m.TokenEndpoint == "" {
+		return nil, fmt.Errorf("upstream discovery at %s: authorization_endpoint or token_endpoint missing", u)
+	}
+	if o.JWKSURI != "" {
+		m.JWKSURI = o.JWKSURI
+	}
+	if m.JWKSURI == "" {
+		return nil, fmt.Errorf("upstream discovery at %s: no jwks_uri (set `jwks_uri`)", u)
+	}
+	c := &Client{o: o, meta: m, jwks: &keySet{url: m.JWKSURI, hc: o.HTTPClient, now: o.Now}}
+	c.oauth = oauth2.Config{
+		ClientID:     o.ClientID,
+		ClientSecret: o.ClientSecret,
+		RedirectURL:  o.RedirectURL,
+		Scopes:       strings.Fields(o.Scope),
+		Endpoint:     oauth2.Endpoint{AuthURL: m.AuthorizationEndpoint, TokenURL: m.TokenEndpoint, AuthStyle: oauth2.AuthStyleInHeader},
+	}
+	if o.AuthInBody {
+		c.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	}
+	return c, nil
+}
+
+// Metadata returns the discovered provider metadata.
+func (c *Client) Metadata() Metadata { return c.meta }
+
+func (c *Client) ctx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c.o.HTTPClient)
+}
+
+// AuthCodeURL is where the browser goes to log in upstream: our own S256 challenge of verifier, our
+// own state and nonce, Auth0's audience, and the client's resource only when ForwardResource is set.
+func (c *Client) AuthCodeURL(state, nonce, verifier, resource string) string {
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce)}
+	if c.o.Audience != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("audience", c.o.Audience))
+	}
+	if c.o.ForwardResource && resource != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("resource", resource))
+	}
+	return c.oauth.AuthCodeURL(state, opts...)
+}
+
+// Exchange redeems the upstream code and establishes the user's identity.
+func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Result, error) {
+	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
+	if c.o.Audience != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("audience", c.o.Audience))
+	}
+	tok, err := c.oauth.Exchange(c.ctx(ctx), code, opts...)
+	if err != nil {
+		return Result{}, classify("code exchange", err)
+	}
+	res := Result{Tokens: c.tokensOf(tok)}
+	if res.Tokens.IDToken != "" {
+		sub, err := c.verifyIDToken(ctx, res.Tokens.IDToken, nonce, true)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Subject = sub
+	}
+	kind, atSub, err := c.inspectAccessToken(ctx, res.Tokens.AccessToken)
+	if err != nil {
+		return Result{}, err
+	}
+	res.AccessTokenKind = kind
+	switch {
+	case res.Subject == "" && atSub != "":
+		res.Subject = atSub
+	case res.Subject != "" && atSub != "" && atSub != res.Subject:
+		return Result{}, errors.New("upstream access token and id_token name different subjects")
+	}
+	if res.Subject == "" {
+		sub, err := c.userinfo(ctx, res.Tokens.AccessToken)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Subject = sub
+	}
+	return res, nil
+}
+
+// Refresh uses the upstream refresh token. A missing refresh token in the answer keeps the old one;
+// a new id_token must name the same subject.
+func (c *Client) Refresh(ctx context.Context, t Tokens, subject string) (Tokens, error) {
+	if t.RefreshToken == "" {
+		return Tokens{}, fmt.Errorf("%w: no upstream refresh token", ErrInvalidGrant)
+	}
+	src := c.oauth.TokenSource(c.ctx(ctx), &oauth2.Token{RefreshToken: t.RefreshToken, Expiry: time.Unix(1, 0)})
+	tok, err := src.Token()
+	if err != nil {
+		return Tokens{}, classify("refresh", err)
+	}
+	nt := c.tokensOf(tok)
+	if nt.RefreshToken == "" {
+		nt.RefreshToken = t.RefreshToken
+	}
+	if nt.IDToken != "" {
+		sub, err := c.verifyIDToken(ctx, nt.IDToken, "", false)
+		if err != nil {
+			return Tokens{}, err
+		}
+		if sub != subject {
+			return Tokens{}, fmt.Errorf("%w: refreshed id_token names another subject", ErrInvalidGrant)
+		}
+	} else {
+		nt.IDToken = t.IDToken
+	}
+	return nt, nil
+}
+
+// Revoke revokes an upstream token (the refresh token, which ends the upstream grant) at the
+// provider's revocation endpoint (Auth0: /oauth/revoke). Without an endpoint it does nothing.
+func (c *Client) Revoke(ctx context.Context, token string) error {
+	if c.meta.RevocationEndpoint == "" || token == "" {
+		return nil
+	}
+	body := "token=" + url.QueryEscape(token) + "&token_type_hint=refresh_token&client_id=" + url.QueryEscape(c.o.ClientID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.meta.RevocationEndpoint, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if c.o.AuthInBody {
+		body += "&client_secret=" + url.QueryEscape(c.o.ClientSecret)
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, c.meta.RevocationEndpoint, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		req.SetBasicAuth(url.QueryEscape(c.o.ClientID), url.QueryEscape(c.o.ClientSecret))
+	}
+	resp, err := c.o.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: revoke: %v", ErrUnavailable, redact(err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("upstream revocation endpoint answered HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// tokensOf converts an oauth2 token; the expiry is recomputed from expires_in on our clock (oauth2
+// uses the wall clock).
+func (c *Client) tokensOf(tok *oauth2.Token) Tokens {
+	t := Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	if tok.ExpiresIn > 0 {
+		t.Expiry = c.o.Now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	if s, ok := tok.Extra("id_token").(string); ok {
+		t.IDToken = s
+	}
+	return t
+}
+
+// classify turns an oauth2 error into ErrInvalidGrant or ErrUnavailable without the response body.
+func classify(op string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		// Auth0 answers a revoked/expired/reused grant with 403 invalid_grant. Other 4xx answers
+		// (e.g. 401 for wrong client credentials) are configuration problems: the user's grant stays.
+		if re.ErrorCode == "invalid_grant" || (status == http.StatusForbidden && re.ErrorCode == "") {
+			return fmt.Errorf("%w: %s: %s (HTTP %d)", ErrInvalidGrant, op, safeCode(re.ErrorCode), status)
+		}
+		return fmt.Errorf("%w: %s: HTTP %d", ErrUnavailable, op, status)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, redact(err))
+}
+
+// safeCode keeps an OAuth error code only if it has the RFC 6749 character set (no echo of input).
+func safeCode(s string) string {
+	if len(s) > 64 {
+		return "error"
+	}
+	for _, r := range s {
+		if !(r == '_' || (r >= 'a' && r <= 'z')) {
+			return "error"
+		}
+	}
+	return s
+}
+
+// redact drops URLs (which may carry query secrets) from transport errors.
+func redact(err error) string {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner.Error()
+		}
+	}
+	return "transport error"
+}
+
+// --- identity ---------------------------------------------------------------------------------
+
+var sigAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.ES256, jose.ES384}
+
+type idClaims struct {
+	jwt.Claims
+	Nonce string `json:"nonce"`
+	Azp   string `json:"azp"`
+}
+
+// verifyIDToken checks signature (JWKS), iss, aud (our client_id), exp and, at login, nonce.
+func (c *Client) verifyIDToken(ctx context.Context, raw, nonce string, requireNonce bool) (string, error) {
+	if strings.Count(raw, ".") != 2 {
+		return "", errors.New("upstream id_token is not a JWS")
+	}
+	tok, err := jwt.ParseSigned(raw, sigAlgs)
+	if err != nil {
+		return "", fmt.Errorf("upstream id_token: %w", err)
+	}
+	var cl idClaims
+	if err := c.jwks.claims(ctx, tok, &cl); err != nil {
+		return "", fmt.Errorf("upstream id_token: %w", err)
+	}
+	if err := cl.ValidateWithLeeway(jwt.Expected{Issuer: c.meta.Issuer, AnyAudience: jwt.Audience{c.o.ClientID}, Time: c.o.Now()}, time.Minute); err != nil {
+		return "", fmt.Errorf("upstream id_token: %w", err)
+	}
+	if cl.Expiry == nil {
+		return "", errors.New("upstream id_token has no exp")
+	}
+	if len(cl.Audience) > 1 && cl.Azp != c.o.ClientID {
+		return "", errors.New("upstream id_token: azp is not our client")
+	}
+	if requireNonce && (nonce == "" || cl.Nonce != nonce) {
+		return "", errors.New("upstream id_token: nonce mismatch")
+	}
+	if cl.Subject == "" {
+		return "", errors.New("upstream id_token has no sub")
+	}
+	return cl.Subject, nil
+}
+
+// inspectAccessToken classifies the upstream access token and, when it can be verified, returns
+// its subject. A five-part token is never parsed as a JWS.
+func (c *Client) inspectAccessToken(ctx context.Context, raw string) (kind, sub string, err error) {
+	switch strings.Count(raw, ".") {
+	case 4:
+		if c.o.JWEKey == nil {
+			return "opaque", "", nil
+		}
+		// go-jose's jwt package refuses asymmetric key algorithms for JWTs, so the JWE layer is opened
+		// with the jose package (RSA-OAEP-256 / A256GCM only) and the inner JWS parsed on its own.
+		enc, err := jose.ParseEncryptedCompact(raw, []jose.KeyAlgorithm{jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM})
+		if err != nil {
+			// Not a JWE for an RSA key (e.g. Auth0's dir/A256GCM userinfo token): opaque.
+			c.o.Logger.Debug("upstream access token is a JWE that is not RSA-OAEP-256/A256GCM: treated as opaque", "reason", err.Error())
+			return "opaque", "", nil
+		}
+		payload, err := enc.Decrypt(c.o.JWEKey)
+		if err != nil {
+			c.o.Logger.Debug("upstream access token JWE does not open with upstream_jwe_private_key_file: treated as opaque", "reason", err.Error())
+			return "opaque", "", nil
+		}
+		if cty, _ := enc.Header.ExtraHeaders[jose.HeaderContentType].(string); !strings.EqualFold(cty, "JWT") {
+			return "", "", errors.New("upstream access token: decrypted JWE does not contain a JWT (cty)")
+		}
+		inner, err := jwt.ParseSigned(string(payload), sigAlgs)
+		if err != nil {
+			return "", "", fmt.Errorf("upstream nested-JWE access token: inner JWS: %w", err)
+		}
+		s, err := c.verifyAccessJWS(ctx, inner)
+		if err != nil {
+			return "", "", fmt.Errorf("upstream nested-JWE access token: %w", err)
+		}
+		return "nested-jwe", s, nil
+	case 2:
+		tok, err := jwt.ParseSigned(raw, sigAlgs)
+		if err != nil || c.o.Audience == "" {
+			return "opaque", "", nil
+		}
+		s, err := c.verifyAccessJWS(ctx, tok)
+		if err != nil {
+			return "", "", fmt.Errorf("upstream access token: %w", err)
+		}
+		return "jws", s, nil
+	default:
+		return "opaque", "", nil
+	}
+}
+
+func (c *Client) verifyAccessJWS(ctx context.Context, tok *jwt.JSONWebToken) (string, error) {
+	var cl jwt.Claims
+	if err := c.jwks.claims(ctx, tok, &cl); err != nil {
+		return "", err
+	}
+	exp := jwt.Expected{Issuer: c.meta.Issuer, Time: c.o.Now()}
+	if c.o.Audience != "" {
+		exp.AnyAudience = jwt.Audience{c.o.Audience}
+	}
+	if err := cl.ValidateWithLeeway(exp, time.Minute); err != nil {
+		return "", err
+	}
+	return cl.Subject, nil
+}
+
+func (c *Client) userinfo(ctx context.Context, at string) (string, error) {
+	if c.meta.UserinfoEndpoint == "" {
+		return "", errors.New("upstream returned neither an id_token nor a verifiable access token, and has no userinfo endpoint (add openid to `scope`)")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.meta.UserinfoEndpoint, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+at)
+	resp, err := c.o.HTTPClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%w: userinfo: %v", ErrUnavailable, redact(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("upstream userinfo answered HTTP %d", resp.StatusCode)
+	}
+	var u struct {
+		Sub string `json:"sub"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&u); err != nil || u.Sub == "" {
+		return "", errors.New("upstream userinfo: no sub")
+	}
+	return u.Sub, nil
+}
+
+// --- JWKS ---------------------------------------------------------------------------------------
+
+type keySet struct {
+	url     string
+	hc      *http.Client
+	now     func() time.Time
+	mu      sync.Mutex
+	keys    jose.JSONWebKeySet
+	fetched time.Time
+}
+
+// claims verifies tok against the key named by its kid, refetching the set once (at most every 10 s)
+// when the kid is unknown (key rotation).
+func (k *keySet) claims(ctx context.Context, tok *jwt.JSONWebToken, dst ...any) error {
+	kid := ""
+	if len(tok.Headers) > 0 {
+		kid = tok.Headers[0].KeyID
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		k.mu.Lock()
+		if k.fetched.IsZero() || (attempt == 1 && k.now().Sub(k.fetched) > 10*time.Second) {
+			var set jose.JSONWebKeySet
+			if err := getJSON(ctx, k.hc, k.url, &set); err != nil {
+				k.mu.Unlock()
+				return fmt.Errorf("%w: fetch JWKS: %v", ErrUnavailable, err)
+			}
+			k.keys, k.fetched = set, k.now()
+		}
+		var cands []jose.JSONWebKey
+		if kid != "" {
+			cands = k.keys.Key(kid)
+		} else {
+			cands = k.keys.Keys
+		}
+		k.mu.Unlock()
+		for _, key := range cands {
+			if key.Use != "" && key.Use != "sig" {
+				continue
+			}
+			if err := tok.Claims(key.Key, dst...); err == nil {
+				return nil
+			}
+		}
+	}
+	return errors.New("signature not verifiable with the provider's JWKS")
+}
+
+func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}

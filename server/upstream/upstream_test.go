@@ -1,0 +1,191 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cnpg-mcp/cnpg-mcp/mockauth0"
+	mconfig "github.com/cnpg-mcp/cnpg-mcp/mockauth0/config"
+	"golang.org/x/oauth2"
+)
+
+func mock(t *testing.T) *mockauth0.Server {
+	t.Helper()
+	srv, err := mockauth0.Start(context.Background(), mockauth0.DefaultConfig(), mockauth0.WithRSABits(2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+const redirect = "http://127.0.0.1:1/auth/callback"
+
+func client(t *testing.T, m *mockauth0.Server, mut func(*Options)) *Client {
+	t.Helper()
+	o := Options{Issuer: m.Issuer(), ClientID: mconfig.DefaultClientID, ClientSecret: mconfig.DefaultClientSecret,
+		Audience: mconfig.DefaultAPIIdentifier, Scope: "openid profile email offline_access", RedirectURL: redirect}
+	if mut != nil {
+		mut(&o)
+	}
+	c, err := Discover(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var stateRe = regexp.MustCompile(`name="state" value="([^"]+)"`)
+
+// loginCode logs the default user in at the mock and returns the upstream code.
+func loginCode(t *testing.T, authURL string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	next := authURL
+	for i := 0; i < 8; i++ {
+		res, err := hc.Get(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := new(strings.Builder)
+		_, _ = ioCopy(b, res)
+		if res.StatusCode == 200 && strings.Contains(b.String(), `id="username"`) {
+			res, err = hc.PostForm(res.Request.URL.String(), url.Values{"state": {stateRe.FindStringSubmatch(b.String())[1]},
+				"username": {mconfig.DefaultUserEmail}, "password": {mconfig.DefaultUserPassword}, "action": {"default"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+		}
+		loc, err := res.Request.URL.Parse(res.Header.Get("Location"))
+		if err != nil || res.Header.Get("Location") == "" {
+			t.Fatalf("stuck at %s (%d)", res.Request.URL, res.StatusCode)
+		}
+		if strings.HasPrefix(loc.String(), redirect) {
+			if c := loc.Query().Get("code"); c != "" {
+				return c
+			}
+			t.Fatalf("upstream error: %s", loc)
+		}
+		next = loc.String()
+	}
+	t.Fatal("too many redirects")
+	return ""
+}
+
+func ioCopy(b *strings.Builder, res *http.Response) (int64, error) {
+	defer res.Body.Close()
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		k, err := res.Body.Read(buf)
+		b.Write(buf[:k])
+		n += int64(k)
+		if err != nil {
+			return n, nil
+		}
+	}
+}
+
+func TestDiscoverIssuerMustMatchExactly(t *testing.T) {
+	m := mock(t)
+	_, err := Discover(context.Background(), Options{Issuer: strings.TrimSuffix(m.Issuer(), "/"), ClientID: "x"})
+	if err == nil || !strings.Contains(err.Error(), "must match exactly") {
+		t.Fatalf("issuer without the trailing slash accepted: %v", err)
+	}
+	_, err = Discover(context.Background(), Options{Issuer: "http://127.0.0.1:1/", ClientID: "x"})
+	if err == nil || !strings.Contains(err.Error(), "check `issuer`") {
+		t.Fatalf("unreachable upstream: %v", err)
+	}
+}
+
+// PXY-16/PKCE-07/PXY-15 at the URL level, and PXY-20: exchange with id_token verification.
+func TestExchangeVerifiesIdentity(t *testing.T) {
+	m := mock(t)
+	c := client(t, m, nil)
+	verifier := oauth2.GenerateVerifier()
+	u, _ := url.Parse(c.AuthCodeURL("st", "nonce-1", verifier, "https://mcp.example/mcp"))
+	q := u.Query()
+	if q.Get("code_challenge") != oauth2.S256ChallengeFromVerifier(verifier) || q.Get("code_challenge_method") != "S256" ||
+		q.Get("audience") != mconfig.DefaultAPIIdentifier || q.Has("resource") || q.Get("nonce") != "nonce-1" {
+		t.Fatalf("authorize URL %v", q)
+	}
+	res, err := c.Exchange(context.Background(), loginCode(t, u.String()), verifier, "nonce-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Subject != mconfig.DefaultUserSub || res.AccessTokenKind != "jws" || res.Tokens.RefreshToken == "" || res.Tokens.IDToken == "" {
+		t.Fatalf("result %+v", res.AccessTokenKind)
+	}
+	// Wrong nonce: the id_token is refused.
+	verifier = oauth2.GenerateVerifier()
+	code := loginCode(t, c.AuthCodeURL("st", "nonce-2", verifier, ""))
+	if _, err := c.Exchange(context.Background(), code, verifier, "other-nonce"); err == nil || !strings.Contains(err.Error(), "nonce") {
+		t.Fatalf("nonce mismatch accepted: %v", err)
+	}
+	// Refresh keeps the subject; a revoked upstream grant gives ErrInvalidGrant.
+	nt, err := c.Refresh(context.Background(), res.Tokens, res.Subject)
+	if err != nil || nt.RefreshToken == res.Tokens.RefreshToken || nt.AccessToken == "" {
+		t.Fatalf("refresh: %v", err)
+	}
+	if err := c.Revoke(context.Background(), nt.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Refresh(context.Background(), nt, res.Subject); !errors.Is(err, ErrInvalidGrant) {
+		t.Fatalf("refresh after revocation: %v", err)
+	}
+}
+
+// PXY-15: the client's resource goes upstream only with ForwardResource.
+func TestPXY15_ForwardResourceFlag(t *testing.T) {
+	m := mock(t)
+	c := client(t, m, func(o *Options) { o.ForwardResource = true })
+	u, _ := url.Parse(c.AuthCodeURL("s", "n", oauth2.GenerateVerifier(), "https://mcp.example/mcp"))
+	if u.Query().Get("resource") != "https://mcp.example/mcp" {
+		t.Fatal("resource not forwarded with ForwardResource")
+	}
+}
+
+func TestClassify(t *testing.T) {
+	mk := func(status int, code string) error {
+		return &oauth2.RetrieveError{Response: &http.Response{StatusCode: status}, ErrorCode: code, Body: []byte(`{"error":"x","secret":"leak"}`)}
+	}
+	cases := []struct {
+		err  error
+		want error
+	}{
+		{mk(403, "invalid_grant"), ErrInvalidGrant},
+		{mk(400, "invalid_grant"), ErrInvalidGrant},
+		{mk(401, "access_denied"), ErrUnavailable},
+		{mk(500, ""), ErrUnavailable},
+		{mk(429, "too_many_requests"), ErrUnavailable},
+		{errors.New("dial tcp: refused"), ErrUnavailable},
+	}
+	for _, c := range cases {
+		got := classify("refresh", c.err)
+		if !errors.Is(got, c.want) || strings.Contains(got.Error(), "leak") {
+			t.Errorf("%v → %v", c.err, got)
+		}
+	}
+}
+
+// client_secret_post: the secret goes in the body (the mock records the form).
+func TestClientSecretPost(t *testing.T) {
+	m := mock(t)
+	c := client(t, m, func(o *Options) { o.AuthInBody = true })
+	v := oauth2.GenerateVerifier()
+	if _, err := c.Exchange(context.Background(), loginCode(t, c.AuthCodeURL("s", "n", v, "")), v, "n"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := m.RequestsTo("/oauth/token")
+	if f := reqs[len(reqs)-1]; f.Form.Get("client_secret") != mconfig.DefaultClientSecret || f.Header.Get("Authorization") != "" {
+		t.Fatal("secret not sent in the body")
+	}
+}
