@@ -164,38 +164,55 @@ Flags:
 		return ExitUsage
 	}
 	defer cleanup()
+	return RunSuite(ctx, cfg, RunOptions{LabelFilter: f.labelFilter, ReportDir: f.reportDir, NoReport: f.noReport,
+		Verbose: f.verbose, Color: !f.noColor && IsTerminal(stdout), Strict: f.strict, GinkgoOutput: f.ginkgoOutput}, stdout, stderr)
+}
+
+// RunOptions control how a run is reported.
+type RunOptions struct {
+	LabelFilter  string
+	ReportDir    string
+	NoReport     bool
+	Verbose      bool
+	Color        bool
+	Strict       bool
+	GinkgoOutput bool
+}
+
+// RunSuite runs the suite against cfg, prints progress and the summary, writes the reports and
+// returns the exit status. It can run once per process (a Ginkgo limitation).
+func RunSuite(ctx context.Context, cfg checks.Config, o RunOptions, stdout, stderr io.Writer) int {
 	env, err := checks.NewEnv(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
 	}
 	defer env.Close()
-	n, err := suite.Count(f.labelFilter)
+	n, err := suite.Count(o.LabelFilter)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
 	}
-	fmt.Fprintf(stdout, "mcp-auth-conformance: %d checks against %s (MCP %s)\n", n, cfg.Target, cfg.SpecVersion)
-	run, err := suite.Run(ctx, env, suite.Options{LabelFilter: f.labelFilter, Progress: stdout, Verbose: f.verbose,
-		Color: !f.noColor && isTerminal(stdout), GinkgoOutput: f.ginkgoOutput})
+	fmt.Fprintf(stdout, "mcp-auth-conformance: %d checks against %s (MCP %s)\n", n, cfg.Target, env.Config().SpecVersion)
+	run, err := suite.Run(ctx, env, suite.Options{LabelFilter: o.LabelFilter, Progress: stdout, Verbose: o.Verbose,
+		Color: o.Color, GinkgoOutput: o.GinkgoOutput})
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
 	}
 	report.WriteSummary(stdout, run)
-	if !f.noReport {
-		if err := report.WriteDir(f.reportDir, run); err != nil {
+	if !o.NoReport {
+		if err := report.WriteDir(o.ReportDir, run); err != nil {
 			fmt.Fprintln(stderr, "error:", err)
 		} else {
-			abs, _ := filepath.Abs(f.reportDir)
+			abs, _ := filepath.Abs(o.ReportDir)
 			fmt.Fprintf(stdout, "reports: %s/{%s,%s,%s}\n", abs, report.JUnitFile, report.JSONFile, report.HTMLFile)
 		}
 	}
-	c := run.Counts()
-	if c.MustFail > 0 {
+	if run.Counts().MustFail > 0 {
 		return ExitMustFail
 	}
-	if f.strict {
+	if o.Strict {
 		for _, r := range run.Results {
 			if r.Status == report.Fail && r.Level == catalogue.LevelShould {
 				return ExitMustFail
@@ -221,7 +238,8 @@ func list(stdout, stderr io.Writer, filter string) int {
 	return ExitPass
 }
 
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (for colours).
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
