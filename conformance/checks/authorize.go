@@ -232,7 +232,7 @@ func az10(t *T) {
 		m["redirect_uris"] = []string{attacker}
 		m["application_type"] = "web"
 	})
-	params := t.AuthParams(&Flow{Client: c})
+	params := t.AuthParams(&Flow{Client: c, RedirectURI: ptr(attacker)})
 	params.Set("scope", "conformance-bogus-scope")
 	p := t.ProbeAuthorize("an invalid request for an attacker-registered redirect URI", params, nil, attacker)
 	if p.Kind == ClientRedirect {

@@ -52,6 +52,9 @@ type Config struct {
 	CIMD CIMDHost
 	// Browser options; the browser starts on first use.
 	Browser browser.Options
+	// SharedBrowser, when set, is used instead of starting a browser (and is not closed by the
+	// run): the self-test runs many short runs against one browser process.
+	SharedBrowser *browser.Browser
 	// CheckTimeout bounds one check (60 s when zero); HTTPTimeout one request (10 s).
 	CheckTimeout time.Duration
 	HTTPTimeout  time.Duration
@@ -153,7 +156,7 @@ func (e *Env) Close() {
 	e.pool.close()
 	e.dropCheckTab()
 	e.browserOnce.Do(func() {}) // waits for a start in progress
-	if e.browser != nil {
+	if e.browser != nil && e.cfg.SharedBrowser == nil {
 		e.browser.Close()
 	}
 	_ = e.redirect.Close()
@@ -175,6 +178,10 @@ func (e *Env) StartBrowser() {
 // Browser returns the browser, starting it on first use.
 func (e *Env) Browser() (*browser.Browser, error) {
 	e.browserOnce.Do(func() {
+		if e.cfg.SharedBrowser != nil {
+			e.browser = e.cfg.SharedBrowser
+			return
+		}
 		start := time.Now()
 		e.browser, e.browserErr = browser.Start(context.Background(), e.cfg.Browser)
 		e.addTiming("browser start", time.Since(start))

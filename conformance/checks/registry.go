@@ -69,8 +69,9 @@ func levelRank(l catalogue.Level) int {
 }
 
 // CrossRef grades this check by the results of the checks it maps to (section D and the client
-// interop rows), running those that have not run yet in this run. A failure of a weaker-level
-// check (a SHOULD behind a MUST / SHOULD row) is reported as a warning.
+// interop rows), running those that have not run yet in this run. In a mixed-level row ("MUST /
+// SHOULD"), a failure of a weaker-level check is reported as a warning; in a plain MUST row every
+// failure counts.
 func (t *T) CrossRef(ids ...string) {
 	var skipped []string
 	for _, id := range ids {
@@ -86,7 +87,8 @@ func (t *T) CrossRef(ids ...string) {
 		switch res.Status {
 		case report.Fail:
 			msg := fmt.Sprintf("%s failed: %s", id, oneLine(strings.Join(res.Failures, "; ")))
-			if levelRank(res.Level) < levelRank(t.entry.Level) && res.Level != catalogue.LevelMust {
+			mixed := strings.ContainsAny(t.entry.LevelText, "/") || strings.Contains(t.entry.LevelText, "RECOMMENDED")
+			if mixed && levelRank(res.Level) < levelRank(t.entry.Level) && res.Level != catalogue.LevelMust {
 				t.Warnf("%s (graded %s there)", msg, res.Level)
 			} else {
 				t.Errorf("%s", msg)

@@ -1,6 +1,7 @@
 package defects
 
 import (
+	"bytes"
 	"html"
 	"net/http"
 	"net/url"
@@ -109,28 +110,6 @@ func All() []Defect {
 				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 				w.WriteHeader(http.StatusUnauthorized)
 				return
-			}
-			next.ServeHTTP(w, r)
-		})},
-		{Name: "the session authenticates", Checks: []string{"RS-08"}, Target: onPath(pMCP, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
-			if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && r.Header.Get("Authorization") == "" {
-				s.mu.Lock()
-				tok := s.sessions[sid]
-				s.mu.Unlock()
-				if tok != "" {
-					r.Header.Set("Authorization", "Bearer "+tok)
-				}
-			}
-			next.ServeHTTP(w, r)
-		})},
-		{Name: "sessions not bound to the user", Checks: []string{"RS-09"}, Target: onPath(pMCP, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
-			if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
-				s.mu.Lock()
-				tok := s.sessions[sid]
-				s.mu.Unlock()
-				if tok != "" {
-					r.Header.Set("Authorization", "Bearer "+tok)
-				}
 			}
 			next.ServeHTTP(w, r)
 		})},
@@ -337,6 +316,22 @@ func All() []Defect {
 			return len(gs) == 1 && gs[0] == "client_credentials"
 		}, nil)},
 
+		// ---- C.6 client ID metadata documents
+		{Name: "CIMD not advertised", Checks: []string{"CIMD-01"}, Target: editJSON(pMetadata, func(m map[string]any) {
+			delete(m, "client_id_metadata_document_supported")
+		})},
+		{Name: "any client ID URL accepted", Checks: []string{"CIMD-02", "CIMD-03", "CIMD-04", "CIMD-05", "CIMD-07", "CIMD-10"},
+			Target: acceptAuthorize(func(q url.Values, raw string) bool { return strings.HasPrefix(q.Get("client_id"), "http") })},
+		{Name: "client ID URLs followed through redirects", Checks: []string{"CIMD-06"},
+			Target: acceptAuthorize(func(q url.Values, raw string) bool { return strings.Contains(q.Get("client_id"), "/clients/redirect-") })},
+		{Name: "failed metadata documents cached", Checks: []string{"CIMD-06"}, Target: cachedCIMDFailures()},
+		{Name: "metadata documents cached despite max-age=0", Checks: []string{"CIMD-08"}, Target: editBody(pConsent, http.MethodGet, func(b []byte) []byte {
+			return bytes.ReplaceAll(b, []byte("Conformance Name Bravo"), []byte("Conformance Name Alpha"))
+		})},
+		{Name: "consent hides the redirect host", Checks: []string{"CIMD-09", "BCP-31"}, Target: editBody(pConsent, http.MethodGet, func(b []byte) []byte {
+			return bytes.ReplaceAll(b, []byte("127.0.0.1"), []byte("a local application"))
+		})},
+
 		// ---- C.7 authorization endpoint
 		{Name: "GET on the authorization endpoint refused", Checks: []string{"AZ-01", "AZ-15", "RES-01", "TOK-02", "TOK-03"}, Target: onPath(pAuthorize, http.MethodGet, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "use POST", http.StatusMethodNotAllowed)
@@ -411,10 +406,9 @@ func All() []Defect {
 			return q.Get("code_challenge_method") != "" && q.Get("code_challenge_method") != "S256"
 		})},
 		{Name: "the client's PKCE values forwarded upstream", Checks: []string{"PKCE-07"}, Target: forwardClientPKCE()},
-		{Name: "constant challenges not detected", Checks: []string{"PKCE-08"}, Target: nil},
 
 		// ---- C.9 resource indicators
-		{Name: "access token audience is not the resource", Checks: []string{"RES-01", "TOK-16", "BCP-16"}, Target: editToken(func(m map[string]any) {
+		{Name: "access token audience is not the resource", Checks: []string{"RES-01", "RS-04", "TOK-16", "BCP-16"}, Target: editToken(func(m map[string]any) {
 			if at, _ := m["access_token"].(string); at != "" {
 				m["access_token"] = editClaims(at, func(c map[string]any) { c["aud"] = "https://other.conformance-defect.example/mcp" })
 			}
@@ -499,13 +493,18 @@ func All() []Defect {
 		})},
 
 		// ---- C.11 refresh
-		{Name: "offline_access refused", Checks: []string{"RT-00"}, Target: onPath(pAuthorize, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
-			if strings.Contains(r.URL.Query().Get("scope"), "offline_access") {
-				http.Error(w, "bad scope", http.StatusBadRequest)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})},
+		{Name: "offline_access advertised but refused", Checks: []string{"RT-00"}, Target: chain(
+			editJSON(pMetadata, func(m map[string]any) {
+				ss, _ := m["scopes_supported"].([]any)
+				m["scopes_supported"] = append(ss, "offline_access")
+			}),
+			onPath(pAuthorize, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.Query().Get("scope"), "offline_access") {
+					http.Error(w, "bad scope", http.StatusBadRequest)
+					return
+				}
+				next.ServeHTTP(w, r)
+			}))},
 		{Name: "refresh tokens not rotated", Checks: []string{"RT-01", "BCP-12"}, Target: onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			f := readForm(r)
 			rec := capture(next, r)
@@ -668,9 +667,9 @@ func All() []Defect {
 
 		// ---- C.13 proxy
 		{Name: "no consent page (auto-approve)", Checks: []string{"PXY-01", "PXY-02", "PXY-11", "BCP-31"}, Target: autoApprove(func(s *State, r *http.Request) bool { return true })},
-		{Name: "client_name rendered as HTML", Checks: []string{"PXY-02", "SEC-02", "BCP-31"}, Target: editBody(pConsent, http.MethodGet, func(b []byte) []byte {
-			return []byte(html.UnescapeString(string(b)))
-		})},
+		{Name: "client_name rendered as HTML", Checks: []string{"PXY-02", "SEC-02", "BCP-31"}, Target: chain(
+			editHeaders(pConsent, http.MethodGet, func(r *http.Request, h http.Header) { h.Del("Content-Security-Policy") }),
+			editBody(pConsent, http.MethodGet, func(b []byte) []byte { return []byte(html.UnescapeString(string(b))) }))},
 		{Name: "no double-submit CSRF cookie", Checks: []string{"PXY-03"}, Target: noCSRFCookie()},
 		{Name: "consent page frameable", Checks: []string{"PXY-04", "BCP-22"}, Target: editHeaders(pConsent, "", func(r *http.Request, h http.Header) {
 			h.Del("X-Frame-Options")

@@ -164,9 +164,12 @@ func editClaims(tok string, mod func(c map[string]any)) string {
 func substituteToken(pred func(s *State, r *http.Request, tok string) bool) Wrap {
 	return onPath(pMCP, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 		if pred(s, r, bearerToken(r)) {
-			if good := s.anyValidAccessToken(); good != "" {
-				r.Header.Set("Authorization", "Bearer "+good)
+			good := s.anyValidAccessToken()
+			if good == "" {
+				fakeMCPOK(w)
+				return
 			}
+			r.Header.Set("Authorization", "Bearer "+good)
 		}
 		next.ServeHTTP(w, r)
 	})

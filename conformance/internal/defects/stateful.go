@@ -308,3 +308,29 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// cachedCIMDFailures keeps refusing a metadata-document client once it was refused.
+func cachedCIMDFailures() Wrap {
+	refused := map[string]bool{}
+	return onPath(pAuthorize, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("client_id")
+		if !strings.HasPrefix(id, "https://") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.mu.Lock()
+		bad := refused[id]
+		s.mu.Unlock()
+		if bad {
+			http.Error(w, "unknown client (cached)", http.StatusBadRequest)
+			return
+		}
+		rec := capture(next, r)
+		if rec.Code >= 400 {
+			s.mu.Lock()
+			refused[id] = true
+			s.mu.Unlock()
+		}
+		rec.send(w, nil)
+	})
+}

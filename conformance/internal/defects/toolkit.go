@@ -161,19 +161,27 @@ func oauthError(w http.ResponseWriter, status int, code string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": "defect"})
 }
 
+// fakeMCPOK answers an MCP request as if it were accepted.
+func fakeMCPOK(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "serverInfo": map[string]any{"name": "defect", "version": "0"}}})
+}
+
 // fakeConsentPage answers an authorization request as if it were accepted (a 200 page).
 func fakeConsentPage(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = io.WriteString(w, `<!doctype html><html><body><p>defect: accepted</p></body></html>`)
 }
 
-// replayGoodToken answers a token request with the latest successful token response.
+// replayGoodToken answers a token request with the latest successful token response (or, before
+// any, with a made-up one: the checks that meet it only look at the status).
 func (s *State) replayGoodToken(w http.ResponseWriter) bool {
 	s.mu.Lock()
 	b := s.lastToken
 	s.mu.Unlock()
 	if b == nil {
-		return false
+		b = mustJSON(map[string]any{"access_token": "defect-access-token", "token_type": "Bearer", "expires_in": 3600,
+			"refresh_token": "defect-refresh-token"})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
