@@ -97,55 +97,55 @@ func forwardClientPKCE() Wrap {
 	})
 }
 
-// reusableCodes answers a second redemption of a code with the first answer.
-func reusableCodes() Wrap {
+// onReplay runs f for a code exchange whose code the server already saw redeemed, and passes
+// every other request through.
+func onReplay(f func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request, form url.Values, c *codeRec) bool) Wrap {
 	return onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
-		f := readForm(r)
+		form := readForm(r)
 		s.mu.Lock()
-		c := s.codes[f.Get("code")]
+		c := s.codes[form.Get("code")]
 		s.mu.Unlock()
-		if f.Get("grant_type") == "authorization_code" && c != nil && c.status == http.StatusOK {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
-			_, _ = w.Write(c.resp)
+		if form.Get("grant_type") == "authorization_code" && c != nil && f(s, next, w, r, form, c) {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// reusableCodes answers a second redemption of a code with the first answer.
+func reusableCodes() Wrap {
+	return onReplay(func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request, form url.Values, c *codeRec) bool {
+		if c.status != http.StatusOK {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(c.resp)
+		return true
 	})
 }
 
 // replayNotForwarded refuses a replayed code itself, so the server never learns of the replay
 // (and revokes nothing).
 func replayNotForwarded() Wrap {
-	return onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
-		f := readForm(r)
-		s.mu.Lock()
-		c := s.codes[f.Get("code")]
-		s.mu.Unlock()
-		if f.Get("grant_type") == "authorization_code" && c != nil {
-			oauthError(w, http.StatusBadRequest, "invalid_grant")
-			return
-		}
-		next.ServeHTTP(w, r)
+	return onReplay(func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request, form url.Values, c *codeRec) bool {
+		oauthError(w, http.StatusBadRequest, "invalid_grant")
+		return true
 	})
 }
 
 // invalidReplayRevokes turns a replay with a wrong verifier into a valid replay (which makes the
 // server revoke the grant), then refuses it.
 func invalidReplayRevokes() Wrap {
-	return onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
-		f := readForm(r)
-		s.mu.Lock()
-		c := s.codes[f.Get("code")]
-		s.mu.Unlock()
-		if f.Get("grant_type") == "authorization_code" && c != nil && f.Get("code_verifier") != c.verifier {
-			f.Set("code_verifier", c.verifier)
-			setForm(r, f)
-			_ = capture(next, r)
-			oauthError(w, http.StatusBadRequest, "invalid_grant")
-			return
+	return onReplay(func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request, form url.Values, c *codeRec) bool {
+		if form.Get("code_verifier") == c.verifier {
+			return false
 		}
-		next.ServeHTTP(w, r)
+		form.Set("code_verifier", c.verifier)
+		setForm(r, form)
+		_ = capture(next, r)
+		oauthError(w, http.StatusBadRequest, "invalid_grant")
+		return true
 	})
 }
 
