@@ -188,11 +188,7 @@ var consentWarningRE = regexp.MustCompile(`(?i)(warning|caution|careful|only (co
 // consentText returns the visible text of the consent page for a flow (via the browser).
 func (t *T) consentText(c *Client) string {
 	t.requireConsentDesign()
-	b, err := t.env.Browser()
-	t.Must(err, "browser")
-	s, err := b.NewSession()
-	t.Must(err, "browser session")
-	defer s.Close()
+	s := t.loggedInTab()
 	r := t.Browse(Flow{Client: c, Session: s, Consent: login.StopAtConsent})
 	if r.Err != nil || !r.Outcome.SawConsent {
 		t.Fatalf("no consent page was shown (%v)", r.Err)

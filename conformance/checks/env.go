@@ -55,6 +55,8 @@ type Config struct {
 	// SharedBrowser, when set, is used instead of starting a browser (and is not closed by the
 	// run): the self-test runs many short runs against one browser process.
 	SharedBrowser *browser.Browser
+	// SharedTab, when set, is the logged-in tab (see checkTab), kept across runs (self-test).
+	SharedTab *browser.Session
 	// CheckTimeout bounds one check (60 s when zero); HTTPTimeout one request (10 s).
 	CheckTimeout time.Duration
 	HTTPTimeout  time.Duration

@@ -239,6 +239,9 @@ func (f Flow) canShareTab() bool {
 // checkTab is a long-lived tab in which checks run flows that do not need a fresh browser: the
 // user stays logged in at the upstream, as a real user would (see flowPool for the reasoning).
 func (e *Env) checkTab(b *browser.Browser) (*browser.Session, error) {
+	if e.cfg.SharedTab != nil {
+		return e.cfg.SharedTab, nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.tab == nil {

@@ -51,6 +51,21 @@ func (t *T) newSession() *browser.Session {
 	return s
 }
 
+// loggedInTab is the run's logged-in tab (a fresh session with Config.FreshContexts): for checks
+// that need one browser across several flows but no fresh upstream login.
+func (t *T) loggedInTab() *browser.Session {
+	if t.env.cfg.FreshContexts {
+		return t.newSession()
+	}
+	b, err := t.env.Browser()
+	if err != nil {
+		t.Fatalf("cannot run the browser: %v", err)
+	}
+	s, err := t.env.checkTab(b)
+	t.Must(err, "open a browser session")
+	return s
+}
+
 // upstreamAuthorizeURL is the first navigation that left the AS for the upstream.
 func (t *T) upstreamAuthorizeURL(r *FlowResult) string {
 	for _, n := range r.Navigations {
@@ -88,7 +103,7 @@ func (t *T) requireConsentDesign() {
 // PXY-01: each dynamically registered client gets an MCP-owned consent page before the upstream.
 func pxy01(t *T) {
 	t.requireConsentDesign()
-	s := t.newSession()
+	s := t.loggedInTab()
 	r := t.Authorize(Flow{Session: s, Client: t.NewClient(nil), Name: "first client"})
 	if !r.Outcome.SawConsent {
 		t.Fatalf("the flow went to the upstream without a consent page of the MCP server: with a static upstream client and open registration this is the confused-deputy hole")
@@ -400,7 +415,7 @@ func pxy08(t *T) {
 // PXY-10: remembered consent is per client and never silent for cross-site navigations.
 func pxy10(t *T) {
 	t.requireConsentDesign()
-	s := t.newSession()
+	s := t.loggedInTab()
 	c := t.RegisterClient(nil)
 	t.Authorize(Flow{Session: s, Client: c, Name: "first approval"})
 	again := t.Browse(Flow{Session: s, Client: c, Consent: login.StopAtConsent, Name: "same client again"})

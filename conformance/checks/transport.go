@@ -57,11 +57,7 @@ func sec02(t *T) {
 	t.requireConsentDesign()
 	payload := `<img src=x onerror="window.__mcpconfXSS=1">conformance-xss`
 	c := t.RegisterClient(func(m map[string]any) { m["client_name"] = payload })
-	b, err := t.env.Browser()
-	t.Must(err, "browser")
-	s, err := b.NewSession()
-	t.Must(err, "session")
-	defer s.Close()
+	s := t.loggedInTab()
 	stateProbe := `"><img src=x onerror="window.__mcpconfXSS=2">`
 	r := t.Browse(Flow{Client: c, Session: s, Consent: login.StopAtConsent, State: ptr(stateProbe), Name: "consent with hostile text"})
 	if r.Outcome.Stopped != "consent" {

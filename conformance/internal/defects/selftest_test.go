@@ -54,6 +54,11 @@ func TestDefects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	tab, err := b.NewSession() // one logged-in tab for all the short runs
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
 
 	byID := map[string]checks.Check{}
 	for _, c := range checks.All() {
@@ -74,7 +79,7 @@ func TestDefects(t *testing.T) {
 			st.SetDefect(&d)
 			defer st.SetDefect(nil)
 			cfg := st.Config()
-			cfg.SharedBrowser = b
+			cfg.SharedBrowser, cfg.SharedTab = b, tab
 			cfg.NoPrefetch = true
 			cfg.CheckTimeout = 45 * time.Second
 			env, err := checks.NewEnv(cfg)
