@@ -388,6 +388,13 @@ func All() []Defect {
 				q.Set("error", "conformance_bogus_error")
 			}
 		})},
+		{Name: "scope required", Checks: []string{"AZ-13"}, Target: onPath(pAuthorize, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+			if !r.URL.Query().Has("scope") {
+				http.Redirect(w, r, r.URL.Query().Get("redirect_uri")+"?error=invalid_scope&state="+url.QueryEscape(r.URL.Query().Get("state")), http.StatusFound)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})},
 		{Name: "invalid scope reported as invalid_request", Checks: []string{"AZ-13"}, Target: editLocation(pAuthorize, "", func(r *http.Request, u *url.URL, q url.Values) {
 			if q.Get("error") == "invalid_scope" {
 				q.Set("error", "invalid_request")
