@@ -144,7 +144,7 @@ type Options struct {
 	Credentials Credentials
 	// PollInterval is the page polling period; 25 ms when zero.
 	PollInterval time.Duration
-	// IdleTimeout is how long a page with nothing to do may sit before the flow fails; 5 s when zero.
+	// IdleTimeout is how long a page with nothing to do may sit before the flow fails; 10 s when zero.
 	// An error status (≥ 400) on the current document fails the flow at once.
 	IdleTimeout time.Duration
 	// MaxSteps bounds the number of actions; 12 when zero.
@@ -159,7 +159,7 @@ func New(opts Options) *Driver {
 		d.poll = 25 * time.Millisecond
 	}
 	if d.idle == 0 {
-		d.idle = 5 * time.Second
+		d.idle = 10 * time.Second
 	}
 	if d.limit == 0 {
 		d.limit = 12
