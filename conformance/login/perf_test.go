@@ -19,6 +19,8 @@ import (
 // browser work the suite repeats), with and without a prewarmed session:
 //
 //	go test -run '^$' -bench BrowserFlow ./conformance/login/
+//
+// BENCH_CHROMIUM_FLAGS="name=value name2" adds browser switches, to compare settings.
 func BenchmarkBrowserFlow(b *testing.B) {
 	testenv.SkipWithoutChromium(b)
 	ctx := context.Background()
