@@ -168,6 +168,10 @@ func (p *Proxy) fetchClientMetadata(ctx context.Context, id string) (store.Clien
 	if doc.ClientSecret != nil {
 		return store.Client{}, 0, errors.New("client metadata document must not contain client_secret")
 	}
+	if strings.TrimSpace(doc.ClientName) == "" {
+		// MCP: metadata-document clients must supply client_name; the consent page shows it (CIMD-04).
+		return store.Client{}, 0, errors.New("client metadata document has no client_name")
+	}
 	if m := doc.TokenEndpointAuthMethod; m != "" && m != "none" {
 		return store.Client{}, 0, fmt.Errorf("token_endpoint_auth_method %q is not supported for metadata-document clients (use none)", m)
 	}

@@ -136,6 +136,8 @@ func TestCIMD04_InvalidDocuments(t *testing.T) {
 		"/post.json":         d.doc("/post.json", `,"token_endpoint_auth_method":"client_secret_post"`),
 		"/pkjwt.json":        d.doc("/pkjwt.json", `,"token_endpoint_auth_method":"private_key_jwt"`),
 		"/notjson.json":      "<html>",
+		"/noname.json":       strings.Replace(d.doc("/noname.json", ""), `"client_name":"Doc Client",`, "", 1),
+		"/blankname.json":    strings.Replace(d.doc("/blankname.json", ""), `"Doc Client"`, `"  "`, 1),
 		"/badredirect.json":  strings.Replace(d.doc("/badredirect.json", ""), "http://127.0.0.1:3000/cb", "http://evil.example/cb", 1),
 	}
 	for p, body := range bad {
