@@ -104,6 +104,13 @@ func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, txn, "invalid_target", "resource is not this server's MCP endpoint")
 		return
 	}
+	if seen, err := p.o.Store.ChallengeSeen(r.Context(), v["code_challenge"]); err != nil {
+		p.log.Warn("authorize: PKCE challenge lookup failed; continuing", "err", err)
+	} else if seen {
+		p.log.Warn("authorize: code_challenge of an already redeemed code sent again (constant PKCE verifier?)", "client_id", client.ID)
+		p.authorizeError(w, r, txn, "invalid_request", "this code_challenge was already used; create a new PKCE code_verifier for every authorization request")
+		return
+	}
 	txn.CodeChallenge = v["code_challenge"]
 	txn.Scopes = p.scopeList(v["scope"])
 	txn.Resource = p.o.Resource

@@ -565,10 +565,11 @@ func TestAZ15_CodeOnlyAfterLogin(t *testing.T) {
 func TestPXY16_UpstreamPKCEAndState(t *testing.T) {
 	h := newHarness(t)
 	id := h.register()
-	h.authorize(id, authorizeQuery(id, "http://127.0.0.1:5000/cb"))
+	q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
+	h.authorize(id, q)
 	h.authorize(id, authorizeQuery(id, "http://127.0.0.1:5000/cb"))
 	a, b := h.up.authURLs[0], h.up.authURLs[1]
-	if a.Get("code_challenge") == s256(testVerifier) || a.Get("code_challenge_method") != "S256" || a.Get("state") == "st-1" ||
+	if a.Get("code_challenge") == q.Get("code_challenge") || a.Get("code_challenge_method") != "S256" || a.Get("state") == "st-1" ||
 		a.Get("state") == b.Get("state") || a.Get("code_challenge") == b.Get("code_challenge") || a.Get("nonce") == b.Get("nonce") {
 		t.Fatalf("upstream leg: %v %v", a, b)
 	}
@@ -589,4 +590,26 @@ func TestPXY15_ResourceNotForwarded(t *testing.T) {
 	if got := h.up.authURLs[0].Get("resource"); got != h.resource {
 		t.Fatalf("resource passed to the upstream client: %q", got)
 	}
+}
+
+// PKCE-08: the challenge of a redeemed code is refused when a client sends it again (a constant
+// verifier defeats PKCE, RFC 9700 §2.1.1); a fresh challenge works, and a challenge whose code was
+// never redeemed may be retried (a reloaded authorization).
+func TestPKCE08_ConstantChallengeRefused(t *testing.T) {
+	h := newHarness(t)
+	id := h.register()
+	q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
+	code, _ := h.authorize(id, q)
+	h.authorize(id, q) // not redeemed yet: a retry with the same challenge is fine
+	if r := h.exchange(id, code, nil); r.StatusCode != 200 {
+		t.Fatalf("exchange: %d %s", r.StatusCode, r.body)
+	}
+	got := authorizeErr(t, h, q)
+	if got.Get("error") != "invalid_request" || !strings.Contains(got.Get("error_description"), "code_challenge") {
+		t.Fatalf("reused challenge: %v", got)
+	}
+	if len(h.up.authURLs) != 2 {
+		t.Fatalf("the refused request reached the upstream (%d upstream authorizations)", len(h.up.authURLs))
+	}
+	h.authorize(id, authorizeQuery(id, "http://127.0.0.1:5000/cb"))
 }

@@ -237,9 +237,16 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 		first                   bool
 		redeemErr, upErr, rtErr error
 	)
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); first, redeemErr = p.o.Store.RedeemCode(ctx, code) }()
 	go func() { defer wg.Done(); upErr = p.o.Store.UpdateGrant(ctx, g) }()
+	go func() {
+		defer wg.Done()
+		// PKCE-08: remember the challenge so that a client reusing it is refused at /authorize.
+		if err := p.o.Store.RememberChallenge(ctx, c.CodeChallenge, now.Add(ChallengeMemory)); err != nil {
+			p.log.Warn("token: remember PKCE challenge", "err", err)
+		}
+	}()
 	if rt != "" {
 		rtErr = p.o.Store.PutRefreshToken(ctx, rt, rec)
 	}
@@ -267,6 +274,10 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 	}
 	p.writeTokens(w, client, g, c.Scopes, rt)
 }
+
+// ChallengeMemory is how long the PKCE challenge of a redeemed code is remembered and refused when a
+// client sends it again (RFC 9700 §2.1.1 encourages detecting constant challenges; PKCE-08).
+const ChallengeMemory = 24 * time.Hour
 
 // codeReplayed answers a second valid redemption: the grant and everything issued from it is revoked
 // (TOK-05), here and upstream.

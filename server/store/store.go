@@ -62,6 +62,13 @@ type RefreshTokens interface {
 	UnuseRefreshToken(ctx context.Context, token string, usedAt time.Time) error
 }
 
+// Challenges remembers the PKCE challenges of redeemed codes, by hash, so that a client sending the
+// same challenge again (a constant verifier defeats PKCE) is noticed (RFC 9700 §2.1.1, PKCE-08).
+type Challenges interface {
+	RememberChallenge(ctx context.Context, challenge string, until time.Time) error
+	ChallengeSeen(ctx context.Context, challenge string) (bool, error)
+}
+
 // Store is everything the OAuth proxy keeps.
 type Store interface {
 	Clients
@@ -69,6 +76,7 @@ type Store interface {
 	Codes
 	Grants
 	RefreshTokens
+	Challenges
 	Sweep(ctx context.Context) (int, error)
 	Close() error
 }
@@ -189,6 +197,20 @@ func (s *typed) RedeemCode(ctx context.Context, code string) (bool, error) {
 		return false, err
 	}
 	return e.UsedAt.IsZero(), nil
+}
+
+func challengeKey(c string) string { return HashKey("pkce-challenge:" + c) }
+
+func (s *typed) RememberChallenge(ctx context.Context, challenge string, until time.Time) error {
+	err := s.kv.Create(ctx, BucketChallenges, challengeKey(challenge), []byte("{}"), until, s.now())
+	if errors.Is(err, ErrExists) {
+		return nil
+	}
+	return err
+}
+
+func (s *typed) ChallengeSeen(ctx context.Context, challenge string) (bool, error) {
+	return s.kv.Exists(ctx, BucketChallenges, challengeKey(challenge), s.now())
 }
 
 func grantAD(id string) []byte { return []byte("grants/" + id) }
