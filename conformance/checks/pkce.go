@@ -141,10 +141,19 @@ func pkce07(t *T) {
 	}
 }
 
-// PKCE-08: constant challenges are noticed (informational).
+// PKCE-08: constant challenges are noticed (informational). Two ways count: the challenge of a code
+// that was already redeemed is refused when sent again, or the same challenge is refused when
+// repeated in a row.
 func pkce08(t *T) {
 	c := t.RegisterClient(nil)
 	verifier := oauthclient.NewVerifier()
+	t.Grant(Flow{Client: c, Verifier: verifier})
+	again := t.AuthParams(&Flow{Client: c, Verifier: verifier})
+	again.Set("code_challenge", oauthclient.S256(verifier))
+	if p := t.ProbeAuthorize("the code_challenge of a redeemed code again", again, nil, c.RedirectURI); p.refused() {
+		return
+	}
+	verifier = oauthclient.NewVerifier()
 	refused := 0
 	for i := 0; i < 3; i++ {
 		params := t.AuthParams(&Flow{Client: c, Verifier: verifier})
@@ -154,6 +163,6 @@ func pkce08(t *T) {
 		}
 	}
 	if refused == 0 {
-		t.Warnf("the same code_challenge was accepted three times in a row (RFC 9700 §2.1.1 encourages detecting constant challenges)")
+		t.Warnf("the code_challenge of a redeemed code, and the same code_challenge three times in a row, were accepted (RFC 9700 §2.1.1 encourages detecting constant challenges)")
 	}
 }

@@ -413,6 +413,7 @@ func All() []Defect {
 			return q.Get("code_challenge_method") != "" && q.Get("code_challenge_method") != "S256"
 		})},
 		{Name: "the client's PKCE values forwarded upstream", Checks: []string{"PKCE-07"}, Target: forwardClientPKCE()},
+		{Name: "constant PKCE challenges not detected", Checks: []string{"PKCE-08"}, Target: hideRepeatedChallenges()},
 
 		// ---- C.9 resource indicators
 		{Name: "access token audience is not the resource", Checks: []string{"RES-01", "RS-04", "TOK-16", "BCP-16"}, Target: editToken(func(m map[string]any) {

@@ -34,7 +34,6 @@ var notProvable = map[string]string{
 	"CLI-09":  "report-only (policy on private-use schemes)",
 	"BCP-14":  "informational (the AS's risk decision)",
 	"BCP-17":  "informational (DPoP is optional)",
-	"PKCE-08": "informational; the reference server does not detect constant challenges either (it warns)",
 }
 
 // TestDefects is the suite's self-test: for every check, a target with exactly that defect (the

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/consentform"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/oauthclient"
 )
 
 func decodeSeg(s string) ([]byte, error) {
@@ -332,5 +334,26 @@ func cachedCIMDFailures() Wrap {
 			s.mu.Unlock()
 		}
 		rec.send(w, nil)
+	})
+}
+
+// hideRepeatedChallenges hands the server a fresh code_challenge whenever a client repeats one, so a
+// server that refuses constant challenges (PKCE-08) no longer sees the repetition.
+func hideRepeatedChallenges() Wrap {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return onPath(pAuthorize, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if c := q.Get("code_challenge"); c != "" {
+			mu.Lock()
+			repeated := seen[c]
+			seen[c] = true
+			mu.Unlock()
+			if repeated {
+				q.Set("code_challenge", oauthclient.S256(oauthclient.NewVerifier()))
+				r.URL.RawQuery = q.Encode()
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
