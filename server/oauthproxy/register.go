@@ -60,6 +60,7 @@ func (p *Proxy) serveRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	c.ID = randomToken()
 	c.IssuedAt = p.now()
+	c.UnusedUntil = c.IssuedAt.Add(p.o.Lifetimes.UnusedRegistration)
 	if err := p.o.Store.CreateClient(r.Context(), c); err != nil {
 		p.log.Error("register: store", "err", err)
 		writeJSON(w, http.StatusInternalServerError, oauthError{Error: "server_error", Description: "the registration could not be stored; try again"})

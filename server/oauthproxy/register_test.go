@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func regBody(redirects []string, extra string) string {
@@ -194,5 +195,23 @@ func TestBCP31_ClientNameBidiControlsRefused(t *testing.T) {
 		if r := h.postJSON("/register", regBody([]string{"http://127.0.0.1:5000/cb"}, `,"client_name":`+string(b))); r.StatusCode != http.StatusCreated {
 			t.Errorf("%q refused: %s", name, r.body)
 		}
+	}
+}
+
+// DCR-10 and storage growth: an open registration that never completes an authorization is
+// forgotten after lifetimes.unused_registration (the client then gets 401 invalid_client and
+// registers again); a client that completed one is kept.
+func TestDCR_UnusedRegistrationExpires(t *testing.T) {
+	h := newHarness(t)
+	unused := h.register()
+	used, _ := h.flow()
+	h.clock.Advance(25 * time.Hour)
+	if r := h.authorizeStatus(unused, "http://127.0.0.1:5000/cb"); r.StatusCode != 400 || r.Header.Get("Location") != "" {
+		t.Fatalf("unused registration still accepted at /authorize: %d", r.StatusCode)
+	}
+	wantOAuthError(t, h.exchange(unused, "x", nil), 401, "invalid_client")
+	code, _ := h.authorize(used, authorizeQuery(used, "http://127.0.0.1:5000/cb"))
+	if r := h.exchange(used, code, nil); r.StatusCode != 200 {
+		t.Fatalf("used registration forgotten: %d %s", r.StatusCode, r.body)
 	}
 }

@@ -237,6 +237,16 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 		first                   bool
 		redeemErr, upErr, rtErr error
 	)
+	if !client.UnusedUntil.IsZero() && !client.Metadata {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The registration is in use: keep it beyond lifetimes.unused_registration.
+			if err := p.o.Store.KeepClient(ctx, client); err != nil {
+				p.log.Warn("token: keep client registration", "client_id", client.ID, "err", err)
+			}
+		}()
+	}
 	wg.Add(3)
 	go func() { defer wg.Done(); first, redeemErr = p.o.Store.RedeemCode(ctx, code) }()
 	go func() { defer wg.Done(); upErr = p.o.Store.UpdateGrant(ctx, g) }()

@@ -14,7 +14,10 @@ import (
 
 // Clients stores registered clients.
 type Clients interface {
+	// CreateClient stores a new client; it expires at c.UnusedUntil unless KeepClient is called.
 	CreateClient(ctx context.Context, c Client) error
+	// KeepClient clears UnusedUntil: the client completed an authorization and is kept.
+	KeepClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	// PutClientMetadata caches a Client ID Metadata Document client until exp.
 	PutClientMetadata(ctx context.Context, c Client, exp time.Time) error
@@ -120,7 +123,16 @@ func decodeInto(b Bucket, e Entry, err error, v any) error {
 }
 
 func (s *typed) CreateClient(ctx context.Context, c Client) error {
-	return s.create(ctx, BucketClients, c.ID, c, time.Time{})
+	return s.create(ctx, BucketClients, c.ID, c, c.UnusedUntil)
+}
+
+func (s *typed) KeepClient(ctx context.Context, c Client) error {
+	c.UnusedUntil = time.Time{}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return s.kv.Replace(ctx, BucketClients, c.ID, raw, time.Time{}, s.now())
 }
 
 func (s *typed) PutClientMetadata(ctx context.Context, c Client, exp time.Time) error {
