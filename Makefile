@@ -38,7 +38,8 @@ build: $(addprefix $(BIN)/,$(BINARIES)) ## build every binary into bin/
 
 $(BIN)/%: FORCE
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $@ $(PKG_$*)
+	@echo "go build -o bin/$* $(PKG_$*)" >&2
+	@CGO_ENABLED=0 $(GO) build -trimpath -o $@ $(PKG_$*)
 
 .PHONY: FORCE
 FORCE:
@@ -53,7 +54,7 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: test
-test: deps lint $(TEST_PREREQS) ## run all tests (unit, HTTP, stores, tools, conformance)
+test: deps lint $(TEST_PREREQS) ## run all tests (unit, HTTP, stores, tools against kube-apiserver, conformance, chart)
 	$(TEST_ENV) CNPG_MCP_REQUIRE_ALL=1 $(GO) test $(GOTESTFLAGS) ./...
 	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
