@@ -25,6 +25,15 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/e2e/mcpauth"
 )
 
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 func cnpgGVR(resource string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: "postgresql.cnpg.io", Version: "v1", Resource: resource}
 }
@@ -364,21 +373,32 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 		r := replica(ctx)
 		call(ctx, "fence_postgres_instances", map[string]any{"name": name, "instance": r, "state": "on", "confirm": true, "namespace": ns})
 		Expect(annotation(ctx, "cnpg.io/fencedInstances")).To(ContainSubstring(r))
+		pod, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		// Fenced: PostgreSQL stopped, so the pod turns not ready, but the pod itself stays.
 		Expect(kube.WaitFor(ctx, "PostgreSQL stopped on "+r, timeout, func(ctx context.Context) (bool, string, error) {
-			_, err := sqlOn(ctx, r, "-c", "select 1")
-			return err != nil, "still answering", nil
+			p, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			if p.UID != pod.UID {
+				return false, "", fmt.Errorf("fencing must keep the pod, but %s was recreated", r)
+			}
+			_, sqlErr := sqlOn(ctx, r, "-c", "select 1")
+			return sqlErr != nil && !podReady(p), fmt.Sprintf("ready %t, psql error %v", podReady(p), sqlErr), nil
 		})).To(Succeed())
-		p, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
-		Expect(err).NotTo(HaveOccurred(), "fencing keeps the pod")
-		Expect(p.DeletionTimestamp).To(BeNil())
 
 		call(ctx, "fence_postgres_instances", map[string]any{"name": name, "instance": r, "state": "off", "namespace": ns})
 		Expect(annotation(ctx, "cnpg.io/fencedInstances")).NotTo(ContainSubstring(r))
-		waitHealthy(ctx, 2)
 		Expect(kube.WaitFor(ctx, "PostgreSQL answering on "+r, timeout, func(ctx context.Context) (bool, string, error) {
+			p, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
 			out, err := sqlOn(ctx, r, "-c", "select pg_is_in_recovery()")
-			return err == nil && out == "t", out, nil
+			return err == nil && out == "t" && podReady(p), fmt.Sprintf("ready %t, %q", podReady(p), out), nil
 		})).To(Succeed())
+		waitHealthy(ctx, 2)
 	}, SpecTimeout(2*timeout))
 
 	It("plans backups and manages a scheduled backup, as the cluster has no backup target", func(ctx SpecContext) {
