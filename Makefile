@@ -14,7 +14,7 @@ SHELL        := /bin/bash
 GO           ?= go
 BIN          := $(CURDIR)/bin
 CACHE_DIR    ?= $(HOME)/.cache/cnpg-mcp
-GOTESTFLAGS  ?= -count=1
+GOTESTFLAGS  ?= -count=1 -timeout 30m
 export CACHE_DIR
 
 BINARIES := mockauth0

@@ -135,7 +135,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		CallbackPath: cfg.CallbackPath, Store: a.Store, Tokens: a.Tokens, Upstream: a.Upstream, SecureCookies: !cfg.Dev(), CIMD: cimd,
 		Now: o.Now, Logger: o.Logger, InvalidGrantStatus: cfg.InvalidGrantStatus, Wrap: a.Metrics.Middleware,
 		Lifetimes: oauthproxy.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken, AuthorizationCode: cfg.Lifetimes.AuthorizationCode,
-			Transaction: cfg.Lifetimes.Transaction, RefreshIdle: cfg.Lifetimes.RefreshTokenIdle, RefreshAbsolute: cfg.Lifetimes.RefreshTokenAbsolute},
+			Transaction: cfg.Lifetimes.Transaction, RefreshIdle: cfg.Lifetimes.RefreshTokenIdle, RefreshAbsolute: cfg.Lifetimes.RefreshTokenAbsolute,
+			UnusedRegistration: cfg.Lifetimes.UnusedRegistration},
 	})
 	if err != nil {
 		return nil, err

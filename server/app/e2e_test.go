@@ -66,12 +66,12 @@ func TestE2E_FlowAgainstMockAuth0(t *testing.T) {
 		t.Fatal("mock saw no /authorize")
 	}
 	uq := authz[0].Query
-	if uq.Get("code_challenge_method") != "S256" || uq.Get("code_challenge") == challenge(verifier) || uq.Get("code_challenge") == "" ||
+	if uq.Get("code_challenge_method") != "S256" || uq.Get("code_challenge") == challenge(s.lastVerifier) || uq.Get("code_challenge") == "" ||
 		uq.Get("state") == "client-state" || uq.Get("nonce") == "" || uq.Get("audience") != mconfig.DefaultAPIIdentifier || uq.Has("resource") {
 		t.Fatalf("upstream authorize %v", uq)
 	}
 	tok := s.mock.RequestsTo("/oauth/token")
-	if len(tok) == 0 || tok[0].Form.Get("code_verifier") == verifier || challenge(tok[0].Form.Get("code_verifier")) != uq.Get("code_challenge") {
+	if len(tok) == 0 || tok[0].Form.Get("code_verifier") == s.lastVerifier || challenge(tok[0].Form.Get("code_verifier")) != uq.Get("code_challenge") {
 		t.Fatalf("upstream token request %v", tok)
 	}
 	// PXY-13: the upstream tokens (stored sealed) never reached the client.
@@ -257,7 +257,7 @@ func TestNoSecretsInLogsOrBodies(t *testing.T) {
 	_, r := s.refresh(in, id, m["refresh_token"].(string))
 	s.post(nil, in.base+"/revoke", url.Values{"token": {r["refresh_token"].(string)}, "client_id": {id}})
 	secrets := []string{code, m["access_token"].(string), m["refresh_token"].(string), r["access_token"].(string), r["refresh_token"].(string),
-		mconfig.DefaultClientSecret, verifier}
+		mconfig.DefaultClientSecret, s.lastVerifier}
 	for _, f := range []string{in.Config.SigningKeyFile, in.Config.SealingKeyFile} {
 		b, _ := os.ReadFile(f)
 		secrets = append(secrets, strings.TrimSpace(string(b)))

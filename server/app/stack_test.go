@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -61,6 +62,12 @@ type stack struct {
 	// beforeApprove runs before the consent form is submitted (the two-instance test switches
 	// replicas there).
 	beforeApprove func()
+
+	mu sync.Mutex
+	// verifiers maps each code login returned to the PKCE verifier of its authorization; every
+	// login uses a fresh pair (the server refuses a redeemed code's challenge again, PKCE-08).
+	verifiers    map[string]string
+	lastVerifier string
 }
 
 func newStack(t *testing.T, mutateMock func(*mockauth0.Config)) *stack {
@@ -190,7 +197,16 @@ func (s *stack) register(in *instance) string {
 	return m["client_id"].(string)
 }
 
+// verifier is for requests that never redeem a code.
 const verifier = "e2e-verifier-0123456789-0123456789-0123456789-abcdef"
+
+func newVerifier() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 func challenge(v string) string {
 	h := sha256.Sum256([]byte(v))
@@ -208,8 +224,9 @@ var (
 func (s *stack) login(start, finish *instance, clientID string, extra url.Values) *url.URL {
 	s.t.Helper()
 	b := s.browser()
+	v := newVerifier()
 	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {"http://127.0.0.1:5000/cb"}, "state": {"client-state"},
-		"code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}, "scope": {"mcp:read mcp:write"}}
+		"code_challenge": {challenge(v)}, "code_challenge_method": {"S256"}, "scope": {"mcp:read mcp:write"}}
 	for k, v := range extra {
 		q[k] = v
 	}
@@ -235,6 +252,13 @@ func (s *stack) login(start, finish *instance, clientID string, extra url.Values
 			s.t.Fatal(err)
 		}
 		if loc.Host == "127.0.0.1:5000" {
+			s.mu.Lock()
+			if s.verifiers == nil {
+				s.verifiers = map[string]string{}
+			}
+			s.verifiers[loc.Query().Get("code")] = v
+			s.lastVerifier = v
+			s.mu.Unlock()
 			return loc
 		}
 		if strings.HasPrefix(loc.String(), start.base+"/auth/callback") && finish != start {
@@ -256,7 +280,13 @@ func (s *stack) token(in *instance, v url.Values) (int, map[string]any) {
 
 func (s *stack) exchange(in *instance, clientID, code string) map[string]any {
 	s.t.Helper()
-	st, m := s.token(in, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "client_id": {clientID}})
+	s.mu.Lock()
+	v, ok := s.verifiers[code]
+	s.mu.Unlock()
+	if !ok {
+		v = verifier
+	}
+	st, m := s.token(in, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {v}, "client_id": {clientID}})
 	if st != 200 {
 		s.t.Fatalf("exchange: %d %v", st, m)
 	}

@@ -119,7 +119,7 @@ func New(opts Options) (*Middleware, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	m := &Middleware{opts: opts, origins: map[string]bool{u.Scheme + "://" + u.Host: true}, required: uniq(opts.RequiredScopes)}
+	m := &Middleware{opts: opts, origins: map[string]bool{strings.ToLower(u.Scheme + "://" + u.Host): true}, required: uniq(opts.RequiredScopes)}
 	for _, o := range opts.AllowedOrigins {
 		ou, err := url.Parse(o)
 		if err != nil || ou.Scheme == "" || ou.Host == "" || (ou.Path != "" && ou.Path != "/") {

@@ -365,6 +365,17 @@ func TestOrigin(t *testing.T) {
 	}
 }
 
+// The server's own origin is allowed even when public_url spells the host with capitals.
+func TestOriginOwnOriginCaseInsensitive(t *testing.T) {
+	srv, iss := setup(t, func(o *bearer.Options) {
+		o.ResourceMetadataURL = "https://MCP.Example.COM/.well-known/oauth-protected-resource/mcp"
+	})
+	tok := iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}})
+	if resp := do(t, srv, req{authz: []string{"Bearer " + tok}, origin: "https://mcp.example.com"}); resp.StatusCode != 200 {
+		t.Fatalf("own origin refused: %d", resp.StatusCode)
+	}
+}
+
 func TestPreflight(t *testing.T) {
 	srv, _ := setup(t, nil)
 	resp := do(t, srv, req{method: http.MethodOptions, origin: "http://localhost:6274", header: http.Header{"Access-Control-Request-Method": {"POST"}}})

@@ -97,6 +97,9 @@ type Lifetimes struct {
 	RefreshTokenIdle     time.Duration `yaml:"refresh_token_idle"`     // inactivity expiry, default 336h (14 days)
 	RefreshTokenAbsolute time.Duration `yaml:"refresh_token_absolute"` // default 2160h (90 days)
 	ClientMetadataCache  time.Duration `yaml:"client_metadata_cache"`  // CIMD default/max cache, default 1h
+	// UnusedRegistration is how long a dynamically registered client that never completes an
+	// authorization is kept (open registration must not grow the store without bound), default 24h.
+	UnusedRegistration time.Duration `yaml:"unused_registration"`
 }
 
 // Consent configures the consent page.
@@ -180,6 +183,7 @@ func (c *Config) Defaults() {
 	defD(&c.Lifetimes.RefreshTokenIdle, 14*24*time.Hour)
 	defD(&c.Lifetimes.RefreshTokenAbsolute, 90*24*time.Hour)
 	defD(&c.Lifetimes.ClientMetadataCache, time.Hour)
+	defD(&c.Lifetimes.UnusedRegistration, 24*time.Hour)
 }
 
 // Field is one scalar setting reachable by environment variable and flag.
@@ -492,6 +496,7 @@ func (c *Config) Validate() error {
 	pos("refresh_token_idle", l.RefreshTokenIdle, 0)
 	pos("refresh_token_absolute", l.RefreshTokenAbsolute, 0)
 	pos("client_metadata_cache", l.ClientMetadataCache, 24*time.Hour)
+	pos("unused_registration", l.UnusedRegistration, 0)
 	if l.RefreshTokenIdle > l.RefreshTokenAbsolute {
 		bad("lifetimes.refresh_token_idle", "must not exceed lifetimes.refresh_token_absolute")
 	}

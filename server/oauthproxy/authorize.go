@@ -2,6 +2,7 @@ package oauthproxy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,7 +18,7 @@ import (
 //	AZ-03, BCP-03, PXY-09  exact redirect match (redirect.go)            TestAZ03_ExactRedirectMatching
 //	CLI-07, BCP-04  loopback port variation                               TestCLI07_LoopbackPortVariation
 //	AZ-04   redirect_uri omitted: only with exactly one registered        TestAZ04_OmittedRedirectURI
-//	AZ-05   state echoed exactly, never invented                           TestAZ05_State
+//	AZ-05   state echoed exactly, never invented; at most MaxStateBytes    TestAZ05_State, TestAZ05_StateBounded
 //	AZ-06, BCP-01  response_type code only                                 TestAZ06_ResponseType
 //	AZ-07, BCP-26/27  unknown params ignored, repeated rejected, empty = omitted   TestAZ07_Parameters
 //	AZ-08, BCP-21  no CORS                                                 TestSEC03_CORS
@@ -81,6 +82,9 @@ func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case len(v["state"]) > MaxStateBytes:
+		p.authorizeError(w, r, txn, "invalid_request", fmt.Sprintf("state must not be longer than %d bytes", MaxStateBytes))
+		return
 	case v["response_type"] == "":
 		p.authorizeError(w, r, txn, "invalid_request", "response_type is required")
 		return
@@ -100,6 +104,13 @@ func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, txn, "invalid_target", "resource is not this server's MCP endpoint")
 		return
 	}
+	if seen, err := p.o.Store.ChallengeSeen(r.Context(), v["code_challenge"]); err != nil {
+		p.log.Warn("authorize: PKCE challenge lookup failed; continuing", "err", err)
+	} else if seen {
+		p.log.Warn("authorize: code_challenge of an already redeemed code sent again (constant PKCE verifier?)", "client_id", client.ID)
+		p.authorizeError(w, r, txn, "invalid_request", "this code_challenge was already used; create a new PKCE code_verifier for every authorization request")
+		return
+	}
 	txn.CodeChallenge = v["code_challenge"]
 	txn.Scopes = p.scopeList(v["scope"])
 	txn.Resource = p.o.Resource
@@ -116,6 +127,10 @@ func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 
 var s256Challenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
+// MaxStateBytes bounds the client's state: it is stored with the transaction, so without a bound one
+// request could park a megabyte (the request-line limit) in the store (TestAZ05_StateBounded).
+const MaxStateBytes = 4096
+
 // authorizeError sends an error authorization response: a redirect to a loopback client, otherwise a
 // page that tells the user what happened and where the link goes (AZ-10).
 func (p *Proxy) authorizeError(w http.ResponseWriter, r *http.Request, t store.Transaction, code, desc string) {
@@ -129,5 +144,5 @@ func (p *Proxy) authorizeError(w http.ResponseWriter, r *http.Request, t store.T
 		host = u.Host
 	}
 	page(w, http.StatusBadRequest, pageData{Title: "The application's request was refused",
-		Message: "Error " + code + ": " + desc + ".", Link: to, LinkHost: host})
+		Message: "Error " + code + ": " + desc + ".", Link: registeredLink(to), LinkHost: host})
 }

@@ -97,6 +97,25 @@ func TestAZ05_State(t *testing.T) {
 	}
 }
 
+// AZ-05 (resource exhaustion): state is stored with the transaction until it expires, and a request
+// line may carry up to 1 MB, so an unbounded state lets anyone park a megabyte in the store per
+// /authorize request for the transaction's lifetime (the embedded store's file never shrinks). A
+// state longer than MaxStateBytes is refused with invalid_request before anything is stored; any
+// realistic state (random values, encoded return URLs) is far shorter.
+func TestAZ05_StateBounded(t *testing.T) {
+	h := newHarness(t)
+	id := h.register()
+	q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
+	q.Set("state", strings.Repeat("s", MaxStateBytes))
+	if _, loc := h.authorize(id, q); loc.Query().Get("state") != q.Get("state") {
+		t.Fatal("state of the maximal length not echoed")
+	}
+	q.Set("state", strings.Repeat("s", 512<<10))
+	if got := authorizeErr(t, h, q); got.Get("error") != "invalid_request" {
+		t.Fatalf("512 KiB state: %v", got.Get("error"))
+	}
+}
+
 func authorizeErr(t *testing.T, h *harness, q url.Values) url.Values {
 	t.Helper()
 	r := h.get(nil, h.issuer+"/authorize?"+q.Encode())
@@ -157,6 +176,33 @@ func TestAZ10_NoOpenRedirect(t *testing.T) {
 	}
 	if r.Header.Get("X-Frame-Options") != "DENY" {
 		t.Fatal("interstitial without anti-framing headers")
+	}
+}
+
+// AZ-10 for a native application: the interstitial's link keeps the private-use scheme (html/template
+// would turn it into "#ZgotmplZ") so the user can return to the application.
+func TestAZ10_InterstitialLinkForPrivateUseScheme(t *testing.T) {
+	h := newHarness(t)
+	id := h.register("cursor://anysphere.cursor-retrieval/oauth/callback")
+	q := authorizeQuery(id, "cursor://anysphere.cursor-retrieval/oauth/callback")
+	q.Set("response_type", "token")
+	r := h.get(nil, h.issuer+"/authorize?"+q.Encode())
+	if r.StatusCode != 400 || r.Header.Get("Location") != "" {
+		t.Fatalf("status %d Location %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if !strings.Contains(r.body, `id="continue" href="cursor://anysphere.cursor-retrieval/oauth/callback?`) {
+		t.Fatalf("link lost its scheme: %s", r.body)
+	}
+}
+
+func TestRegisteredLinkRefusesScriptSchemes(t *testing.T) {
+	for _, u := range []string{"javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,x", "vbscript:x", "file:///etc/passwd", "no-scheme"} {
+		if got := registeredLink(u); got != "" {
+			t.Errorf("%q → %q", u, got)
+		}
+	}
+	if got := registeredLink("https://c.example/cb?x=1"); got != "https://c.example/cb?x=1" {
+		t.Errorf("https link changed: %q", got)
 	}
 }
 
@@ -519,10 +565,11 @@ func TestAZ15_CodeOnlyAfterLogin(t *testing.T) {
 func TestPXY16_UpstreamPKCEAndState(t *testing.T) {
 	h := newHarness(t)
 	id := h.register()
-	h.authorize(id, authorizeQuery(id, "http://127.0.0.1:5000/cb"))
+	q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
+	h.authorize(id, q)
 	h.authorize(id, authorizeQuery(id, "http://127.0.0.1:5000/cb"))
 	a, b := h.up.authURLs[0], h.up.authURLs[1]
-	if a.Get("code_challenge") == s256(testVerifier) || a.Get("code_challenge_method") != "S256" || a.Get("state") == "st-1" ||
+	if a.Get("code_challenge") == q.Get("code_challenge") || a.Get("code_challenge_method") != "S256" || a.Get("state") == "st-1" ||
 		a.Get("state") == b.Get("state") || a.Get("code_challenge") == b.Get("code_challenge") || a.Get("nonce") == b.Get("nonce") {
 		t.Fatalf("upstream leg: %v %v", a, b)
 	}
@@ -543,4 +590,26 @@ func TestPXY15_ResourceNotForwarded(t *testing.T) {
 	if got := h.up.authURLs[0].Get("resource"); got != h.resource {
 		t.Fatalf("resource passed to the upstream client: %q", got)
 	}
+}
+
+// PKCE-08: the challenge of a redeemed code is refused when a client sends it again (a constant
+// verifier defeats PKCE, RFC 9700 §2.1.1); a fresh challenge works, and a challenge whose code was
+// never redeemed may be retried (a reloaded authorization).
+func TestPKCE08_ConstantChallengeRefused(t *testing.T) {
+	h := newHarness(t)
+	id := h.register()
+	q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
+	code, _ := h.authorize(id, q)
+	h.authorize(id, q) // not redeemed yet: a retry with the same challenge is fine
+	if r := h.exchange(id, code, nil); r.StatusCode != 200 {
+		t.Fatalf("exchange: %d %s", r.StatusCode, r.body)
+	}
+	got := authorizeErr(t, h, q)
+	if got.Get("error") != "invalid_request" || !strings.Contains(got.Get("error_description"), "code_challenge") {
+		t.Fatalf("reused challenge: %v", got)
+	}
+	if len(h.up.authURLs) != 2 {
+		t.Fatalf("the refused request reached the upstream (%d upstream authorizations)", len(h.up.authURLs))
+	}
+	h.authorize(id, authorizeQuery(id, "http://127.0.0.1:5000/cb"))
 }

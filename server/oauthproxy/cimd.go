@@ -28,10 +28,11 @@ import (
 //	CIMD-04  redirect_uris required                            TestCIMD04_InvalidDocuments
 //	CIMD-05  no client_secret, no shared-secret auth methods  TestCIMD04_InvalidDocuments
 //	CIMD-06  only 200, no redirects, errors not cached         TestCIMD06_NoRedirectsNoErrorCaching
-//	CIMD-07  no special-use IPs, 5 KB limit, timeouts          TestCIMD07_SSRFAndSizeLimits
+//	CIMD-07  no special-use IPs, 5 KB limit, timeouts          TestCIMD07_SSRFAndSizeLimits, TestCIMD07_SSRFTranslatedAndDeprecatedRanges
 //	CIMD-08  Cache-Control honoured                             TestCIMD08_CacheHeaders
 //	CIMD-09  consent shows the client_id host, redirect host, localhost warning   TestPXY02_ConsentPageContent
 //	CIMD-10  URL shape: https, path, no userinfo/dot segments/fragment   TestCIMD10_URLShape
+//	BCP-31   plain ASCII (the host is shown as the verified publisher)   TestBCP31_ClientIDURLHomographsRefused
 //	CIMD-11  private_key_jwt is not supported: documents asking for it are refused (CIMD-05 test)
 
 // CIMD fetches and caches Client ID Metadata Documents.
@@ -58,8 +59,12 @@ func AllowIP(a netip.Addr) bool {
 
 var specialUse = func() []netip.Prefix {
 	var out []netip.Prefix
-	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
-		"203.0.113.0/24", "240.0.0.0/4", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16", "fc00::/7"} {
+	// IANA special-purpose ranges that are not globally reachable, plus deprecated ones that still
+	// lead inside some networks: IPv4-compatible ::/96, IPv4-translated ::ffff:0:0:0/96 (SIIT, like
+	// NAT64's 64:ff9b::/96), site-local fec0::/10, 6to4 relay anycast 192.88.99.0/24.
+	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "198.18.0.0/15", "198.51.100.0/24",
+		"203.0.113.0/24", "240.0.0.0/4", "::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
+		"2002::/16", "3fff::/20", "5f00::/16", "fc00::/7", "fec0::/10"} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out
@@ -102,6 +107,9 @@ func validateClientIDURL(id string) error {
 	}
 	if u.User != nil {
 		return errors.New("client_id URL must not contain user info")
+	}
+	if err := plainASCII(id, u); err != nil {
+		return fmt.Errorf("client_id URL %w", err)
 	}
 	if u.EscapedPath() == "" || u.EscapedPath() == "/" {
 		return errors.New("client_id URL must have a path")
@@ -159,6 +167,10 @@ func (p *Proxy) fetchClientMetadata(ctx context.Context, id string) (store.Clien
 	}
 	if doc.ClientSecret != nil {
 		return store.Client{}, 0, errors.New("client metadata document must not contain client_secret")
+	}
+	if strings.TrimSpace(doc.ClientName) == "" {
+		// MCP: metadata-document clients must supply client_name; the consent page shows it (CIMD-04).
+		return store.Client{}, 0, errors.New("client metadata document has no client_name")
 	}
 	if m := doc.TokenEndpointAuthMethod; m != "" && m != "none" {
 		return store.Client{}, 0, fmt.Errorf("token_endpoint_auth_method %q is not supported for metadata-document clients (use none)", m)

@@ -136,6 +136,8 @@ func TestCIMD04_InvalidDocuments(t *testing.T) {
 		"/post.json":         d.doc("/post.json", `,"token_endpoint_auth_method":"client_secret_post"`),
 		"/pkjwt.json":        d.doc("/pkjwt.json", `,"token_endpoint_auth_method":"private_key_jwt"`),
 		"/notjson.json":      "<html>",
+		"/noname.json":       strings.Replace(d.doc("/noname.json", ""), `"client_name":"Doc Client",`, "", 1),
+		"/blankname.json":    strings.Replace(d.doc("/blankname.json", ""), `"Doc Client"`, `"  "`, 1),
 		"/badredirect.json":  strings.Replace(d.doc("/badredirect.json", ""), "http://127.0.0.1:3000/cb", "http://evil.example/cb", 1),
 	}
 	for p, body := range bad {
@@ -220,5 +222,45 @@ func TestCIMD10_URLShape(t *testing.T) {
 	}
 	if n := d.hits("/b.json") + d.hits("/x.json") + d.hits("/"); n != 0 {
 		t.Fatalf("%d fetches of malformed client ids", n)
+	}
+}
+
+// BCP-31, CIMD-09, CIMD-10: the consent page presents the client_id URL's host as the "verified"
+// publisher of the client, so a look-alike host (raw or percent-encoded Unicode) would lend a
+// phishing client a trusted name. URL client_ids must be plain ASCII and are refused before any fetch.
+func TestBCP31_ClientIDURLHomographsRefused(t *testing.T) {
+	for _, id := range []string{"https://g\u043e\u043egle.com/client.json", "https://g%D0%BE%D0%BEgle.com/client.json", "https://claude.ai/\u202enosj.tneilc"} {
+		if err := validateClientIDURL(id); err == nil {
+			t.Errorf("%q accepted as a client_id URL", id)
+		}
+	}
+	if err := validateClientIDURL("https://xn--ggle-55da.com/client.json"); err != nil {
+		t.Errorf("punycode host refused: %v", err)
+	}
+	d := newDocServer(t)
+	h := cimdHarness(t, d, true)
+	id := d.URL + "/\u00f6.json"
+	d.set("/\u00f6.json", jsonDoc(d.doc("/\u00f6.json", ""), ""))
+	if r := h.authorizeStatus(id, "http://127.0.0.1:3000/cb"); r.StatusCode != 400 || d.hits("/\u00f6.json") != 0 {
+		t.Fatalf("non-ASCII client_id URL: %d, %d fetches", r.StatusCode, d.hits("/\u00f6.json"))
+	}
+}
+
+// CIMD-07 (SSRF): besides the ranges above, the egress policy refuses addresses that translate to
+// IPv4 or are not globally reachable although Go calls them global unicast: IPv4-translated
+// (::ffff:0:a.b.c.d, stateless SIIT translators map it to a.b.c.d, like the NAT64 prefix already
+// refused), IPv4-compatible (::a.b.c.d, deprecated), site-local fec0::/10 (deprecated, still routed
+// inside some networks), the deprecated 6to4 relay anycast 192.88.99.0/24, and the 2024
+// documentation (3fff::/20) and segment-routing (5f00::/16) prefixes.
+func TestCIMD07_SSRFTranslatedAndDeprecatedRanges(t *testing.T) {
+	for _, a := range []string{"::ffff:0:10.0.0.1", "::ffff:0:127.0.0.1", "::ffff:0:169.254.169.254", "::10.0.0.1", "::127.0.0.1", "fec0::1", "192.88.99.1", "3fff::1", "5f00::1"} {
+		if AllowIP(netip.MustParseAddr(a)) {
+			t.Errorf("%s allowed", a)
+		}
+	}
+	for _, a := range []string{"1.1.1.1", "2606:4700::1111", "2a00:1450:4001::200e"} {
+		if !AllowIP(netip.MustParseAddr(a)) {
+			t.Errorf("public address %s refused", a)
+		}
 	}
 }

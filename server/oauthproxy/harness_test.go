@@ -3,6 +3,8 @@ package oauthproxy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -128,6 +130,8 @@ type harness struct {
 	bodies   *syncBuffer // every response body seen by the harness clients
 	secrets  []string    // every code/token the harness saw
 	mu       sync.Mutex
+	// codeVerifiers maps the codes authorize returned to the verifier of their authorization.
+	codeVerifiers map[string]string
 }
 
 type harnessOpt func(*Options)
@@ -255,11 +259,34 @@ func (h *harness) register(redirects ...string) string {
 	return r.json(h.t)["client_id"].(string)
 }
 
+// testVerifier is a well-formed verifier for requests that never reach a real code.
 const testVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-verifier-0001"
 
+// verifiers maps each challenge authorizeQuery made to its verifier: every authorization gets a fresh
+// PKCE pair, as clients must (the server refuses the challenge of a redeemed code again, PKCE-08).
+var verifiers sync.Map
+
+func newVerifier() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
 func authorizeQuery(clientID, redirect string) url.Values {
+	v := newVerifier()
+	verifiers.Store(s256(v), v)
 	return url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "state": {"st-1"},
-		"code_challenge": {s256(testVerifier)}, "code_challenge_method": {"S256"}, "scope": {"mcp:read mcp:write"}}
+		"code_challenge": {s256(v)}, "code_challenge_method": {"S256"}, "scope": {"mcp:read mcp:write"}}
+}
+
+// verifierFor returns the verifier of a challenge made by authorizeQuery (testVerifier otherwise).
+func verifierFor(challenge string) string {
+	if v, ok := verifiers.Load(challenge); ok {
+		return v.(string)
+	}
+	return testVerifier
 }
 
 var (
@@ -337,12 +364,25 @@ func (h *harness) authorize(clientID string, q url.Values) (string, *url.URL) {
 	if code == "" {
 		h.t.Fatalf("no code in %s", loc)
 	}
-	h.remember(code)
+	v := verifierFor(q.Get("code_challenge"))
+	h.mu.Lock()
+	if h.codeVerifiers == nil {
+		h.codeVerifiers = map[string]string{}
+	}
+	h.codeVerifiers[code] = v
+	h.mu.Unlock()
+	h.remember(code, v)
 	return code, loc
 }
 
 func (h *harness) exchange(clientID, code string, extra url.Values) resp {
-	v := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {testVerifier}, "client_id": {clientID}}
+	h.mu.Lock()
+	verifier, ok := h.codeVerifiers[code]
+	h.mu.Unlock()
+	if !ok {
+		verifier = testVerifier
+	}
+	v := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "client_id": {clientID}}
 	for k, x := range extra {
 		v[k] = x
 	}

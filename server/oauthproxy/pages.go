@@ -3,6 +3,7 @@ package oauthproxy
 import (
 	"html/template"
 	"net/http"
+	"strings"
 )
 
 // secureHTMLHeaders are set on every page we render (consent, errors, interstitials): no framing
@@ -33,8 +34,23 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html><html la
 
 type pageData struct {
 	Title, Message string
-	Link           string
+	Link           template.URL // a registered redirect URI (dangerous schemes are refused at registration)
 	LinkHost       string
+}
+
+// registeredLink marks a URL built from a registered redirect URI as safe for an href. html/template
+// would otherwise replace private-use schemes such as cursor:// with "#ZgotmplZ", leaving the user no
+// way back to a native application. The schemes registration refuses are refused here again.
+func registeredLink(u string) template.URL {
+	scheme, _, ok := strings.Cut(u, ":")
+	if !ok {
+		return ""
+	}
+	switch strings.ToLower(strings.TrimSpace(scheme)) {
+	case "javascript", "data", "vbscript", "file", "":
+		return ""
+	}
+	return template.URL(u) //nolint:gosec // validated at registration and above
 }
 
 // page renders an HTML message (errors shown to the user instead of redirecting, AZ-02/AZ-03).

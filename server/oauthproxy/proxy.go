@@ -51,6 +51,9 @@ type Lifetimes struct {
 	Transaction       time.Duration
 	RefreshIdle       time.Duration
 	RefreshAbsolute   time.Duration
+	// UnusedRegistration: a registered client that completes no authorization in this time is
+	// forgotten (it gets 401 invalid_client at /token and registers again).
+	UnusedRegistration time.Duration
 }
 
 // Options configures the proxy.
@@ -118,6 +121,7 @@ func New(o Options) (*Proxy, error) {
 	def(&l.Transaction, 10*time.Minute)
 	def(&l.RefreshIdle, 14*24*time.Hour)
 	def(&l.RefreshAbsolute, 90*24*time.Hour)
+	def(&l.UnusedRegistration, 24*time.Hour)
 	base := strings.TrimSuffix(o.Issuer, "/")
 	bu, _ := url.Parse(base)
 	return &Proxy{o: o, base: base, prefix: bu.EscapedPath(), log: o.Logger, now: o.Now}, nil

@@ -13,9 +13,10 @@ import (
 // (AZ-03, BCP-03/04, CLI-07, PXY-09). Tests: TestDCR04…, TestDCR05…, TestDCR06…, TestDCR09…,
 // TestAZ03_ExactRedirectMatching, TestCLI07_LoopbackPortVariation.
 //
-// Registration: absolute; no fragment (not even an empty '#'); no user info; no dot segments; none of
-// the response parameters (code, state, iss, error) in the query, so `iss` appears exactly once in our
-// responses; never javascript:, data:, file:, vbscript:, about:, blob:; http only on a loopback host
+// Registration: absolute; plain ASCII (no look-alike or bidi characters, even percent-encoded in the
+// host: TestBCP31_RedirectURIHomographsRefused); no fragment (not even an empty '#'); no user info; no
+// dot segments; none of the response parameters (code, state, iss, error) in the query, so `iss`
+// appears exactly once in our responses; never javascript:, data:, file:, vbscript:, about:, blob:; http only on a loopback host
 // (127.0.0.0/8, [::1], localhost) and never for application_type web; web needs https on a
 // non-loopback host. Private-use schemes (cursor://, vscode://) are accepted for native clients
 // without the reverse-domain check (DCR-07 SHOULD): Cursor and VS Code do not use a dotted scheme.
@@ -41,6 +42,9 @@ func validateRedirectURI(raw, appType string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
 		return errors.New("redirect URI must be an absolute URI")
+	}
+	if err := plainASCII(raw, u); err != nil {
+		return fmt.Errorf("redirect URI %w", err)
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if forbiddenSchemes[scheme] {
@@ -83,6 +87,25 @@ func validateRedirectURI(raw, appType string) error {
 		}
 		if u.Opaque == "" && u.Host == "" && u.Path == "" {
 			return errors.New("redirect URI has no path")
+		}
+	}
+	return nil
+}
+
+// plainASCII refuses what would make a URI shown to the user read as another one (BCP-31): the
+// consent page names the redirect host and the client_id host, so look-alike letters (IDN homographs
+// such as a Cyrillic "о") or bidi overrides would show one destination and send the browser to
+// another. URIs are ASCII (RFC 3986): international host names go in punycode, other characters
+// percent-encoded — except in the host, which url.Parse decodes back to Unicode.
+func plainASCII(raw string, u *url.URL) error {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= 0x80 {
+			return errors.New("must be plain ASCII: write international host names in punycode (xn--…) and percent-encode other characters")
+		}
+	}
+	for i := 0; i < len(u.Host); i++ {
+		if u.Host[i] >= 0x80 {
+			return errors.New("host must be plain ASCII: write international host names in punycode (xn--…), not percent-encoded")
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 )
@@ -20,6 +21,7 @@ import (
 //	DCR-04/05/06/09, BCP-05  redirect rules (redirect.go)   TestDCR04…, TestDCR05…, TestDCR06…, TestDCR09…
 //	DCR-08  unknown fields ignored                          TestDCR01_Register
 //	DCR-11, CLI-11  unknown scopes dropped, not rejected     TestDCR11_UnknownScopeSubstituted
+//	BCP-31  client_name without control or bidi characters  TestBCP31_ClientNameBidiControlsRefused
 //	DCR-12  grant_types/response_types consistent           TestDCR12_GrantTypes
 //	BCP-29  the client cannot choose its client_id          TestDCR01_Register
 //	DCR-10  registrations persist (store)                    TestDCR10_RegistrationSurvivesRestart (server/app)
@@ -58,6 +60,7 @@ func (p *Proxy) serveRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	c.ID = randomToken()
 	c.IssuedAt = p.now()
+	c.UnusedUntil = c.IssuedAt.Add(p.o.Lifetimes.UnusedRegistration)
 	if err := p.o.Store.CreateClient(r.Context(), c); err != nil {
 		p.log.Error("register: store", "err", err)
 		writeJSON(w, http.StatusInternalServerError, oauthError{Error: "server_error", Description: "the registration could not be stored; try again"})
@@ -129,6 +132,9 @@ func (p *Proxy) clientFromMetadata(redirects []string, name string, grants, resp
 	if len(name) > 200 {
 		return store.Client{}, "invalid_client_metadata", errors.New("client_name is longer than 200 characters")
 	}
+	if strings.ContainsFunc(name, spoofingRune) {
+		return store.Client{}, "invalid_client_metadata", errors.New("client_name must not contain control characters or bidirectional formatting characters (U+200E/F, U+202A–U+202E, U+2066–U+2069, U+061C)")
+	}
 	var scopes []string
 	for _, s := range strings.Fields(scope) {
 		for _, sup := range p.o.ScopesSupported {
@@ -141,4 +147,15 @@ func (p *Proxy) clientFromMetadata(redirects []string, name string, grants, resp
 		Name: name, RedirectURIs: redirects, GrantTypes: grants, ResponseTypes: responses,
 		TokenEndpointAuthMethod: "none", ApplicationType: appType, Scope: strings.Join(scopes, " "),
 	}, "", nil
+}
+
+// spoofingRune reports control characters and the bidirectional formatting characters: in a
+// client_name they would reorder the consent page's text after the name, such as the warning that
+// the name is not verified (BCP-31; TestBCP31_ClientNameBidiControlsRefused).
+func spoofingRune(r rune) bool {
+	switch {
+	case unicode.IsControl(r), r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }

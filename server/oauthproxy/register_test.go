@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func regBody(redirects []string, extra string) string {
@@ -140,5 +141,77 @@ func TestCLI08_HostedRedirects(t *testing.T) {
 	}
 	if r := h.get(nil, h.issuer+"/authorize?"+authorizeQuery(id, "https://claude.com/api/mcp/auth_callback").Encode()); r.StatusCode != 400 {
 		t.Fatal("other host accepted")
+	}
+}
+
+// BCP-31, PXY-02, CIMD-09 (consent phishing): the consent page tells the user where the code goes by
+// the redirect URI's host. A host written with look-alike letters (IDN homograph: Cyrillic "о" in
+// "gооgle.com", raw or percent-encoded) or a bidi override reordering the text would show one
+// destination and send the code to another, so redirect URIs must be plain ASCII (RFC 3986 URIs;
+// international host names in punycode). Percent-encoding in the path stays allowed: it is shown as
+// written.
+func TestBCP31_RedirectURIHomographsRefused(t *testing.T) {
+	h := newHarness(t)
+	for _, u := range []string{
+		"https://g\u043e\u043egle.com/cb",          // raw Cyrillic о
+		"https://g%D0%BE%D0%BEgle.com/cb",          // the same host percent-encoded (url.Parse decodes it)
+		"https://evil.example/\u202ecb.elgoog",     // right-to-left override in the path
+		"cursor://\u202eanysphere.cursor-mcp/cb",   // in a private-use scheme's authority
+		"http://127.0.0.1:5000/c\u00e9b",           // any non-ASCII byte
+		"https://app.example/cb?next=\u0430pp.com", // also in the query
+	} {
+		wantOAuthError(t, h.postJSON("/register", regBody([]string{u}, "")), 400, "invalid_redirect_uri")
+	}
+	for _, u := range []string{"https://xn--ggle-55da.com/cb", "https://app.example/%E2%80%AE/cb"} {
+		r := h.postJSON("/register", regBody([]string{u}, ""))
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("%s refused: %s", u, r.body)
+		}
+		id := r.json(t)["client_id"].(string)
+		_, page := h.consentPage(h.browser(), authorizeQuery(id, u))
+		host := strings.SplitN(strings.TrimPrefix(u, "https://"), "/", 2)[0]
+		if !strings.Contains(page.body, `id="redirect-host">`+host+`<`) {
+			t.Fatalf("consent page does not show the host %s as written", host)
+		}
+	}
+}
+
+// BCP-31, SEC-02 (consent phishing): client_name is shown (escaped) on the consent page next to the
+// warning that it is not verified. HTML escaping does not stop a bidi override (U+202E) or isolate in
+// the name from reversing the rest of the line, which turns "its name is not verified" into
+// unreadable text. Names with bidi controls or control characters are refused, for DCR and metadata
+// documents alike; right-to-left scripts and emoji sequences stay allowed.
+func TestBCP31_ClientNameBidiControlsRefused(t *testing.T) {
+	h := newHarness(t)
+	for _, name := range []string{"Claude\u202e", "Claude \u2067(verified)", "\u202dClaude", "Claude\u200f", "Claude\x00", "Claude\u0085"} {
+		b, _ := json.Marshal(name)
+		wantOAuthError(t, h.postJSON("/register", regBody([]string{"http://127.0.0.1:5000/cb"}, `,"client_name":`+string(b))), 400, "invalid_client_metadata")
+		if _, _, err := h.proxy.clientFromMetadata([]string{"http://127.0.0.1:5000/cb"}, name, nil, nil, "", ""); err == nil {
+			t.Errorf("metadata document client_name %q accepted", name)
+		}
+	}
+	for _, name := range []string{"\u05e9\u05dc\u05d5\u05dd", "\U0001F469\u200d\U0001F4BB Dev", "Caf\u00e9 & Co"} {
+		b, _ := json.Marshal(name)
+		if r := h.postJSON("/register", regBody([]string{"http://127.0.0.1:5000/cb"}, `,"client_name":`+string(b))); r.StatusCode != http.StatusCreated {
+			t.Errorf("%q refused: %s", name, r.body)
+		}
+	}
+}
+
+// DCR-10 and storage growth: an open registration that never completes an authorization is
+// forgotten after lifetimes.unused_registration (the client then gets 401 invalid_client and
+// registers again); a client that completed one is kept.
+func TestDCR_UnusedRegistrationExpires(t *testing.T) {
+	h := newHarness(t)
+	unused := h.register()
+	used, _ := h.flow()
+	h.clock.Advance(25 * time.Hour)
+	if r := h.authorizeStatus(unused, "http://127.0.0.1:5000/cb"); r.StatusCode != 400 || r.Header.Get("Location") != "" {
+		t.Fatalf("unused registration still accepted at /authorize: %d", r.StatusCode)
+	}
+	wantOAuthError(t, h.exchange(unused, "x", nil), 401, "invalid_client")
+	code, _ := h.authorize(used, authorizeQuery(used, "http://127.0.0.1:5000/cb"))
+	if r := h.exchange(used, code, nil); r.StatusCode != 200 {
+		t.Fatalf("used registration forgotten: %d %s", r.StatusCode, r.body)
 	}
 }

@@ -237,9 +237,26 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 		first                   bool
 		redeemErr, upErr, rtErr error
 	)
-	wg.Add(2)
+	if !client.UnusedUntil.IsZero() && !client.Metadata {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The registration is in use: keep it beyond lifetimes.unused_registration.
+			if err := p.o.Store.KeepClient(ctx, client); err != nil {
+				p.log.Warn("token: keep client registration", "client_id", client.ID, "err", err)
+			}
+		}()
+	}
+	wg.Add(3)
 	go func() { defer wg.Done(); first, redeemErr = p.o.Store.RedeemCode(ctx, code) }()
 	go func() { defer wg.Done(); upErr = p.o.Store.UpdateGrant(ctx, g) }()
+	go func() {
+		defer wg.Done()
+		// PKCE-08: remember the challenge so that a client reusing it is refused at /authorize.
+		if err := p.o.Store.RememberChallenge(ctx, c.CodeChallenge, now.Add(ChallengeMemory)); err != nil {
+			p.log.Warn("token: remember PKCE challenge", "err", err)
+		}
+	}()
 	if rt != "" {
 		rtErr = p.o.Store.PutRefreshToken(ctx, rt, rec)
 	}
@@ -267,6 +284,10 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 	}
 	p.writeTokens(w, client, g, c.Scopes, rt)
 }
+
+// ChallengeMemory is how long the PKCE challenge of a redeemed code is remembered and refused when a
+// client sends it again (RFC 9700 §2.1.1 encourages detecting constant challenges; PKCE-08).
+const ChallengeMemory = 24 * time.Hour
 
 // codeReplayed answers a second valid redemption: the grant and everything issued from it is revoked
 // (TOK-05), here and upstream.
@@ -377,8 +398,14 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		return
 	}
 	g, err := p.o.Store.GetGrant(ctx, rec.GrantID)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
+		return
+	}
+	if err != nil { // a store failure is not the client's fault: keep its refresh token usable
+		p.log.Error("token: load grant", "err", err)
+		_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt)
+		tokenUnavailable(w)
 		return
 	}
 	now := p.now()
@@ -401,7 +428,13 @@ func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client stor
 		}
 		g.Upstream = store.UpstreamTokens{AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, IDToken: nt.IDToken, Expiry: nt.Expiry}
 		if err := p.o.Store.UpdateGrant(ctx, g); err != nil {
-			p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
+			if errors.Is(err, store.ErrNotFound) {
+				p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
+				return
+			}
+			p.log.Error("token: store refreshed upstream tokens", "err", err)
+			_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt)
+			tokenUnavailable(w)
 			return
 		}
 	}

@@ -1,8 +1,10 @@
 package oauthproxy
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
 )
 
@@ -459,4 +462,43 @@ func TestCLI15_InvalidGrantStatusSwitch(t *testing.T) {
 	id := h.register()
 	wantOAuthError(t, h.exchange(id, "bogus", nil), 401, "invalid_grant")
 	wantOAuthError(t, h.postForm(nil, "/token", url.Values{"grant_type": {"password"}, "client_id": {id}}), 400, "unsupported_grant_type")
+}
+
+// flakyGrants fails GetGrant with a transient error a given number of times.
+type flakyGrants struct {
+	store.Store
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *flakyGrants) GetGrant(ctx context.Context, id string) (store.Grant, error) {
+	f.mu.Lock()
+	fail := f.fails > 0
+	if fail {
+		f.fails--
+	}
+	f.mu.Unlock()
+	if fail {
+		return store.Grant{}, errors.New("disk I/O error")
+	}
+	return f.Store.GetGrant(ctx, id)
+}
+
+// A transient store failure during a refresh answers 503 and keeps the refresh token usable: the
+// client retries instead of being sent through a new authorization (and it is not counted as reuse).
+func TestRT_TransientStoreFailureKeepsRefreshToken(t *testing.T) {
+	var flaky *flakyGrants
+	h := newHarness(t, func(o *Options) { flaky = &flakyGrants{Store: o.Store}; o.Store = flaky })
+	id, m := h.flow()
+	rt := m["refresh_token"].(string)
+	flaky.mu.Lock()
+	flaky.fails = 1
+	flaky.mu.Unlock()
+	r := h.refresh(id, rt, nil)
+	if r.StatusCode != 503 || r.json(t)["error"] != "temporarily_unavailable" {
+		t.Fatalf("transient failure: %d %s", r.StatusCode, r.body)
+	}
+	if r := h.refresh(id, rt, nil); r.StatusCode != 200 {
+		t.Fatalf("retry with the same refresh token: %d %s", r.StatusCode, r.body)
+	}
 }

@@ -35,10 +35,12 @@ const (
 	BucketCodes    Bucket = "codes"
 	BucketGrants   Bucket = "grants"
 	BucketRefresh  Bucket = "refresh"
+	// BucketChallenges remembers PKCE challenges of redeemed codes (constant-challenge detection).
+	BucketChallenges Bucket = "challenges"
 )
 
 // Buckets lists every bucket (backends create them up front).
-var Buckets = []Bucket{BucketClients, BucketTxns, BucketCSRF, BucketUpstream, BucketCodes, BucketGrants, BucketRefresh}
+var Buckets = []Bucket{BucketClients, BucketTxns, BucketCSRF, BucketUpstream, BucketCodes, BucketGrants, BucketRefresh, BucketChallenges}
 
 // Entry is a stored value with its bookkeeping.
 type Entry struct {

@@ -16,6 +16,8 @@ type Client struct {
 	LogoURI                 string    `json:"logo_uri,omitempty"`
 	IssuedAt                time.Time `json:"issued_at"`
 	Metadata                bool      `json:"metadata_document,omitempty"` // from a CIMD URL
+	// UnusedUntil: a registration that has completed no authorization expires then (zero: kept).
+	UnusedUntil time.Time `json:"unused_until,omitzero"`
 }
 
 // HasGrantType reports whether the client registered the grant type.

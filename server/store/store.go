@@ -14,7 +14,10 @@ import (
 
 // Clients stores registered clients.
 type Clients interface {
+	// CreateClient stores a new client; it expires at c.UnusedUntil unless KeepClient is called.
 	CreateClient(ctx context.Context, c Client) error
+	// KeepClient clears UnusedUntil: the client completed an authorization and is kept.
+	KeepClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	// PutClientMetadata caches a Client ID Metadata Document client until exp.
 	PutClientMetadata(ctx context.Context, c Client, exp time.Time) error
@@ -62,6 +65,13 @@ type RefreshTokens interface {
 	UnuseRefreshToken(ctx context.Context, token string, usedAt time.Time) error
 }
 
+// Challenges remembers the PKCE challenges of redeemed codes, by hash, so that a client sending the
+// same challenge again (a constant verifier defeats PKCE) is noticed (RFC 9700 §2.1.1, PKCE-08).
+type Challenges interface {
+	RememberChallenge(ctx context.Context, challenge string, until time.Time) error
+	ChallengeSeen(ctx context.Context, challenge string) (bool, error)
+}
+
 // Store is everything the OAuth proxy keeps.
 type Store interface {
 	Clients
@@ -69,6 +79,7 @@ type Store interface {
 	Codes
 	Grants
 	RefreshTokens
+	Challenges
 	Sweep(ctx context.Context) (int, error)
 	Close() error
 }
@@ -112,7 +123,16 @@ func decodeInto(b Bucket, e Entry, err error, v any) error {
 }
 
 func (s *typed) CreateClient(ctx context.Context, c Client) error {
-	return s.create(ctx, BucketClients, c.ID, c, time.Time{})
+	return s.create(ctx, BucketClients, c.ID, c, c.UnusedUntil)
+}
+
+func (s *typed) KeepClient(ctx context.Context, c Client) error {
+	c.UnusedUntil = time.Time{}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return s.kv.Replace(ctx, BucketClients, c.ID, raw, time.Time{}, s.now())
 }
 
 func (s *typed) PutClientMetadata(ctx context.Context, c Client, exp time.Time) error {
@@ -191,6 +211,20 @@ func (s *typed) RedeemCode(ctx context.Context, code string) (bool, error) {
 	return e.UsedAt.IsZero(), nil
 }
 
+func challengeKey(c string) string { return HashKey("pkce-challenge:" + c) }
+
+func (s *typed) RememberChallenge(ctx context.Context, challenge string, until time.Time) error {
+	err := s.kv.Create(ctx, BucketChallenges, challengeKey(challenge), []byte("{}"), until, s.now())
+	if errors.Is(err, ErrExists) {
+		return nil
+	}
+	return err
+}
+
+func (s *typed) ChallengeSeen(ctx context.Context, challenge string) (bool, error) {
+	return s.kv.Exists(ctx, BucketChallenges, challengeKey(challenge), s.now())
+}
+
 func grantAD(id string) []byte { return []byte("grants/" + id) }
 
 func (s *typed) sealGrant(g *Grant) error {
@@ -231,7 +265,11 @@ func (s *typed) GetGrant(ctx context.Context, id string) (Grant, error) {
 	if err := decodeInto(BucketGrants, e, err, &g); err != nil {
 		return Grant{}, err
 	}
-	raw, err := s.sealer.Open(g.Sealed, grantAD(g.ID))
+	if g.ID != id {
+		return Grant{}, fmt.Errorf("grant %s: the record names grant %s (moved between keys?)", id, g.ID)
+	}
+	// The additional data is the record key we were asked for, never the id read from the record.
+	raw, err := s.sealer.Open(g.Sealed, grantAD(id))
 	if err != nil {
 		return Grant{}, fmt.Errorf("grant %s: upstream tokens cannot be opened with the configured sealing keys (was a sealing key removed?): %w", id, err)
 	}

@@ -119,3 +119,23 @@ func TestUpdateGrantReseals(t *testing.T) {
 		t.Fatal("changed upstream tokens not stored")
 	}
 }
+
+// PXY-14 (sealed-blob swapping): the sealed upstream tokens are bound to the record key, not to the
+// id written inside the record, so a grant record copied whole under another grant's key does not
+// open there either (a writer to the store would otherwise give grant g2 — and the access tokens
+// minted from it — g1's upstream tokens and subject).
+func TestPXY14_GrantRecordMovedWholeDoesNotOpen(t *testing.T) {
+	kv, _ := bolt.Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
+	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
+	now := time.Unix(1_800_000_000, 0)
+	st := store.New(kv, sealer, func() time.Time { return now })
+	defer st.Close()
+	ctx := context.Background()
+	must(t, st.CreateGrant(ctx, store.Grant{ID: "g1", Subject: "auth0|victim", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "victim-rt"}}))
+	must(t, st.CreateGrant(ctx, store.Grant{ID: "g2", Subject: "auth0|attacker", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "attacker-rt"}}))
+	e, _ := kv.Get(ctx, store.BucketGrants, "g1", now)
+	must(t, kv.Replace(ctx, store.BucketGrants, "g2", e.Value, e.ExpiresAt, now))
+	if g, err := st.GetGrant(ctx, "g2"); err == nil {
+		t.Fatalf("grant g1's record opened under key g2: id %s, subject %s, upstream refresh token %s", g.ID, g.Subject, g.Upstream.RefreshToken)
+	}
+}

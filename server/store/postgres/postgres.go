@@ -34,7 +34,12 @@ CREATE INDEX IF NOT EXISTS ` + Table + `_expires ON ` + Table + ` (expires_at) W
 const liveCond = `(expires_at = 0 OR expires_at > $3)`
 
 // KV implements store.KV on PostgreSQL.
-type KV struct{ pool *pgxpool.Pool }
+type KV struct {
+	pool *pgxpool.Pool
+	// afterMarkMiss runs between MarkUsed's UPDATE that found no unused record and its read of the
+	// earlier use (tests: a concurrent Unmark lands there).
+	afterMarkMiss func()
+}
 
 var _ store.KV = (*KV)(nil)
 
@@ -136,15 +141,27 @@ func (k *KV) Take(ctx context.Context, b store.Bucket, key string, now time.Time
 		string(b), key, now.UnixNano())
 }
 
-// MarkUsed implements store.KV.
+// MarkUsed implements store.KV. Only the caller whose UPDATE sets used_at is told the record was
+// unused: a caller that finds it used reads the earlier use, and if that mark was undone (Unmark)
+// between the two statements it tries the UPDATE again instead of reporting a first use it never
+// recorded (TestRT03_MarkUsedRacingUnmark).
 func (k *KV) MarkUsed(ctx context.Context, b store.Bucket, key string, now time.Time) (store.Entry, error) {
-	e, err := k.row(ctx, b, "mark", `UPDATE `+Table+` SET used_at = $3 WHERE bucket = $1 AND key = $2 AND used_at IS NULL AND `+liveCond+` RETURNING value, expires_at, NULL::bigint`,
-		string(b), key, now.UnixNano())
-	if !errors.Is(err, store.ErrNotFound) {
-		return e, err
+	for attempt := 0; attempt < 5; attempt++ {
+		e, err := k.row(ctx, b, "mark", `UPDATE `+Table+` SET used_at = $3 WHERE bucket = $1 AND key = $2 AND used_at IS NULL AND `+liveCond+` RETURNING value, expires_at, NULL::bigint`,
+			string(b), key, now.UnixNano())
+		if !errors.Is(err, store.ErrNotFound) {
+			return e, err
+		}
+		if k.afterMarkMiss != nil {
+			k.afterMarkMiss()
+		}
+		// Lost the race or already used: report the earlier use (or absence).
+		e, err = k.Get(ctx, b, key, now)
+		if err != nil || !e.UsedAt.IsZero() {
+			return e, err
+		}
 	}
-	// Lost the race or already used: report the earlier use (or absence).
-	return k.Get(ctx, b, key, now)
+	return store.Entry{}, fmt.Errorf("store mark %s: the record was marked and unmarked concurrently too often; try again", b)
 }
 
 // Unmark implements store.KV.

@@ -1,0 +1,55 @@
+package browser_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/internal/testenv"
+)
+
+// TestRemoteBrowser: the suite can drive a Chromium it did not start (the container image's mode,
+// --browser-url), with isolated sessions there too.
+func TestRemoteBrowser(t *testing.T) {
+	testenv.SkipWithoutChromium(t)
+	dir := t.TempDir()
+	cmd := exec.Command(testenv.ChromiumPath(), "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir="+dir, "about:blank")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var port string
+	for i := 0; i < 100 && port == ""; i++ {
+		if b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort")); err == nil {
+			port = strings.SplitN(string(b), "\n", 2)[0]
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if port == "" {
+		t.Fatal("chromium did not report its DevTools port")
+	}
+	ctx := context.Background()
+	b, err := browser.Start(ctx, browser.Options{RemoteURL: "http://127.0.0.1:" + port + "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s1, err := b.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	if err := s1.Navigate(ctx, "data:text/html,<p id=x>remote</p>"); err != nil {
+		t.Fatal(err)
+	}
+	if txt, err := browser.Eval[string](ctx, s1, `document.getElementById("x").textContent`); err != nil || txt != "remote" {
+		t.Fatalf("page text %q, %v", txt, err)
+	}
+}

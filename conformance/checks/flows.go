@@ -1,0 +1,387 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/evidence"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/login"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/oauthclient"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/redirect"
+)
+
+// Client is a client the suite registered, with the loopback endpoint behind its redirect URI.
+type Client struct {
+	ID          string
+	RedirectURI string
+	Endpoint    *redirect.Endpoint
+	Reg         *oauthclient.Registration
+	Metadata    map[string]any
+}
+
+// RegisterClient returns a registered public loopback client. Without mod it is the run's shared
+// client (registered once: authorization servers rate-limit registration); with mod, or through
+// NewClient, a fresh registration.
+func (t *T) RegisterClient(mod func(meta map[string]any)) *Client {
+	if mod != nil {
+		return t.NewClient(mod)
+	}
+	s := &t.env.sharedClient
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		s.c = t.NewClient(func(m map[string]any) { m["client_name"] = "mcp-auth-conformance (shared client)" })
+	}
+	return s.c
+}
+
+// NewClient registers a fresh public loopback client (mod may change the metadata). It stops the
+// check when the target offers no registration endpoint or refuses the registration.
+func (t *T) NewClient(mod func(meta map[string]any)) *Client {
+	as := t.AS()
+	if as.RegistrationEndpoint == "" {
+		t.Skipf("the authorization server offers no dynamic client registration (no registration_endpoint); this check needs a client it can register")
+	}
+	ep := t.env.redirect.NewEndpoint()
+	meta := oauthclient.PublicClientMetadata("mcp-auth-conformance "+t.entry.ID, ep.URI())
+	if mod != nil {
+		mod(meta)
+	}
+	reg, resp, err := t.client.Register(t.Label("register a client"), as.RegistrationEndpoint, meta)
+	t.skipIfRateLimited(resp)
+	if err != nil {
+		if resp != nil {
+			t.Fatalf("could not register a client: %s", resp.Describe())
+		}
+		t.Fatalf("could not register a client: %v", err)
+	}
+	return &Client{ID: reg.ClientID, RedirectURI: ep.URI(), Endpoint: ep, Reg: reg, Metadata: meta}
+}
+
+// Flow describes one browser authorization. Nil pointers mean "the usual value"; pointers to ""
+// mean "omit the parameter".
+type Flow struct {
+	Client   *Client
+	Scope    *string
+	Resource *string
+	State    *string
+	// Verifier is the PKCE verifier (random when empty); Challenge/Method override what is sent.
+	Verifier  string
+	Challenge *string
+	Method    *string
+	// RedirectURI overrides the redirect_uri sent (default: the client's).
+	RedirectURI *string
+	// Params replaces the whole parameter set when set (for repeated or odd parameters).
+	Params url.Values
+	Extra  url.Values
+	// Consent is what to do on the consent page; StopAtLogin stops at the upstream login page.
+	Consent     login.ConsentDecision
+	StopAtLogin bool
+	// Session runs the flow in an existing browser session (the caller closes it); otherwise a
+	// fresh isolated session is used and closed.
+	Session *browser.Session
+	// Credentials override the login (RS-09's second user).
+	Credentials *login.Credentials
+	// Name labels the session in the evidence ("A", "B").
+	Name string
+	// Fresh insists on a flow of its own in a fresh browser context (never a prefetched one, never
+	// the run's logged-in tab).
+	Fresh bool
+	// Until ends the flow early when it reports true (e.g. once a blocked request was captured).
+	Until func() bool
+}
+
+// FlowResult is where a browser flow ended.
+type FlowResult struct {
+	Client   *Client
+	Verifier string
+	State    string
+	// URL is the authorization request URL that was opened.
+	URL     string
+	Params  url.Values
+	Outcome login.Outcome
+	// Response is the authorization response the redirect URI received (Got reports whether one did).
+	Response redirect.Response
+	Got      bool
+	Err      error
+	// Navigations are the documents the browser loaded.
+	Navigations []browser.Navigation
+	// Tokens are set when the code was redeemed by watchedFlow.
+	Tokens *oauthclient.TokenResponse
+}
+
+func strOr(p *string, def string) (string, bool) {
+	if p == nil {
+		return def, true
+	}
+	return *p, *p != ""
+}
+
+// AuthParams builds the authorization request parameters for f (a client is registered if f has none).
+func (t *T) AuthParams(f *Flow) url.Values {
+	if f.Client == nil {
+		f.Client = t.RegisterClient(nil)
+	}
+	if f.Verifier == "" {
+		f.Verifier = oauthclient.NewVerifier()
+	}
+	if f.Params != nil {
+		return f.Params
+	}
+	d := t.Discovery()
+	p := url.Values{"response_type": {"code"}, "client_id": {f.Client.ID}}
+	if v, ok := strOr(f.RedirectURI, f.Client.RedirectURI); ok {
+		p.Set("redirect_uri", v)
+	}
+	if v, ok := strOr(f.Scope, d.DefaultScope); ok {
+		p.Set("scope", v)
+	}
+	if v, ok := strOr(f.State, oauthclient.RandomString(16)); ok {
+		p.Set("state", v)
+	}
+	if v, ok := strOr(f.Challenge, oauthclient.S256(f.Verifier)); ok {
+		p.Set("code_challenge", v)
+	}
+	if v, ok := strOr(f.Method, "S256"); ok {
+		p.Set("code_challenge_method", v)
+	}
+	if v, ok := strOr(f.Resource, t.Resource()); ok {
+		p.Set("resource", v)
+	}
+	for k, vs := range f.Extra {
+		p[k] = append(p[k], vs...)
+	}
+	return p
+}
+
+// Browse runs a browser flow. It does not judge: a flow that ends on an error page returns with
+// Err set (and a screenshot in the evidence).
+func (t *T) Browse(f Flow) *FlowResult {
+	params := t.AuthParams(&f)
+	res := &FlowResult{Client: f.Client, Verifier: f.Verifier, State: params.Get("state"), Params: params,
+		URL: oauthclient.AuthorizeURL(t.AS().AuthorizationEndpoint, params)}
+	b, err := t.env.Browser()
+	if err != nil {
+		t.Fatalf("cannot run the browser flow: %v", err)
+	}
+	s := f.Session
+	shared := false
+	if s == nil && f.canShareTab() && !t.env.cfg.FreshContexts {
+		s, err = t.env.checkTab(b)
+		t.Must(err, "open a browser session")
+		shared = true
+	}
+	if s == nil {
+		s, err = b.NewSession()
+		t.Must(err, "open a browser session")
+		defer s.Close()
+	}
+	name := f.Name
+	if name == "" {
+		name = "browser"
+	}
+	before := len(f.Client.Endpoint.Hits())
+	ctx, cancel := context.WithTimeout(t.ctx, t.env.cfg.FlowTimeout)
+	defer cancel()
+	start := time.Now()
+	defer func() { t.env.addTiming("browser flows", time.Since(start)) }()
+	navsBefore := len(s.Navigations())
+	if err := s.StartNavigation(ctx, res.URL); err != nil {
+		res.Err = fmt.Errorf("open the authorization URL: %w", err)
+	} else {
+		driver := t.env.driver
+		if f.Credentials != nil {
+			opts := t.env.cfg.Login
+			opts.Credentials = *f.Credentials
+			driver = login.New(opts)
+		}
+		res.Outcome, res.Err = driver.Run(ctx, s, login.Plan{Consent: f.Consent, StopAtLogin: f.StopAtLogin,
+			Done: func() bool { return len(f.Client.Endpoint.Hits()) > before || (f.Until != nil && f.Until()) }})
+	}
+	if hits := f.Client.Endpoint.Hits(); len(hits) > before {
+		res.Response, res.Got = hits[before], true
+		// Give the landing page's script a moment to report a fragment.
+		if res.Response.Fragment == "" {
+			time.Sleep(20 * time.Millisecond)
+			if hits = f.Client.Endpoint.Hits(); len(hits) > before {
+				res.Response = hits[before]
+			}
+		}
+	}
+	navs := s.Navigations()
+	res.Navigations = navs[navsBefore:]
+	for _, n := range res.Navigations {
+		t.rec.AddNavigation(evidence.Navigation{Session: name, Time: n.Time, Method: n.Method, URL: n.URL, RedirectStatus: n.RedirectStatus})
+	}
+	if res.Err != nil && shared {
+		t.env.dropCheckTab() // a broken flow may leave the tab anywhere: start clean next time
+	}
+	if fe, ok := login.AsFlowError(res.Err); ok {
+		if fe.Status == http.StatusTooManyRequests {
+			t.Skipf("the server rate-limited the suite (HTTP 429 at %s): raise the limit for the test or run fewer checks (--label-filter)", stripQuery(fe.URL))
+		}
+		t.rec.AddScreenshot(evidence.Screenshot{Label: fmt.Sprintf("%s: %s", name, fe.Reason), URL: fe.URL, PNG: fe.Screenshot})
+	}
+	return res
+}
+
+// canShareTab reports whether a flow may run in the run's logged-in tab: nothing about it
+// depends on a fresh browser (no login page expected, the usual user, the consent approved).
+func (f Flow) canShareTab() bool {
+	return f.Credentials == nil && !f.Fresh && !f.StopAtLogin && f.Consent == login.Approve
+}
+
+// checkTab is a long-lived tab in which checks run flows that do not need a fresh browser: the
+// user stays logged in at the upstream, as a real user would (see flowPool for the reasoning).
+func (e *Env) checkTab(b *browser.Browser) (*browser.Session, error) {
+	if e.cfg.SharedTab != nil {
+		return e.cfg.SharedTab, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tab == nil {
+		s, err := b.NewSession()
+		if err != nil {
+			return nil, err
+		}
+		e.tab = s
+	}
+	return e.tab, nil
+}
+
+func (e *Env) dropCheckTab() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tab != nil {
+		e.tab.Close()
+		e.tab = nil
+	}
+}
+
+// Screenshot adds a screenshot of s to the evidence.
+func (t *T) Screenshot(s *browser.Session, label string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 3*time.Second)
+	defer cancel()
+	png, err := s.Screenshot(ctx)
+	if err != nil {
+		return
+	}
+	u, _ := s.URL(ctx)
+	t.rec.AddScreenshot(evidence.Screenshot{Label: label, URL: u, PNG: png})
+}
+
+// Authorize runs a browser flow that must end with an authorization code at the redirect URI. A
+// plain flow comes from the prefetch pool when one is ready.
+func (t *T) Authorize(f Flow) *FlowResult {
+	var r *FlowResult
+	if f.isDefault() {
+		if it, ok := t.env.pool.take(t); ok {
+			r = it.res
+			t.Logf("%s: a prefetched browser flow (made %s before use)", f.Name, time.Since(it.made).Round(time.Millisecond))
+			for _, n := range it.rec.Navigations {
+				n.Session = f.Name
+				t.rec.AddNavigation(n)
+			}
+		}
+	}
+	if r == nil {
+		r = t.Browse(f)
+	}
+	if r.Err != nil {
+		t.Fatalf("the authorization flow did not complete: %v", r.Err)
+	}
+	if !r.Got {
+		t.Fatalf("the authorization flow ended without a response at the redirect URI")
+	}
+	if r.Response.Error() != "" {
+		t.Fatalf("the authorization failed: error=%s error_description=%q", r.Response.Error(), r.Response.Get("error_description"))
+	}
+	if r.Response.Code() == "" {
+		t.Fatalf("the authorization response has no code: %v", evidence.RedactValues(r.Response.Query))
+	}
+	return r
+}
+
+// CodeExchange is the usual token request for a flow's code.
+func (r *FlowResult) CodeExchange() oauthclient.CodeExchange {
+	return oauthclient.CodeExchange{ClientID: r.Client.ID, Code: r.Response.Code(), RedirectURI: r.Params.Get("redirect_uri"),
+		CodeVerifier: r.Verifier, Resource: r.Params.Get("resource")}
+}
+
+// Token posts a token request.
+func (t *T) Token(label string, form url.Values) *oauthclient.Response {
+	resp, err := t.client.Token(t.Label("%s", label), t.AS().TokenEndpoint, form)
+	t.Must(err, label)
+	t.skipIfRateLimited(resp)
+	return resp
+}
+
+// Grant is a completed authorization: a flow and the tokens it was exchanged for.
+type Grant struct {
+	Flow   *FlowResult
+	Client *Client
+	Tokens *oauthclient.TokenResponse
+	Resp   *oauthclient.Response
+}
+
+// Grant authorizes in the browser and exchanges the code; the check stops if either fails.
+func (t *T) Grant(f Flow) *Grant {
+	r := t.Authorize(f)
+	resp := t.Token("redeem the authorization code", r.CodeExchange().Form())
+	tok, err := oauthclient.DecodeToken(resp)
+	t.Must(err, "redeem the authorization code")
+	return &Grant{Flow: r, Client: r.Client, Tokens: tok, Resp: resp}
+}
+
+// RefreshForm is the usual refresh request for a grant's client.
+func (g *Grant) RefreshForm(refreshToken string) url.Values {
+	return oauthclient.RefreshRequest{ClientID: g.Client.ID, RefreshToken: refreshToken}.Form()
+}
+
+// CallMCP calls the MCP endpoint (initialize) with an Authorization header value.
+func (t *T) CallMCP(label, authorization string) *oauthclient.Response {
+	resp, err := t.client.CallMCP(t.Label("%s", label), t.env.cfg.Target, oauthclient.MCPCall{Authorization: authorization})
+	t.Must(err, label)
+	return resp
+}
+
+// AcceptedByMCP reports whether the MCP endpoint accepts a token (a 2xx to initialize).
+func (t *T) AcceptedByMCP(label, token string) (bool, *oauthclient.Response) {
+	resp := t.CallMCP(label, oauthclient.Bearer(token))
+	return resp.Status >= 200 && resp.Status < 300, resp
+}
+
+// ptr returns a pointer to v.
+func ptr[T any](v T) *T { return &v }
+
+// loginPlanUntil is a plan that approves any consent and stops when done reports true.
+func loginPlanUntil(done func() bool) login.Plan {
+	return login.Plan{Consent: login.Approve, Done: done}
+}
+
+// evalText returns the visible text of the session's page.
+func evalText(t *T, s *browser.Session) (string, error) {
+	return browser.Eval[string](t.ctx, s, `document.body ? document.body.innerText : ""`)
+}
+
+// skipIfRateLimited stops the check as skipped when the server rate-limited the suite: a 429 says
+// nothing about the behaviour under test.
+func (t *T) skipIfRateLimited(resp *oauthclient.Response) {
+	if resp != nil && resp.Status == http.StatusTooManyRequests {
+		ra := resp.Header.Get("Retry-After")
+		if ra == "" {
+			ra = "not given"
+		}
+		t.Skipf("the server rate-limited the suite (HTTP 429 at %s, Retry-After %s): raise the limit for the test client or run fewer checks (--label-filter)", resp.URL, ra)
+	}
+}
+
+type sharedClient struct {
+	mu sync.Mutex
+	c  *Client
+}

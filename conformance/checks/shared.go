@@ -1,0 +1,107 @@
+package checks
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+)
+
+// sharedGrant is one authorization per run that checks which only *read* a token use (RS-*,
+// TOK-02/03/15/16, RES-01, …), so the run needs fewer browser flows. Checks that revoke, replay or
+// rotate make their own grants.
+type sharedGrant struct {
+	mu  sync.Mutex
+	g   *Grant
+	by  string
+	err string
+}
+
+// SharedGrant returns the run's shared grant, creating it on first use.
+func (t *T) SharedGrant() *Grant {
+	s := &t.env.shared
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.g != nil {
+		t.Logf("uses the run's shared grant (authorized during %s)", s.by)
+		t.rec.AddToken("access_token", s.g.Tokens.AccessToken)
+		return s.g
+	}
+	if s.err != "" {
+		t.Fatalf("the run's shared grant could not be obtained (during %s): %s", s.by, s.err)
+	}
+	s.by = t.entry.ID
+	done := false
+	defer func() {
+		if !done {
+			t.mu.Lock()
+			if n := len(t.failures); n > 0 {
+				s.err = t.failures[n-1]
+			} else {
+				s.err = "aborted"
+			}
+			t.mu.Unlock()
+		}
+	}()
+	g := t.Grant(Flow{Name: "shared grant"})
+	done = true
+	s.g = g
+	return g
+}
+
+// forgetShared drops the shared grant (after a clock move its tokens have expired); the next
+// check that needs one authorizes again.
+func (e *Env) forgetShared() {
+	e.shared.mu.Lock()
+	e.shared.g, e.shared.err, e.shared.by = nil, "", ""
+	e.shared.mu.Unlock()
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// forgeJWT signs claims with a random HS256 key (a token from an impostor).
+func forgeJWT(header map[string]any, claims map[string]any) string {
+	h, _ := json.Marshal(header)
+	c, _ := json.Marshal(claims)
+	signing := b64(h) + "." + b64(c)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(signing))
+	return signing + "." + b64(mac.Sum(nil))
+}
+
+// unsignedJWT is the token with alg "none" and no signature.
+func unsignedJWT(claims map[string]any) string {
+	c, _ := json.Marshal(claims)
+	return b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64(c) + "."
+}
+
+// flipChar changes one character in the middle of s (a tampered token).
+func flipChar(s string) string {
+	if s == "" {
+		return "x"
+	}
+	i := len(s) / 2
+	// Stay away from the JWT separators.
+	for i < len(s)-1 && s[i] == '.' {
+		i++
+	}
+	c := s[i]
+	r := byte('A')
+	if c == 'A' {
+		r = 'B'
+	}
+	return s[:i] + string(r) + s[i+1:]
+}
+
+// truncate drops the last n characters.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return ""
+	}
+	return strings.TrimSuffix(s[:len(s)-n], ".")
+}

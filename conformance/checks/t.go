@@ -1,0 +1,183 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onsi/gomega"
+
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/catalogue"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/evidence"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/oauthclient"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/report"
+)
+
+// Check is one catalogue check and its implementation.
+type Check struct {
+	catalogue.Entry
+	Run func(t *T)
+}
+
+// T is what a check runs with: its context, the shared Env, an HTTP client that records every
+// exchange as evidence, and the verdict calls. Errorf and Warnf record and continue; Fatalf and
+// Skipf stop the check (they must be called from the check's own goroutine).
+type T struct {
+	ctx   context.Context
+	env   *Env
+	entry catalogue.Entry
+	rec   *evidence.Record
+
+	client *oauthclient.Client
+
+	mu        sync.Mutex
+	failures  []string
+	warnings  []string
+	skip      string
+	cleanups  []func()
+	exclusive bool
+}
+
+type stopCheck struct{}
+
+// Context is the check's context (cancelled at the check's deadline).
+func (t *T) Context() context.Context { return t.ctx }
+
+// Env is the run's shared environment.
+func (t *T) Env() *Env { return t.env }
+
+// ID is the check's catalogue ID.
+func (t *T) ID() string { return t.entry.ID }
+
+// Evidence is the check's evidence record.
+func (t *T) Evidence() *evidence.Record { return t.rec }
+
+// Client is the suite's OAuth client, recording into this check's evidence.
+func (t *T) Client() *oauthclient.Client { return t.client }
+
+// HTTP is the recording HTTP client (no redirects followed).
+func (t *T) HTTP() *http.Client { return t.client.HTTP }
+
+// Label returns a context that names the exchanges made with it in the evidence.
+func (t *T) Label(format string, args ...any) context.Context {
+	return evidence.WithLabel(t.ctx, fmt.Sprintf(format, args...))
+}
+
+// Errorf records a failure and lets the check go on (to report every failing variant).
+func (t *T) Errorf(format string, args ...any) {
+	t.mu.Lock()
+	t.failures = append(t.failures, fmt.Sprintf(format, args...))
+	t.mu.Unlock()
+}
+
+// Fatalf records a failure and stops the check.
+func (t *T) Fatalf(format string, args ...any) {
+	t.Errorf(format, args...)
+	panic(stopCheck{})
+}
+
+// Warnf records a reported deviation: the check passes with a warning unless it also fails.
+func (t *T) Warnf(format string, args ...any) {
+	t.mu.Lock()
+	t.warnings = append(t.warnings, fmt.Sprintf(format, args...))
+	t.mu.Unlock()
+}
+
+// Skipf stops the check as not applicable or not testable here, with the reason.
+func (t *T) Skipf(format string, args ...any) {
+	t.mu.Lock()
+	t.skip = fmt.Sprintf(format, args...)
+	t.mu.Unlock()
+	panic(stopCheck{})
+}
+
+// Logf adds a line to the evidence.
+func (t *T) Logf(format string, args ...any) { t.rec.Note(fmt.Sprintf(format, args...)) }
+
+// Must stops the check when err is not nil ("what" says what was being done).
+func (t *T) Must(err error, what string) {
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Failed reports whether a failure has been recorded so far.
+func (t *T) Failed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.failures) > 0
+}
+
+// Cleanup registers a function to run after the check (last registered, first run).
+func (t *T) Cleanup(f func()) {
+	t.mu.Lock()
+	t.cleanups = append(t.cleanups, f)
+	t.mu.Unlock()
+}
+
+// Expect is a Gomega assertion whose failure stops the check.
+func (t *T) Expect(actual any, extra ...any) gomega.Assertion {
+	g := gomega.NewGomega(func(message string, _ ...int) { t.Fatalf("%s", message) })
+	return g.Expect(actual, extra...)
+}
+
+// Run runs one check against env and returns its result. It never panics.
+func Run(ctx context.Context, env *Env, c Check) (res report.Result) {
+	start := time.Now()
+	res = report.Result{ID: c.ID, Title: c.Title(), Section: c.Section, Area: c.Area, Level: c.Level,
+		LevelText: c.LevelText, Requirement: c.Requirement, Started: start}
+	rec := &evidence.Record{}
+	t := &T{env: env, entry: c.Entry, rec: rec}
+	var cancel context.CancelFunc
+	t.ctx, cancel = context.WithTimeout(ctx, env.cfg.CheckTimeout)
+	defer cancel()
+	t.client = env.newClient(rec)
+
+	if !c.AppliesTo(env.cfg.SpecVersion) {
+		t.skip = fmt.Sprintf("not part of MCP %s (applies to %s)", env.cfg.SpecVersion, c.Versions)
+	} else {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					if _, ok := r.(stopCheck); !ok {
+						t.Errorf("check panicked: %v\n%s", r, debug.Stack())
+					}
+				}
+			}()
+			c.Run(t)
+		}()
+	}
+	for i := len(t.cleanups) - 1; i >= 0; i-- {
+		func() {
+			defer func() { _ = recover() }()
+			t.cleanups[i]()
+		}()
+	}
+	if t.ctx.Err() != nil && ctx.Err() == nil && len(t.failures) == 0 && t.skip == "" {
+		t.Errorf("the check did not finish within %s", env.cfg.CheckTimeout)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	res.Failures, res.Warnings = t.failures, t.warnings
+	switch {
+	case len(t.failures) > 0:
+		res.Status = report.Fail
+	case t.skip != "":
+		res.Status, res.SkipReason = report.Skip, t.skip
+	case len(t.warnings) > 0:
+		res.Status = report.Warn
+	default:
+		res.Status = report.Pass
+	}
+	res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	res.Evidence = rec.Snapshot()
+	env.storeResult(res)
+	return res
+}
+
+// oneLine flattens a message for progress lines.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

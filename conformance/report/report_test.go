@@ -1,0 +1,91 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/catalogue"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/evidence"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/report"
+)
+
+func sampleRun() *report.Run {
+	mk := func(id string, st report.Status) report.Result {
+		e := catalogue.MustLookup(id)
+		r := report.Result{ID: id, Title: e.Title(), Section: e.Section, Area: e.Area, Level: e.Level, LevelText: e.LevelText,
+			Requirement: e.Requirement, Status: st, DurationMS: 12.5}
+		switch st {
+		case report.Fail:
+			r.Failures = []string{"the same code was redeemed twice <script>"}
+			r.Evidence.Screenshots = []evidence.Screenshot{{Label: "consent", PNG: []byte{0x89, 'P', 'N', 'G'}}}
+			r.Evidence.Exchanges = []evidence.Exchange{{Label: "redeem", Request: evidence.Request{Method: "POST", URL: "http://as/token"},
+				Response: &evidence.Response{Status: 200, Body: `{"access_token":"‹elided›"}`}}}
+		case report.Warn:
+			r.Warnings = []string{"401 instead of 400"}
+		case report.Skip:
+			r.SkipReason = "needs the upstream log"
+		}
+		return r
+	}
+	return &report.Run{Tool: "mcp-auth-conformance", Target: "http://127.0.0.1:1/mcp", SpecVersion: "2026-07-28", Started: time.Unix(0, 0),
+		DurationMS: 1234, Results: []report.Result{mk("PRM-01", report.Pass), mk("TOK-04", report.Fail), mk("PKCE-04", report.Warn),
+			mk("PKCE-07", report.Skip), mk("PRM-05", report.Fail)}, Timings: map[string]float64{"browser flows": 800}}
+}
+
+func TestWriters(t *testing.T) {
+	run := sampleRun()
+	c := run.Counts()
+	if c.Total != 5 || c.Fail != 2 || c.MustFail != 1 || c.Warn != 1 || c.Skip != 1 || run.Passed() {
+		t.Fatalf("counts %+v passed=%v", c, run.Passed())
+	}
+	dir := t.TempDir()
+	if err := report.WriteDir(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Skipped  int `xml:"skipped,attr"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, report.JUnitFile))
+	if err := xml.Unmarshal(b, &suites); err != nil || suites.Tests != 5 || suites.Failures != 2 || suites.Skipped != 1 {
+		t.Fatalf("junit: %v %+v", err, suites)
+	}
+	var back report.Run
+	b, _ = os.ReadFile(filepath.Join(dir, report.JSONFile))
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Results) != 5 {
+		t.Fatalf("json: %v", err)
+	}
+	h, _ := os.ReadFile(filepath.Join(dir, report.HTMLFile))
+	page := string(h)
+	for _, want := range []string{`href="#check-TOK-04"`, "data:image/png;base64,", "&lt;script&gt;", "FAIL — 1 MUST check(s) failed", "needs the upstream log"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the HTML report lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "redeemed twice <script>") {
+		t.Error("the HTML report does not escape messages")
+	}
+	if strings.Contains(page, "src=\"http") || strings.Contains(page, "<link ") {
+		t.Error("the HTML report must be self-contained")
+	}
+	var sum bytes.Buffer
+	report.WriteSummary(&sum, run)
+	if !strings.Contains(sum.String(), "failed MUST:  TOK-04") || !strings.Contains(sum.String(), "RESULT: FAIL") {
+		t.Errorf("summary:\n%s", sum.String())
+	}
+	var prog bytes.Buffer
+	p := &report.Progress{W: &prog, Total: 5}
+	for _, r := range run.Results {
+		p.Line(r)
+	}
+	if n := strings.Count(prog.String(), "\n["); n != 4 || !strings.Contains(prog.String(), "FAIL MUST") {
+		t.Errorf("progress:\n%s", prog.String())
+	}
+}
