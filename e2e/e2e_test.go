@@ -39,7 +39,10 @@ const (
 	pgNamespace      = "e2e-pg"
 	appNamespace     = "cnpg-mcp"
 	siblingNamespace = "cnpg-mcp-sibling"
-	upstreamAudience = "https://cnpg-mcp.example/api" // the mock tenant's API (setup-auth0 makes it conform)
+	// one replica of the server on its own (the suite's second instance, PXY-17)
+	secondInstanceNodePort = 30082
+	secondInstanceURL      = "http://127.0.0.1:30082"
+	upstreamAudience       = "https://cnpg-mcp.example/api" // the mock tenant's API (setup-auth0 makes it conform)
 )
 
 var clusterGVR = schema.GroupVersionResource{Group: "postgresql.cnpg.io", Version: "v1", Resource: "clusters"}
@@ -247,7 +250,7 @@ var installed = map[string]bool{}
 // plus what this cluster needs (the local image, a NodePort, generated keys, the mock's sidecar), and
 // waits until the server answers /readyz at base through the NodePort. Once per namespace and run
 // (top-level containers run in random order).
-func installServer(ctx context.Context, ns, base string, nodePort int) {
+func installServer(ctx context.Context, ns, base string, nodePort int, extra map[string]any) {
 	GinkgoHelper()
 	requireImage(cfg.ServerImage, "make images builds it")
 	requireImage(cfg.ForwardImage, "make images builds it")
@@ -261,14 +264,21 @@ func installServer(ctx context.Context, ns, base string, nodePort int) {
 		Fail(err.Error())
 	}
 	Expect(kc.ApplyFile(ctx, upstream.secretFile, ns)).To(Succeed())
-	Expect(hc.Install(ctx, "cnpg-mcp", ns, chartDir(), map[string]any{
+	values := map[string]any{
 		"publicURL":      base,
 		"image":          imageValues(),
 		"service":        map[string]any{"type": "NodePort", "nodePort": nodePort},
 		"secrets":        map[string]any{"create": map[string]any{"keys": true}},
 		"initContainers": []any{mock.Sidecar(cfg.ForwardImage)},
 		"store":          map[string]any{"file": map[string]any{"size": "100Mi"}},
-	}, upstream.valuesFile)).To(Succeed())
+	}
+	for k, v := range extra {
+		values[k] = v
+	}
+	Expect(hc.Install(ctx, "cnpg-mcp", ns, chartDir(), values, upstream.valuesFile)).To(Succeed())
+	if st, _ := values["store"].(map[string]any); st["type"] == "postgres" {
+		waitStateDatabase(ctx, ns)
+	}
 	Expect(kc.WaitDeploymentAvailable(ctx, ns, "cnpg-mcp", 3*time.Minute)).To(Succeed())
 	// The Deployment is available before kube-proxy routes the NodePort to the new pod.
 	Expect(waitReady(ctx, base)).To(Succeed())
@@ -276,10 +286,71 @@ func installServer(ctx context.Context, ns, base string, nodePort int) {
 	installed[ns] = true
 }
 
-// ensureServer installs the server the tools and the conformance suite run against (NodePort 30080).
+// ensureServer installs the server the tools and the conformance suite run against as an operator runs
+// it for high availability: two replicas sharing a PostgreSQL store (a CloudNativePG Cluster the chart
+// creates) behind the NodePort Service, which spreads requests over both, so flows cross replicas. One
+// replica is also reachable on its own at NodePort 30082 (the suite's second instance, PXY-17).
 func ensureServer(ctx context.Context) {
 	GinkgoHelper()
-	installServer(ctx, appNamespace, publicURL, serverNodePort)
+	if installed[appNamespace] {
+		return
+	}
+	installServer(ctx, appNamespace, publicURL, serverNodePort, map[string]any{
+		"replicaCount": 2,
+		"store": map[string]any{"type": "postgres", "postgres": map[string]any{
+			"cnpgCluster": map[string]any{"enabled": true, "instances": 1, "storage": map[string]any{"size": "1Gi"}},
+		}},
+	})
+	pods, err := kc.Typed.CoreV1().Pods(appNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cnpg-mcp,app.kubernetes.io/instance=cnpg-mcp"})
+	Expect(err).NotTo(HaveOccurred())
+	var running []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			running = append(running, p)
+		}
+	}
+	Expect(running).To(HaveLen(2), "two server replicas")
+	one := running[0]
+	one.Labels["e2e.cnpg-mcp/replica"] = "b"
+	_, err = kc.Typed.CoreV1().Pods(appNamespace).Update(ctx, &one, metav1.UpdateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(kc.ApplyYAML(ctx, appNamespace, fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: cnpg-mcp-replica-b}
+spec:
+  type: NodePort
+  selector: {app.kubernetes.io/name: cnpg-mcp, app.kubernetes.io/instance: cnpg-mcp, e2e.cnpg-mcp/replica: b}
+  ports: [{name: http, port: 80, targetPort: http, nodePort: %d}]
+`, secondInstanceNodePort))).To(Succeed())
+	Expect(waitReady(ctx, secondInstanceURL)).To(Succeed())
+}
+
+// waitStateDatabase waits for the chart's CloudNativePG Cluster holding the server's state, then
+// replaces the server pods that started before its Secret existed (they exit, saying the DSN file is
+// missing, and would otherwise wait out the crash-loop back-off).
+func waitStateDatabase(ctx context.Context, ns string) {
+	GinkgoHelper()
+	start := time.Now()
+	Expect(kube.WaitFor(ctx, "the state database cnpg-mcp-state", 8*time.Minute, func(ctx context.Context) (bool, string, error) {
+		o, err := kc.Get(ctx, clusterGVR, ns, "cnpg-mcp-state")
+		if err != nil {
+			return false, "", err
+		}
+		phase, _, _ := unstructured.NestedString(o.Object, "status", "phase")
+		return phase == "Cluster in healthy state", phase, nil
+	})).To(Succeed())
+	AddReportEntry("state-database-healthy", time.Since(start).Round(time.Second).String())
+	pods, err := kc.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cnpg-mcp,app.kubernetes.io/instance=cnpg-mcp"})
+	Expect(err).NotTo(HaveOccurred())
+	for _, p := range pods.Items {
+		ready := false
+		for _, c := range p.Status.Conditions {
+			ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+		}
+		if !ready {
+			_ = kc.Typed.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{})
+		}
+	}
 }
 
 func requireFile(path, how string) {
@@ -364,39 +435,45 @@ var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
 // The whole conformance suite, through the real browser, against the in-cluster server, with every
 // need a kind cluster can meet: the mock's admin API (upstream view), an upstream application for
 // direct upstream tokens (RS-05), a second user (RS-09), a sibling deployment behind the same upstream
-// application (RS-04) and a write tool for the narrow-scope probe (SC-02/03). What stays skipped, with the
-// suite's reason: client metadata documents (the server fetches them only from public https
-// addresses), checks that move the server's clock and PXY-17 (a second replica addressed on its own);
+// application (RS-04), one of the two replicas on its own (PXY-17) and a write tool for the
+// narrow-scope probe (SC-02/03). What stays skipped, with the suite's reason: client metadata documents
+// (the server fetches them only from public https addresses) and checks that move the server's clock;
 // `make test` runs those against the in-process stack.
 var _ = Describe("the conformance suite against the in-cluster server", Ordered, Label("conformance"), func() {
-	It("passes every check through a real browser", func(ctx SpecContext) {
-		bin := filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance")
-		requireFile(bin, "make images builds it once the conformance CLI (conformance/cmd/mcp-auth-conformance) is in the tree")
+	BeforeAll(func(ctx SpecContext) {
+		requireFile(filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance"), "make images builds it (conformance/cmd/mcp-auth-conformance)")
 		ensureServer(ctx)
-		installServer(ctx, siblingNamespace, siblingURL, siblingNodePort)
+		installServer(ctx, siblingNamespace, siblingURL, siblingNodePort, nil) // the embedded file store
 		Expect(mock.CreateUser(ctx, secondUser, secondPassword)).To(Succeed())
+	}, NodeTimeout(15*time.Minute))
 
-		dir := filepath.Join(cfg.ReportDir, "conformance")
-		cmd := exec.CommandContext(ctx, bin,
-			"--target", publicURL+"/mcp",
-			"--chromium", chromium(),
-			"--mock-auth0-admin", mock.Issuer,
-			"--upstream-client-id", mockconfig.DefaultClientID, "--upstream-audience", upstreamAudience,
-			"--second-username", secondUser,
-			"--sibling-target", siblingURL+"/mcp",
-			"--scope-probe-tool", "scale_postgres_cluster", "--scope-probe-granted", "mcp:read", "--scope-probe-needs", "mcp:write",
-			"--scope-probe-args", `{"name":"conformance","namespace":"`+pgNamespace+`","instances":2,"dry_run":true}`,
-			"--report-dir", dir, "--verbose", "--no-color")
-		// secrets through the environment, not the command line
-		cmd.Env = append(os.Environ(),
-			"MCP_AUTH_CONFORMANCE_UPSTREAM_CLIENT_SECRET="+mockconfig.DefaultClientSecret,
-			"MCP_AUTH_CONFORMANCE_SECOND_PASSWORD="+secondPassword)
-		cmd.Stdout, cmd.Stderr = logw, logw
-		start := time.Now()
-		err := cmd.Run()
-		AddReportEntry("conformance", fmt.Sprintf("%s; HTML report: %s", time.Since(start).Round(time.Second), filepath.Join(dir, "index.html")))
-		Expect(err).NotTo(HaveOccurred(), "conformance failures: see %s/index.html", dir)
-	}, SpecTimeout(30*time.Minute))
+	// Each specification version has its own rows (session checks only before 2026-07-28).
+	for _, version := range []string{"2025-06-18", "2025-11-25", "2026-07-28"} {
+		It("passes every check through a real browser, MCP "+version, func(ctx SpecContext) {
+			dir := filepath.Join(cfg.ReportDir, "conformance", version)
+			cmd := exec.CommandContext(ctx, filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance"),
+				"--target", publicURL+"/mcp",
+				"--spec-version", version,
+				"--chromium", chromium(),
+				"--mock-auth0-admin", mock.Issuer,
+				"--upstream-client-id", mockconfig.DefaultClientID, "--upstream-audience", upstreamAudience,
+				"--second-username", secondUser,
+				"--sibling-target", siblingURL+"/mcp",
+				"--second-instance", secondInstanceURL+"/mcp",
+				"--scope-probe-tool", "scale_postgres_cluster", "--scope-probe-granted", "mcp:read", "--scope-probe-needs", "mcp:write",
+				"--scope-probe-args", `{"name":"conformance","namespace":"`+pgNamespace+`","instances":2,"dry_run":true}`,
+				"--report-dir", dir, "--verbose", "--no-color")
+			// secrets through the environment, not the command line
+			cmd.Env = append(os.Environ(),
+				"MCP_AUTH_CONFORMANCE_UPSTREAM_CLIENT_SECRET="+mockconfig.DefaultClientSecret,
+				"MCP_AUTH_CONFORMANCE_SECOND_PASSWORD="+secondPassword)
+			cmd.Stdout, cmd.Stderr = logw, logw
+			start := time.Now()
+			err := cmd.Run()
+			AddReportEntry("conformance "+version, fmt.Sprintf("%s; HTML report: %s", time.Since(start).Round(time.Second), filepath.Join(dir, "index.html")))
+			Expect(err).NotTo(HaveOccurred(), "conformance failures: see %s/index.html", dir)
+		}, SpecTimeout(15*time.Minute))
+	}
 })
 
 const (
