@@ -347,6 +347,10 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 		if crb.Subjects[0].Name != "rel-cnpg-mcp" || crb.Subjects[0].Namespace != "mcp" {
 			t.Errorf("binding subject %+v", crb.Subjects[0])
 		}
+		// The same release name in another namespace must not collide with these cluster-wide objects.
+		if cr.Name != "mcp-rel-cnpg-mcp" || crb.Name != cr.Name || crb.RoleRef.Name != cr.Name {
+			t.Errorf("cluster-wide RBAC names must carry the release namespace: role %q, binding %q -> %q", cr.Name, crb.Name, crb.RoleRef.Name)
+		}
 	})
 	t.Run("read-only in named namespaces", func(t *testing.T) {
 		r := mustRender(t, values("readonly-namespaced.yaml"))
@@ -369,6 +373,9 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 			o.decode(t, &role)
 			if role.Namespace != "team-a" && role.Namespace != "team-b" {
 				t.Errorf("role in namespace %q", role.Namespace)
+			}
+			if role.Name != "mcp-rel-cnpg-mcp" {
+				t.Errorf("a Role in a managed namespace must name the release's namespace: %q", role.Name)
 			}
 			checkRules(t, role.Rules, true)
 		}

@@ -16,23 +16,33 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cnpg-mcp/cnpg-mcp/e2e"
 	"github.com/cnpg-mcp/cnpg-mcp/e2e/beside"
 	"github.com/cnpg-mcp/cnpg-mcp/e2e/cluster"
 	"github.com/cnpg-mcp/cnpg-mcp/e2e/helm"
 	"github.com/cnpg-mcp/cnpg-mcp/e2e/kube"
+	mockconfig "github.com/cnpg-mcp/cnpg-mcp/mockauth0/config"
 )
 
 // NodePort of the server, published on 127.0.0.1 by kind/cluster.yaml.
 const (
-	serverNodePort = 30080
-	publicURL      = "http://127.0.0.1:30080"
-	pgNamespace    = "e2e-pg"
-	appNamespace   = "cnpg-mcp"
+	serverNodePort   = 30080
+	publicURL        = "http://127.0.0.1:30080"
+	siblingNodePort  = 30081 // a second deployment behind the same upstream application (RS-04)
+	siblingURL       = "http://127.0.0.1:30081"
+	pgNamespace      = "e2e-pg"
+	appNamespace     = "cnpg-mcp"
+	siblingNamespace = "cnpg-mcp-sibling"
+	// one replica of the server on its own (the suite's second instance, PXY-17)
+	secondInstanceNodePort = 30082
+	secondInstanceURL      = "http://127.0.0.1:30082"
+	upstreamAudience       = "https://cnpg-mcp.example/api" // the mock tenant's API (setup-auth0 makes it conform)
 )
 
 var clusterGVR = schema.GroupVersionResource{Group: "postgresql.cnpg.io", Version: "v1", Resource: "clusters"}
@@ -133,7 +143,7 @@ var _ = AfterSuite(func(ctx SpecContext) {
 	if failed && kc != nil {
 		dir := filepath.Join(cfg.ReportDir, "dump")
 		fmt.Fprintf(logw, "a spec failed: pod logs and events in %s\n", dir)
-		_ = kc.Dump(ctx, dir, "cnpg-system", pgNamespace, appNamespace, appNamespace+"-unconfigured", "kube-system", "local-path-storage")
+		_ = kc.Dump(ctx, dir, "cnpg-system", pgNamespace, appNamespace, siblingNamespace, appNamespace+"-unconfigured", "e2e-tools", "kube-system", "local-path-storage")
 		if mock != nil {
 			_ = os.WriteFile(filepath.Join(dir, "mockauth0.log"), []byte(mock.Logs(ctx)), 0o644)
 		}
@@ -186,32 +196,190 @@ func imageValues() map[string]any {
 	return map[string]any{"repository": repo, "tag": tag, "pullPolicy": "Never"}
 }
 
-var serverInstalled bool
+// upstream is what `cnpg-mcp-server setup-auth0` prepared in the mock tenant: the values file and the
+// Secret manifest the chart is installed with, as in production.
+var upstream struct {
+	dir, valuesFile, secretFile, clientID string
+}
 
-// ensureServer installs the chart configured against the mock Auth0 (once per run; top-level containers
-// run in random order) and waits until the server is ready behind NodePort 30080.
-func ensureServer(ctx context.Context) {
+// ensureUpstream runs `cnpg-mcp-server setup-auth0` against the mock's Management API (twice: the second
+// run must change nothing), then adds the sibling deployment's callback to the application, as an
+// operator adds an Allowed Callback URL in the Auth0 dashboard.
+func ensureUpstream(ctx context.Context) {
 	GinkgoHelper()
-	requireImage(cfg.ServerImage, "make images builds it once the server's main package exists")
-	requireImage(cfg.ForwardImage, "make images builds it")
-	if serverInstalled {
+	if upstream.clientID != "" {
 		return
 	}
+	bin := filepath.Join(cfg.RepoRoot, "bin", "cnpg-mcp-server")
+	requireFile(bin, "make images builds bin/cnpg-mcp-server")
+	dir, err := os.MkdirTemp("", "cnpg-mcp-e2e-setup-auth0-") // holds a client secret: not in the report
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { _ = os.RemoveAll(dir) })
+	values, secret := filepath.Join(dir, "values.yaml"), filepath.Join(dir, "client-secret.yaml")
+	run := func() string {
+		GinkgoHelper()
+		cmd := exec.CommandContext(ctx, bin, "setup-auth0", "--domain", strings.TrimSuffix(mock.Issuer, "/"),
+			"--public-url", publicURL, "--audience", upstreamAudience, "--app-name", "cnpg-mcp-server (e2e)",
+			"--values-file", values, "--secret-file", secret)
+		cmd.Env = append(os.Environ(), "AUTH0_MGMT_CLIENT_ID="+mockconfig.DefaultSetupClientID, "AUTH0_MGMT_CLIENT_SECRET="+mockconfig.DefaultSetupSecret)
+		out, err := cmd.CombinedOutput()
+		fmt.Fprintf(logw, "setup-auth0:\n%s", out)
+		Expect(err).NotTo(HaveOccurred(), "setup-auth0: %s", out)
+		return string(out)
+	}
+	Expect(run()).To(MatchRegexp(`application .*: created`))
+	second := run()
+	Expect(second).NotTo(MatchRegexp(`: (created|updated)`), "a second setup-auth0 run must change nothing")
+
+	b, err := os.ReadFile(values)
+	Expect(err).NotTo(HaveOccurred())
+	var v struct {
+		OIDC struct {
+			ClientID string `json:"clientID"`
+		} `json:"oidc"`
+	}
+	Expect(yaml.Unmarshal(b, &v)).To(Succeed())
+	Expect(v.OIDC.ClientID).NotTo(BeEmpty())
+	Expect(mock.AddCallback(ctx, v.OIDC.ClientID, siblingURL+"/auth/callback")).To(Succeed())
+	upstream.dir, upstream.valuesFile, upstream.secretFile, upstream.clientID = dir, values, secret, v.OIDC.ClientID
+}
+
+var installed = map[string]bool{}
+
+// installServer installs the chart in namespace ns from setup-auth0's values file and Secret manifest,
+// plus what this cluster needs (the local image, a NodePort, generated keys, the mock's sidecar), and
+// waits until the server answers /readyz at base through the NodePort. Once per namespace and run
+// (top-level containers run in random order).
+func installServer(ctx context.Context, ns, base string, nodePort int, extra map[string]any) {
+	GinkgoHelper()
+	requireImage(cfg.ServerImage, "make images builds it")
+	requireImage(cfg.ForwardImage, "make images builds it")
+	if installed[ns] {
+		return
+	}
+	ensureUpstream(ctx)
 	start := time.Now()
-	Expect(hc.Install(ctx, "cnpg-mcp", appNamespace, chartDir(), map[string]any{
-		"publicURL": publicURL,
-		"image":     imageValues(),
-		"service":   map[string]any{"type": "NodePort", "nodePort": serverNodePort},
-		"oidc": map[string]any{
-			"issuer": mock.Issuer, "audience": "https://cnpg-mcp.example/api", "clientID": "cnpg-mcp-proxy",
-		},
-		"secrets":        map[string]any{"create": map[string]any{"keys": true, "clientSecret": "cnpg-mcp-proxy-dev-secret"}},
+	_, err := kc.Typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		Fail(err.Error())
+	}
+	Expect(kc.ApplyFile(ctx, upstream.secretFile, ns)).To(Succeed())
+	values := map[string]any{
+		"publicURL":      base,
+		"image":          imageValues(),
+		"service":        map[string]any{"type": "NodePort", "nodePort": nodePort},
+		"secrets":        map[string]any{"create": map[string]any{"keys": true}},
 		"initContainers": []any{mock.Sidecar(cfg.ForwardImage)},
 		"store":          map[string]any{"file": map[string]any{"size": "100Mi"}},
+	}
+	for k, v := range extra {
+		values[k] = v
+	}
+	Expect(hc.Install(ctx, "cnpg-mcp", ns, chartDir(), values, upstream.valuesFile)).To(Succeed())
+	if st, _ := values["store"].(map[string]any); st["type"] == "postgres" {
+		waitStateDatabase(ctx, ns)
+	}
+	Expect(kc.WaitDeploymentAvailable(ctx, ns, "cnpg-mcp", 3*time.Minute)).To(Succeed())
+	// The Deployment is available before kube-proxy routes the NodePort to the new pod.
+	Expect(waitReady(ctx, base)).To(Succeed())
+	AddReportEntry("chart-install-ready "+ns, time.Since(start).Round(time.Second).String())
+	installed[ns] = true
+}
+
+// ensureServer installs the server the tools and the conformance suite run against as an operator runs
+// it for high availability: two replicas sharing a PostgreSQL store (a CloudNativePG Cluster the chart
+// creates) behind the NodePort Service, which spreads requests over both, so flows cross replicas. One
+// replica is also reachable on its own at NodePort 30082 (the suite's second instance, PXY-17).
+func ensureServer(ctx context.Context) {
+	GinkgoHelper()
+	if installed[appNamespace] {
+		return
+	}
+	installServer(ctx, appNamespace, publicURL, serverNodePort, map[string]any{
+		"replicaCount": 2,
+		"store": map[string]any{"type": "postgres", "postgres": map[string]any{
+			"cnpgCluster": map[string]any{"enabled": true, "instances": 1, "storage": map[string]any{"size": "1Gi"}},
+		}},
+	})
+	pods, err := kc.Typed.CoreV1().Pods(appNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cnpg-mcp,app.kubernetes.io/instance=cnpg-mcp"})
+	Expect(err).NotTo(HaveOccurred())
+	var running []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			running = append(running, p)
+		}
+	}
+	Expect(running).To(HaveLen(2), "two server replicas")
+	one := running[0]
+	one.Labels["e2e.cnpg-mcp/replica"] = "b"
+	_, err = kc.Typed.CoreV1().Pods(appNamespace).Update(ctx, &one, metav1.UpdateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(kc.ApplyYAML(ctx, appNamespace, fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: cnpg-mcp-replica-b}
+spec:
+  type: NodePort
+  selector: {app.kubernetes.io/name: cnpg-mcp, app.kubernetes.io/instance: cnpg-mcp, e2e.cnpg-mcp/replica: b}
+  ports: [{name: http, port: 80, targetPort: http, nodePort: %d}]
+`, secondInstanceNodePort))).To(Succeed())
+	Expect(waitReady(ctx, secondInstanceURL)).To(Succeed())
+}
+
+// waitStateDatabase waits for the chart's CloudNativePG Cluster holding the server's state, then
+// replaces the server pods that started before its Secret existed (they exit, saying the DSN file is
+// missing, and would otherwise wait out the crash-loop back-off).
+func waitStateDatabase(ctx context.Context, ns string) {
+	GinkgoHelper()
+	start := time.Now()
+	Expect(kube.WaitFor(ctx, "the state database cnpg-mcp-state", 8*time.Minute, func(ctx context.Context) (bool, string, error) {
+		o, err := kc.Get(ctx, clusterGVR, ns, "cnpg-mcp-state")
+		if err != nil {
+			return false, "", err
+		}
+		phase, _, _ := unstructured.NestedString(o.Object, "status", "phase")
+		return phase == "Cluster in healthy state", phase, nil
 	})).To(Succeed())
-	Expect(kc.WaitDeploymentAvailable(ctx, appNamespace, "cnpg-mcp", 3*time.Minute)).To(Succeed())
-	AddReportEntry("chart-install-ready", time.Since(start).Round(time.Second).String())
-	serverInstalled = true
+	AddReportEntry("state-database-healthy", time.Since(start).Round(time.Second).String())
+	pods, err := kc.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cnpg-mcp,app.kubernetes.io/instance=cnpg-mcp"})
+	Expect(err).NotTo(HaveOccurred())
+	for _, p := range pods.Items {
+		ready := false
+		for _, c := range p.Status.Conditions {
+			ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+		}
+		if !ready {
+			_ = kc.Typed.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{})
+		}
+	}
+}
+
+func requireFile(path, how string) {
+	GinkgoHelper()
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s is missing: %s", path, how)
+	if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
+		Fail(msg)
+	}
+	Skip(msg)
+}
+
+// waitReady polls <base>/readyz from the host until it answers 200.
+func waitReady(ctx context.Context, base string) error {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	return kube.WaitFor(ctx, base+"/readyz from the host", time.Minute, func(ctx context.Context) (bool, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		if err != nil {
+			return false, "", err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status, nil
+	})
 }
 
 var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
@@ -264,29 +432,68 @@ var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
 	}, SpecTimeout(5*time.Minute))
 })
 
+// The whole conformance suite, through the real browser, against the in-cluster server, with every
+// need a kind cluster can meet: the mock's admin API (upstream view), an upstream application for
+// direct upstream tokens (RS-05), a second user (RS-09), a sibling deployment behind the same upstream
+// application (RS-04), one of the two replicas on its own (PXY-17) and a write tool for the
+// narrow-scope probe (SC-02/03). What stays skipped, with the suite's reason: client metadata documents
+// (the server fetches them only from public https addresses) and checks that move the server's clock;
+// `make test` runs those against the in-process stack.
 var _ = Describe("the conformance suite against the in-cluster server", Ordered, Label("conformance"), func() {
-	It("passes every check through a real browser", func(ctx SpecContext) {
+	BeforeAll(func(ctx SpecContext) {
+		requireFile(filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance"), "make images builds it (conformance/cmd/mcp-auth-conformance)")
 		ensureServer(ctx)
-		bin := filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance")
-		if _, err := os.Stat(bin); err != nil {
-			msg := "bin/mcp-auth-conformance is not built (make build, once the conformance CLI exists)"
-			if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
-				Fail(msg)
-			}
-			Skip(msg)
-		}
-		dir := filepath.Join(cfg.ReportDir, "conformance")
-		cmd := exec.CommandContext(ctx, bin,
-			"--target", publicURL+"/mcp",
-			"--mock-auth0-admin", mock.Issuer,
-			"--upstream-client-id", "cnpg-mcp-proxy", "--upstream-audience", "https://cnpg-mcp.example/api",
-			"--report-dir", dir, "--verbose")
-		// secrets through the environment, not the command line
-		cmd.Env = append(os.Environ(), "MCP_AUTH_CONFORMANCE_UPSTREAM_CLIENT_SECRET=cnpg-mcp-proxy-dev-secret")
-		cmd.Stdout, cmd.Stderr = logw, logw
-		start := time.Now()
-		err := cmd.Run()
-		AddReportEntry("conformance", fmt.Sprintf("%s; HTML report: %s", time.Since(start).Round(time.Second), filepath.Join(dir, "index.html")))
-		Expect(err).NotTo(HaveOccurred(), "conformance failures: see %s/index.html", dir)
-	}, SpecTimeout(20*time.Minute))
+		installServer(ctx, siblingNamespace, siblingURL, siblingNodePort, nil) // the embedded file store
+		Expect(mock.CreateUser(ctx, secondUser, secondPassword)).To(Succeed())
+	}, NodeTimeout(15*time.Minute))
+
+	// Each specification version has its own rows (session checks only before 2026-07-28).
+	for _, version := range []string{"2025-06-18", "2025-11-25", "2026-07-28"} {
+		It("passes every check through a real browser, MCP "+version, func(ctx SpecContext) {
+			dir := filepath.Join(cfg.ReportDir, "conformance", version)
+			cmd := exec.CommandContext(ctx, filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance"),
+				"--target", publicURL+"/mcp",
+				"--spec-version", version,
+				"--chromium", chromium(),
+				"--mock-auth0-admin", mock.Issuer,
+				"--upstream-client-id", mockconfig.DefaultClientID, "--upstream-audience", upstreamAudience,
+				"--second-username", secondUser,
+				"--sibling-target", siblingURL+"/mcp",
+				"--second-instance", secondInstanceURL+"/mcp",
+				"--scope-probe-tool", "scale_postgres_cluster", "--scope-probe-granted", "mcp:read", "--scope-probe-needs", "mcp:write",
+				"--scope-probe-args", `{"name":"conformance","namespace":"`+pgNamespace+`","instances":2,"dry_run":true}`,
+				"--report-dir", dir, "--verbose", "--no-color")
+			// secrets through the environment, not the command line
+			cmd.Env = append(os.Environ(),
+				"MCP_AUTH_CONFORMANCE_UPSTREAM_CLIENT_SECRET="+mockconfig.DefaultClientSecret,
+				"MCP_AUTH_CONFORMANCE_SECOND_PASSWORD="+secondPassword)
+			cmd.Stdout, cmd.Stderr = logw, logw
+			start := time.Now()
+			err := cmd.Run()
+			AddReportEntry("conformance "+version, fmt.Sprintf("%s; HTML report: %s", time.Since(start).Round(time.Second), filepath.Join(dir, "index.html")))
+			Expect(err).NotTo(HaveOccurred(), "conformance failures: see %s/index.html", dir)
+		}, SpecTimeout(15*time.Minute))
+	}
 })
+
+const (
+	secondUser     = "second@example.com" // created in the mock tenant for RS-09
+	secondPassword = "second-password"
+)
+
+// chromium is the browser for the suite and the tools' login: $E2E_CHROMIUM, else Debian's chromium,
+// else a Chrome on PATH (GitHub's runners ship google-chrome).
+func chromium() string {
+	GinkgoHelper()
+	if p := os.Getenv("E2E_CHROMIUM"); p != "" {
+		requireFile(p, "E2E_CHROMIUM names a Chromium binary")
+		return p
+	}
+	for _, p := range []string{"/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/google-chrome", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	requireFile("/usr/lib/chromium/chromium", "install chromium (make deps) or set E2E_CHROMIUM")
+	return ""
+}

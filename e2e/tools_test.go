@@ -4,7 +4,9 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,13 +19,30 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/cnpg-mcp/cnpg-mcp/e2e/kube"
 	"github.com/cnpg-mcp/cnpg-mcp/e2e/mcpauth"
 )
 
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func cnpgGVR(resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "postgresql.cnpg.io", Version: "v1", Resource: resource}
+}
+
 // The tools are driven exactly as an assistant would: an MCP client holding a token the server issued
-// after consent and the upstream login; every effect is then checked in Kubernetes and in PostgreSQL.
+// after consent and the upstream login. Each of the 35 tools is called against the real operator, and its
+// effect is checked in Kubernetes and, where it has one, in PostgreSQL. Tools whose effect needs what a
+// kind cluster lacks (a backup object store, an expandable StorageClass) run as dry runs, and the test
+// checks that nothing changed.
 var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, Label("tools"), func() {
 	const (
 		ns      = "e2e-tools"
@@ -32,10 +51,14 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 		db      = "appdb"
 		timeout = 8 * time.Minute
 	)
-	var mc *client.Client
+	var (
+		mc     *client.Client
+		called = map[string]bool{}
+	)
 
-	call := func(ctx context.Context, tool string, args map[string]any) string {
+	callResult := func(ctx context.Context, tool string, args map[string]any) (*mcp.CallToolResult, string) {
 		GinkgoHelper()
+		called[tool] = true
 		res, err := mc.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: tool, Arguments: args}})
 		Expect(err).NotTo(HaveOccurred(), "tool %s", tool)
 		var text strings.Builder
@@ -44,12 +67,49 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 				text.WriteString(t.Text)
 			}
 		}
-		Expect(res.IsError).To(BeFalse(), "tool %s answered an error: %s", tool, text.String())
-		fmt.Fprintf(logw, "tool %s(%v): %.300s\n", tool, args, text.String())
-		return text.String()
+		fmt.Fprintf(logw, "tool %s(%v): error=%t %.300s\n", tool, args, res.IsError, text.String())
+		return res, text.String()
+	}
+	call := func(ctx context.Context, tool string, args map[string]any) string {
+		GinkgoHelper()
+		res, text := callResult(ctx, tool, args)
+		Expect(res.IsError).To(BeFalse(), "tool %s answered an error: %s", tool, text)
+		return text
+	}
+	// structured returns the tool's structuredContent as a JSON object.
+	structured := func(ctx context.Context, tool string, args map[string]any) map[string]any {
+		GinkgoHelper()
+		res, text := callResult(ctx, tool, args)
+		Expect(res.IsError).To(BeFalse(), "tool %s answered an error: %s", tool, text)
+		b, err := json.Marshal(res.StructuredContent)
+		Expect(err).NotTo(HaveOccurred())
+		var m map[string]any
+		Expect(json.Unmarshal(b, &m)).To(Succeed(), "tool %s: structuredContent %s", tool, b)
+		return m
 	}
 	cluster := func(ctx context.Context) (*unstructured.Unstructured, error) {
 		return kc.Get(ctx, clusterGVR, ns, name)
+	}
+	mustCluster := func(ctx context.Context) *unstructured.Unstructured {
+		GinkgoHelper()
+		o, err := cluster(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		return o
+	}
+	str := func(o *unstructured.Unstructured, path ...string) string {
+		s, _, _ := unstructured.NestedString(o.Object, path...)
+		return s
+	}
+	flag := func(o *unstructured.Unstructured, path ...string) bool {
+		b, _, _ := unstructured.NestedBool(o.Object, path...)
+		return b
+	}
+	num := func(o *unstructured.Unstructured, path ...string) int64 {
+		GinkgoHelper()
+		n, found, err := unstructured.NestedInt64(o.Object, path...)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(found).To(BeTrue(), "%v not set", path)
+		return n
 	}
 	waitHealthy := func(ctx context.Context, instances int64) {
 		GinkgoHelper()
@@ -58,13 +118,81 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 			if err != nil {
 				return false, "", err
 			}
-			phase, _, _ := unstructured.NestedString(o.Object, "status", "phase")
+			phase := str(o, "status", "phase")
 			ready, _, _ := unstructured.NestedInt64(o.Object, "status", "readyInstances")
-			return phase == "Cluster in healthy state" && ready == instances, fmt.Sprintf("%s, %d ready", phase, ready), nil
+			target, current := str(o, "status", "targetPrimary"), str(o, "status", "currentPrimary")
+			return phase == "Cluster in healthy state" && ready == instances && target == current,
+				fmt.Sprintf("%s, %d ready, primary %s→%s", phase, ready, current, target), nil
 		})).To(Succeed())
 	}
-	psql := func(ctx context.Context, args ...string) (string, error) {
-		return kc.Exec(ctx, ns, name+"-1", "postgres", append([]string{"psql", "-XAt"}, args...)...)
+	primary := func(ctx context.Context) string {
+		GinkgoHelper()
+		p := str(mustCluster(ctx), "status", "currentPrimary")
+		Expect(p).NotTo(BeEmpty())
+		return p
+	}
+	instancePods := func(ctx context.Context) []corev1.Pod {
+		GinkgoHelper()
+		pods, err := kc.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "cnpg.io/cluster=" + name + ",cnpg.io/podRole=instance"})
+		Expect(err).NotTo(HaveOccurred())
+		return pods.Items
+	}
+	replica := func(ctx context.Context) string {
+		GinkgoHelper()
+		p := primary(ctx)
+		for _, pod := range instancePods(ctx) {
+			if pod.Name != p {
+				return pod.Name
+			}
+		}
+		Fail("no replica instance")
+		return ""
+	}
+	// sqlOn runs psql as postgres (peer authentication) in an instance pod.
+	sqlOn := func(ctx context.Context, pod string, args ...string) (string, error) {
+		out, err := kc.Exec(ctx, ns, pod, "postgres", append([]string{"psql", "-XAt"}, args...)...)
+		return strings.TrimSpace(out), err
+	}
+	sql := func(ctx context.Context, query string) string {
+		GinkgoHelper()
+		out, err := sqlOn(ctx, primary(ctx), "-c", query)
+		Expect(err).NotTo(HaveOccurred(), "psql %q", query)
+		return out
+	}
+	waitSQL := func(ctx context.Context, what, query, want string) {
+		GinkgoHelper()
+		Expect(kube.WaitFor(ctx, what, 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+			out, err := sqlOn(ctx, str(mustCluster(ctx), "status", "currentPrimary"), "-c", query)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return out == want, fmt.Sprintf("%q", out), nil
+		})).To(Succeed())
+	}
+	// connectAs logs in over TCP through the -rw Service with a password, as an application would.
+	connectAs := func(ctx context.Context, user, password, dbname string) (string, error) {
+		out, err := kc.Exec(ctx, ns, str(mustCluster(ctx), "status", "currentPrimary"), "postgres", "env", "PGPASSWORD="+password, "psql", "-XAt",
+			"host="+name+"-rw user="+user+" dbname="+dbname, "-c", "select current_user || '@' || current_database()")
+		return strings.TrimSpace(out), err
+	}
+	waitConnect := func(ctx context.Context, user, password, dbname string) {
+		GinkgoHelper()
+		Expect(kube.WaitFor(ctx, "psql as "+user+" into "+dbname, 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+			out, err := connectAs(ctx, user, password, dbname)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return out == user+"@"+dbname, out, nil
+		})).To(Succeed())
+	}
+	postmasterStart := func(ctx context.Context, pod string) string {
+		GinkgoHelper()
+		out, err := sqlOn(ctx, pod, "-c", "select pg_postmaster_start_time()")
+		Expect(err).NotTo(HaveOccurred())
+		return out
+	}
+	annotation := func(ctx context.Context, key string) string {
+		return mustCluster(ctx).GetAnnotations()[key]
 	}
 
 	BeforeAll(func(ctx SpecContext) {
@@ -76,9 +204,10 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 		By("getting a token as a user would: registration, consent, upstream login, code exchange")
 		tok, err := mcpauth.Authorize(ctx, mcpauth.Options{
 			PublicURL: publicURL, Resource: publicURL + "/mcp", Scope: "mcp:read mcp:write",
-			Username: "dev@example.com", Password: "dev-password", Chromium: "/usr/lib/chromium/chromium",
+			Username: "dev@example.com", Password: "dev-password", Chromium: chromium(),
 		})
 		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.Fields(tok.Scope)).To(ContainElements("mcp:read", "mcp:write"))
 		mc, err = client.NewStreamableHttpClient(publicURL+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok.AccessToken}))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(mc.Start(ctx)).To(Succeed())
@@ -89,19 +218,35 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 		Expect(err).NotTo(HaveOccurred())
 	}, NodeTimeout(3*time.Minute))
 
-	It("creates a cluster that becomes healthy", func(ctx SpecContext) {
-		call(ctx, "create_postgres_cluster", map[string]any{"name": name, "namespace": ns, "instances": 1, "storage_size": "1Gi"})
+	It("creates a cluster (dry run first) and waits until it is healthy", func(ctx SpecContext) {
+		plan := structured(ctx, "create_postgres_cluster", map[string]any{"name": name, "namespace": ns, "instances": 1, "storage_size": "1Gi", "dry_run": true})
+		Expect(plan["dry_run"]).To(BeTrue())
+		_, err := cluster(ctx)
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a dry run must not create the Cluster: %v", err)
+
+		start := time.Now()
+		out := call(ctx, "create_postgres_cluster", map[string]any{"name": name, "namespace": ns, "instances": 1, "storage_size": "1Gi", "wait": true, "timeout": 480})
+		AddReportEntry("tools-create-cluster-wait", time.Since(start).Round(time.Second).String())
+		Expect(out).To(ContainSubstring("healthy"))
 		waitHealthy(ctx, 1)
-		Expect(call(ctx, "get_cluster_status", map[string]any{"name": name, "namespace": ns})).To(ContainSubstring("healthy"))
+		o := mustCluster(ctx)
+		Expect(str(o, "spec", "storage", "size")).To(Equal("1Gi"))
+		Expect(sql(ctx, "select 1")).To(Equal("1"))
+
+		Expect(call(ctx, "get_cluster_status", map[string]any{"name": name, "namespace": ns})).To(ContainSubstring("Cluster in healthy state"))
+		Expect(call(ctx, "list_postgres_clusters", map[string]any{"namespace": ns})).To(ContainSubstring(name))
 	}, SpecTimeout(timeout+time.Minute))
 
-	It("creates a role and a database that psql connects with", func(ctx SpecContext) {
+	It("creates a role and a database that psql connects with, then changes the role", func(ctx SpecContext) {
 		call(ctx, "create_postgres_role", map[string]any{"cluster_name": name, "role_name": role, "login": true, "namespace": ns})
-		call(ctx, "create_postgres_database", map[string]any{"cluster_name": name, "database_name": db, "owner": role, "namespace": ns})
+		call(ctx, "create_postgres_database", map[string]any{"cluster_name": name, "database_name": db, "owner": role, "namespace": ns, "reclaim_policy": "delete"})
+		// a second login role, kept until the cluster is deleted (its Secret must go with the cluster)
+		call(ctx, "create_postgres_role", map[string]any{"cluster_name": name, "role_name": "reader", "login": true, "namespace": ns})
 
+		secretName := "cnpg-" + name + "-user-" + role
 		var password string
 		Expect(kube.WaitFor(ctx, "the role's password Secret", time.Minute, func(ctx context.Context) (bool, string, error) {
-			s, err := kc.Typed.CoreV1().Secrets(ns).Get(ctx, "cnpg-"+name+"-user-"+role, metav1.GetOptions{})
+			s, err := kc.Typed.CoreV1().Secrets(ns).Get(ctx, secretName, metav1.GetOptions{})
 			if err != nil {
 				return false, "", err
 			}
@@ -110,55 +255,301 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 		})).To(Succeed())
 
 		// The operator applies DatabaseRole and Database asynchronously: connect as the role until it works.
-		var out string
-		Expect(kube.WaitFor(ctx, "psql as "+role+" into "+db, 3*time.Minute, func(ctx context.Context) (bool, string, error) {
-			var err error
-			out, err = kc.Exec(ctx, ns, name+"-1", "postgres", "env", "PGPASSWORD="+password, "psql", "-XAt",
-				"host="+name+"-rw user="+role+" dbname="+db, "-c", "select current_user || '@' || current_database()")
-			if err != nil {
-				return false, err.Error(), nil
-			}
-			return true, "", nil
-		})).To(Succeed())
-		Expect(strings.TrimSpace(out)).To(Equal(role + "@" + db))
+		waitConnect(ctx, role, password, db)
+		Expect(sql(ctx, "select pg_get_userbyid(datdba) from pg_database where datname = '"+db+"'")).To(Equal(role))
 
-		owner, err := psql(ctx, "-c", "select pg_get_userbyid(datdba) from pg_database where datname = '"+db+"'")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.TrimSpace(owner)).To(Equal(role))
+		Expect(call(ctx, "list_postgres_roles", map[string]any{"cluster_name": name, "namespace": ns})).To(ContainSubstring(role))
+		Expect(call(ctx, "get_postgres_role_status", map[string]any{"cluster_name": name, "role_name": role, "namespace": ns})).To(ContainSubstring("applied"))
+		Expect(call(ctx, "list_postgres_databases", map[string]any{"cluster_name": name, "namespace": ns})).To(ContainSubstring(db))
+		Expect(call(ctx, "get_postgres_database_status", map[string]any{"cluster_name": name, "database_name": db, "namespace": ns})).To(ContainSubstring("applied"))
+
+		By("update_postgres_role: CREATEDB and a new password, applied by the operator")
+		Expect(sql(ctx, "select rolcreatedb from pg_roles where rolname = '"+role+"'")).To(Equal("f"))
+		const newPassword = "e2e-Rotated-Password-1"
+		call(ctx, "update_postgres_role", map[string]any{"cluster_name": name, "role_name": role, "createdb": true, "password": newPassword, "namespace": ns})
+		waitSQL(ctx, "CREATEDB on "+role, "select rolcreatedb from pg_roles where rolname = '"+role+"'", "t")
+		waitConnect(ctx, role, newPassword, db)
+		_, err := connectAs(ctx, role, password, db)
+		Expect(err).To(HaveOccurred(), "the old password must no longer work")
+	}, SpecTimeout(8*time.Minute))
+
+	It("sets and unsets the node maintenance window", func(ctx SpecContext) {
+		// Run while the cluster has one instance: with reusePVC, the operator then drops the primary's
+		// PodDisruptionBudget so the node can be drained (with more instances only the replicas' one,
+		// which exists from three instances on).
+		Expect(num(mustCluster(ctx), "spec", "instances")).To(BeEquivalentTo(1))
+		pdb := func(ctx context.Context) error {
+			_, err := kc.Typed.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, name+"-primary", metav1.GetOptions{})
+			return err
+		}
+		Expect(pdb(ctx)).To(Succeed(), "the primary's PodDisruptionBudget exists outside maintenance")
+		call(ctx, "set_cluster_maintenance", map[string]any{"name": name, "state": "set", "reuse_pvc": true, "namespace": ns})
+		o := mustCluster(ctx)
+		Expect(flag(o, "spec", "nodeMaintenanceWindow", "inProgress")).To(BeTrue())
+		Expect(kube.WaitFor(ctx, "primary PDB removed", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+			err := pdb(ctx)
+			return apierrors.IsNotFound(err), "still there", nil
+		})).To(Succeed())
+
+		call(ctx, "set_cluster_maintenance", map[string]any{"name": name, "state": "unset", "namespace": ns})
+		Expect(flag(mustCluster(ctx), "spec", "nodeMaintenanceWindow", "inProgress")).To(BeFalse())
+		Expect(kube.WaitFor(ctx, "primary PDB back", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+			err := pdb(ctx)
+			return err == nil, fmt.Sprint(err), nil
+		})).To(Succeed())
 	}, SpecTimeout(5*time.Minute))
 
 	It("scales to two instances", func(ctx SpecContext) {
 		call(ctx, "scale_postgres_cluster", map[string]any{"name": name, "instances": 2, "namespace": ns})
-		o, err := cluster(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(unstructured.NestedInt64(o.Object, "spec", "instances")).To(BeEquivalentTo(2))
+		Expect(num(mustCluster(ctx), "spec", "instances")).To(BeEquivalentTo(2))
 		waitHealthy(ctx, 2)
-		out, err := psql(ctx, "-c", "select count(*) from pg_stat_replication")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.TrimSpace(out)).To(Equal("1"), "the new instance streams from the primary")
+		Expect(sql(ctx, "select count(*) from pg_stat_replication")).To(Equal("1"), "the new instance streams from the primary")
 	}, SpecTimeout(timeout+time.Minute))
 
-	It("plans a backup without creating one, as the cluster has no backup target", func(ctx SpecContext) {
-		o, err := cluster(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		if _, found, _ := unstructured.NestedMap(o.Object, "spec", "backup"); found {
-			Skip("the cluster has a backup target: a real backup is covered by the operator's own tests")
-		}
-		plan := call(ctx, "create_backup", map[string]any{"cluster_name": name, "namespace": ns, "dry_run": true})
-		Expect(plan).To(ContainSubstring(name))
-		list, err := kc.Dynamic.Resource(clusterGVR.GroupVersion().WithResource("backups")).Namespace(ns).List(ctx, metav1.ListOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(list.Items).To(BeEmpty(), "a dry run must not create a Backup")
-	})
-
-	It("hibernates the cluster and wakes it", func(ctx SpecContext) {
-		call(ctx, "hibernate_postgres_cluster", map[string]any{"name": name, "state": "on", "confirm": true, "namespace": ns})
-		Expect(kube.WaitFor(ctx, "instances stopped", timeout, func(ctx context.Context) (bool, string, error) {
-			pods, err := kc.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "cnpg.io/cluster=" + name + ",cnpg.io/podRole=instance"})
+	It("switches the primary over to the replica", func(ctx SpecContext) {
+		old, target := primary(ctx), replica(ctx)
+		call(ctx, "promote_cluster_instance", map[string]any{"name": name, "instance": target, "namespace": ns})
+		Expect(kube.WaitFor(ctx, "switchover to "+target, timeout, func(ctx context.Context) (bool, string, error) {
+			o, err := cluster(ctx)
 			if err != nil {
 				return false, "", err
 			}
-			return len(pods.Items) == 0, fmt.Sprintf("%d instance pods", len(pods.Items)), nil
+			return str(o, "status", "currentPrimary") == target, str(o, "status", "phase"), nil
+		})).To(Succeed())
+		waitHealthy(ctx, 2)
+		out, err := sqlOn(ctx, target, "-c", "select pg_is_in_recovery()")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(Equal("f"), "the promoted instance accepts writes")
+		Expect(kube.WaitFor(ctx, old+" following as a replica", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+			out, err := sqlOn(ctx, old, "-c", "select pg_is_in_recovery()")
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return out == "t", out, nil
+		})).To(Succeed())
+	}, SpecTimeout(timeout+time.Minute))
+
+	It("reloads, restarts one replica and restarts the whole cluster", func(ctx SpecContext) {
+		call(ctx, "reload_postgres_cluster", map[string]any{"name": name, "namespace": ns})
+		Expect(annotation(ctx, "cnpg.io/reloadedAt")).NotTo(BeEmpty())
+
+		By("restart_postgres_cluster of one replica: its pod is recreated and PostgreSQL starts again")
+		r := replica(ctx)
+		pod, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		before := postmasterStart(ctx, r)
+		call(ctx, "restart_postgres_cluster", map[string]any{"name": name, "instance": r, "namespace": ns})
+		Expect(kube.WaitFor(ctx, "pod "+r+" recreated", timeout, func(ctx context.Context) (bool, string, error) {
+			p, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			return p.UID != pod.UID, "same pod", nil
+		})).To(Succeed())
+		waitHealthy(ctx, 2)
+		Expect(postmasterStart(ctx, r)).NotTo(Equal(before))
+
+		By("restart_postgres_cluster of the cluster: a rolling restart of every instance")
+		starts := map[string]string{}
+		for _, p := range instancePods(ctx) {
+			starts[p.Name] = postmasterStart(ctx, p.Name)
+		}
+		call(ctx, "restart_postgres_cluster", map[string]any{"name": name, "namespace": ns})
+		Expect(annotation(ctx, "kubectl.kubernetes.io/restartedAt")).NotTo(BeEmpty())
+		Expect(kube.WaitFor(ctx, "every instance restarted", timeout, func(ctx context.Context) (bool, string, error) {
+			var waiting []string
+			for p, t := range starts {
+				out, err := sqlOn(ctx, p, "-c", "select pg_postmaster_start_time()")
+				if err != nil || out == t {
+					waiting = append(waiting, p)
+				}
+			}
+			return len(waiting) == 0, fmt.Sprintf("not restarted yet: %v", waiting), nil
+		})).To(Succeed())
+		waitHealthy(ctx, 2)
+	}, SpecTimeout(2*timeout))
+
+	It("fences a replica and lifts the fence", func(ctx SpecContext) {
+		r := replica(ctx)
+		call(ctx, "fence_postgres_instances", map[string]any{"name": name, "instance": r, "state": "on", "confirm": true, "namespace": ns})
+		Expect(annotation(ctx, "cnpg.io/fencedInstances")).To(ContainSubstring(r))
+		pod, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		// Fenced: PostgreSQL stopped, so the pod turns not ready, but the pod itself stays.
+		Expect(kube.WaitFor(ctx, "PostgreSQL stopped on "+r, timeout, func(ctx context.Context) (bool, string, error) {
+			p, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			if p.UID != pod.UID {
+				return false, "", fmt.Errorf("fencing must keep the pod, but %s was recreated", r)
+			}
+			_, sqlErr := sqlOn(ctx, r, "-c", "select 1")
+			return sqlErr != nil && !podReady(p), fmt.Sprintf("ready %t, psql error %v", podReady(p), sqlErr), nil
+		})).To(Succeed())
+
+		call(ctx, "fence_postgres_instances", map[string]any{"name": name, "instance": r, "state": "off", "namespace": ns})
+		Expect(annotation(ctx, "cnpg.io/fencedInstances")).NotTo(ContainSubstring(r))
+		Expect(kube.WaitFor(ctx, "PostgreSQL answering on "+r, timeout, func(ctx context.Context) (bool, string, error) {
+			p, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			out, err := sqlOn(ctx, r, "-c", "select pg_is_in_recovery()")
+			return err == nil && out == "t" && podReady(p), fmt.Sprintf("ready %t, %q", podReady(p), out), nil
+		})).To(Succeed())
+		waitHealthy(ctx, 2)
+	}, SpecTimeout(2*timeout))
+
+	It("plans backups and manages a scheduled backup, as the cluster has no backup target", func(ctx SpecContext) {
+		if _, found, _ := unstructured.NestedMap(mustCluster(ctx).Object, "spec", "backup"); found {
+			Fail("the e2e cluster is created without a backup target; this spec assumes none")
+		}
+		backups := func(ctx context.Context) []unstructured.Unstructured {
+			GinkgoHelper()
+			list, err := kc.Dynamic.Resource(cnpgGVR("backups")).Namespace(ns).List(ctx, metav1.ListOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			return list.Items
+		}
+		By("the default method needs the cluster's object store: refused, saying what to do")
+		res, text := callResult(ctx, "create_backup", map[string]any{"cluster_name": name, "namespace": ns, "backup_name": "e2e-backup"})
+		Expect(res.IsError).To(BeTrue())
+		Expect(text).To(ContainSubstring("barmanObjectStore"))
+		By("volume snapshots: the dry run goes through the operator's admission webhook, which refuses (no VolumeSnapshot CRD on kind)")
+		res, text = callResult(ctx, "create_backup", map[string]any{"cluster_name": name, "namespace": ns, "backup_name": "e2e-backup", "method": "volumeSnapshot", "dry_run": true})
+		Expect(res.IsError).To(BeTrue())
+		Expect(text).To(ContainSubstring("VolumeSnapshot"))
+		By("a CNPG-I plugin backup: planned as a dry run, validated by the API server, nothing created")
+		plan := structured(ctx, "create_backup", map[string]any{"cluster_name": name, "namespace": ns, "backup_name": "e2e-backup",
+			"method": "plugin", "plugin_name": "barman-cloud.cloudnative-pg.io", "dry_run": true})
+		Expect(plan["dry_run"]).To(BeTrue())
+		Expect(fmt.Sprint(plan)).To(ContainSubstring("barman-cloud.cloudnative-pg.io"))
+		Expect(backups(ctx)).To(BeEmpty(), "neither a refusal nor a dry run creates a Backup")
+		Expect(call(ctx, "list_backups", map[string]any{"cluster_name": name, "namespace": ns})).NotTo(ContainSubstring("e2e-backup"))
+		res, text = callResult(ctx, "get_backup", map[string]any{"name": "e2e-backup", "namespace": ns})
+		Expect(res.IsError).To(BeTrue(), "get_backup of a backup that does not exist")
+		Expect(strings.ToLower(text)).To(ContainSubstring("not found"))
+
+		By("a suspended ScheduledBackup: created, listed, resumed as a dry run, suspended again")
+		sgvr := cnpgGVR("scheduledbackups")
+		call(ctx, "create_scheduled_backup", map[string]any{"cluster_name": name, "name": "e2e-nightly", "schedule": "0 0 2 * * *", "suspend": true, "namespace": ns})
+		sb, err := kc.Get(ctx, sgvr, ns, "e2e-nightly")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(str(sb, "spec", "schedule")).To(Equal("0 0 2 * * *"))
+		Expect(flag(sb, "spec", "suspend")).To(BeTrue())
+		Expect(call(ctx, "list_scheduled_backups", map[string]any{"cluster_name": name, "namespace": ns})).To(ContainSubstring("e2e-nightly"))
+		call(ctx, "resume_scheduled_backup", map[string]any{"name": "e2e-nightly", "namespace": ns, "dry_run": true})
+		sb, err = kc.Get(ctx, sgvr, ns, "e2e-nightly")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(flag(sb, "spec", "suspend")).To(BeTrue(), "a dry-run resume changes nothing")
+		call(ctx, "suspend_scheduled_backup", map[string]any{"name": "e2e-nightly", "namespace": ns})
+		sb, err = kc.Get(ctx, sgvr, ns, "e2e-nightly")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(flag(sb, "spec", "suspend")).To(BeTrue())
+		Expect(backups(ctx)).To(BeEmpty(), "a suspended schedule creates no Backup")
+		Expect(kc.Dynamic.Resource(sgvr).Namespace(ns).Delete(ctx, "e2e-nightly", metav1.DeleteOptions{})).To(Succeed())
+	}, SpecTimeout(3*time.Minute))
+
+	It("creates, lists and deletes a PgBouncer pooler", func(ctx SpecContext) {
+		// No PgBouncer image is built offline: the pooler runs zero pods, and the test checks what the
+		// operator derives from it (the Deployment, the Service), which is the tool's effect.
+		const pooler = name + "-pooler-rw"
+		call(ctx, "create_pooler", map[string]any{"cluster_name": name, "name": pooler, "type": "rw", "instances": 0, "pool_mode": "transaction", "namespace": ns})
+		p, err := kc.Get(ctx, cnpgGVR("poolers"), ns, pooler)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(str(p, "spec", "pgbouncer", "poolMode")).To(Equal("transaction"))
+		Expect(kube.WaitFor(ctx, "the pooler's Deployment and Service", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+			if _, err := kc.Typed.AppsV1().Deployments(ns).Get(ctx, pooler, metav1.GetOptions{}); err != nil {
+				return false, "no Deployment yet", nil
+			}
+			_, err := kc.Typed.CoreV1().Services(ns).Get(ctx, pooler, metav1.GetOptions{})
+			return err == nil, "no Service yet", nil
+		})).To(Succeed())
+		Expect(call(ctx, "list_poolers", map[string]any{"cluster_name": name, "namespace": ns})).To(ContainSubstring(pooler))
+
+		call(ctx, "delete_pooler", map[string]any{"name": pooler, "confirm": true, "namespace": ns})
+		Expect(kube.WaitFor(ctx, "pooler and its Deployment gone", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+			_, perr := kc.Get(ctx, cnpgGVR("poolers"), ns, pooler)
+			_, derr := kc.Typed.AppsV1().Deployments(ns).Get(ctx, pooler, metav1.GetOptions{})
+			return apierrors.IsNotFound(perr) && apierrors.IsNotFound(derr), "still there", nil
+		})).To(Succeed())
+	}, SpecTimeout(5*time.Minute))
+
+	It("reads the logs and a diagnosis", func(ctx SpecContext) {
+		logs := call(ctx, "get_cluster_logs", map[string]any{"name": name, "namespace": ns, "tail_lines": 50})
+		Expect(logs).To(ContainSubstring(primary(ctx)))
+		Expect(logs).To(ContainSubstring(`"logger"`), "CloudNativePG logs are JSON lines")
+		diag := call(ctx, "diagnose_postgres_cluster", map[string]any{"name": name, "namespace": ns})
+		Expect(diag).To(ContainSubstring("Cluster in healthy state"))
+		Expect(diag).To(ContainSubstring(replica(ctx)))
+	}, SpecTimeout(2*time.Minute))
+
+	It("reports the storage and plans a resize (kind's local-path volumes cannot grow)", func(ctx SpecContext) {
+		Expect(call(ctx, "get_cluster_resize_status", map[string]any{"name": name, "namespace": ns})).To(ContainSubstring("1Gi"))
+		plan := structured(ctx, "resize_postgres_cluster", map[string]any{"name": name, "storage_size": "2Gi", "namespace": ns, "dry_run": true})
+		Expect(plan["dry_run"]).To(BeTrue())
+		Expect(str(mustCluster(ctx), "spec", "storage", "size")).To(Equal("1Gi"), "a dry run changes nothing")
+	}, SpecTimeout(2*time.Minute))
+
+	It("destroys a replica instance and the operator replaces it", func(ctx SpecContext) {
+		r := replica(ctx)
+		pvcUIDs := func(ctx context.Context) map[string]bool {
+			GinkgoHelper()
+			l, err := kc.Typed.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: "cnpg.io/cluster=" + name})
+			Expect(err).NotTo(HaveOccurred())
+			uids := map[string]bool{}
+			for _, p := range l.Items {
+				uids[string(p.UID)] = true
+			}
+			return uids
+		}
+		l, err := kc.Typed.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: "cnpg.io/instanceName=" + r})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(l.Items).NotTo(BeEmpty())
+		oldPod, err := kc.Typed.CoreV1().Pods(ns).Get(ctx, r, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+
+		call(ctx, "delete_cluster_instance", map[string]any{"name": name, "instance": r, "confirm": true, "namespace": ns})
+		// The operator creates a replacement instance on new volumes (it may reuse the instance name).
+		Expect(kube.WaitFor(ctx, "a new instance in place of "+r, timeout, func(ctx context.Context) (bool, string, error) {
+			var pods []string
+			for _, p := range instancePods(ctx) {
+				if p.UID == oldPod.UID {
+					return false, "the old pod is still there", nil
+				}
+				pods = append(pods, p.Name)
+			}
+			uids := pvcUIDs(ctx)
+			for _, old := range l.Items {
+				if uids[string(old.UID)] {
+					return false, "the old PVC " + old.Name + " is still there", nil
+				}
+			}
+			return len(pods) == 2, fmt.Sprint(pods), nil
+		})).To(Succeed())
+		waitHealthy(ctx, 2)
+		Expect(sql(ctx, "select count(*) from pg_stat_replication")).To(Equal("1"), "the new instance streams from the primary")
+	}, SpecTimeout(timeout+time.Minute))
+
+	It("drops the database and the role in PostgreSQL", func(ctx SpecContext) {
+		call(ctx, "delete_postgres_database", map[string]any{"cluster_name": name, "database_name": db, "confirm": true, "namespace": ns})
+		waitSQL(ctx, "database "+db+" dropped", "select count(*) from pg_database where datname = '"+db+"'", "0")
+		_, err := kc.Get(ctx, cnpgGVR("databases"), ns, name+"-"+db)
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "Database object: %v", err)
+
+		call(ctx, "delete_postgres_role", map[string]any{"cluster_name": name, "role_name": role, "confirm": true, "namespace": ns})
+		waitSQL(ctx, "role "+role+" dropped", "select count(*) from pg_roles where rolname = '"+role+"'", "0")
+		_, err = kc.Typed.CoreV1().Secrets(ns).Get(ctx, "cnpg-"+name+"-user-"+role, metav1.GetOptions{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the role's password Secret goes with it: %v", err)
+	}, SpecTimeout(5*time.Minute))
+
+	It("hibernates the cluster and wakes it", func(ctx SpecContext) {
+		sql(ctx, "create table e2e_marker (v int); insert into e2e_marker values (42)")
+		call(ctx, "hibernate_postgres_cluster", map[string]any{"name": name, "state": "on", "confirm": true, "namespace": ns})
+		Expect(annotation(ctx, "cnpg.io/hibernation")).To(Equal("on"))
+		Expect(kube.WaitFor(ctx, "instances stopped", timeout, func(ctx context.Context) (bool, string, error) {
+			n := len(instancePods(ctx))
+			return n == 0, strconv.Itoa(n) + " instance pods", nil
 		})).To(Succeed())
 		pvcs, err := kc.Typed.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: "cnpg.io/cluster=" + name})
 		Expect(err).NotTo(HaveOccurred())
@@ -166,12 +557,12 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 
 		call(ctx, "hibernate_postgres_cluster", map[string]any{"name": name, "state": "off", "namespace": ns})
 		waitHealthy(ctx, 2)
-		out, err := psql(ctx, "-d", db, "-c", "select 1")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.TrimSpace(out)).To(Equal("1"))
+		Expect(sql(ctx, "select v from e2e_marker")).To(Equal("42"), "the data survives hibernation")
 	}, SpecTimeout(2*timeout))
 
 	It("deletes the cluster and the Secrets it created", func(ctx SpecContext) {
+		_, err := kc.Typed.CoreV1().Secrets(ns).Get(ctx, "cnpg-"+name+"-user-reader", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred(), "the reader role's Secret exists before the deletion")
 		call(ctx, "delete_postgres_cluster", map[string]any{"name": name, "confirm": true, "namespace": ns})
 		Expect(kube.WaitFor(ctx, "cluster gone", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 			_, err := cluster(ctx)
@@ -180,7 +571,24 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 			}
 			return false, "still there", err
 		})).To(Succeed())
-		_, err := kc.Typed.CoreV1().Secrets(ns).Get(ctx, "cnpg-"+name+"-user-"+role, metav1.GetOptions{})
-		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the role's password Secret must go with the cluster: %v", err)
+		Expect(kube.WaitFor(ctx, "instance pods gone", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+			n := len(instancePods(ctx))
+			return n == 0, strconv.Itoa(n) + " instance pods", nil
+		})).To(Succeed())
+		_, err = kc.Typed.CoreV1().Secrets(ns).Get(ctx, "cnpg-"+name+"-user-reader", metav1.GetOptions{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the role password Secrets this server created go with the cluster: %v", err)
 	}, SpecTimeout(4*time.Minute))
+
+	It("called every tool the server lists", func(ctx SpecContext) {
+		res, err := mc.ListTools(ctx, mcp.ListToolsRequest{})
+		Expect(err).NotTo(HaveOccurred())
+		var missing []string
+		for _, t := range res.Tools {
+			if !called[t.Name] {
+				missing = append(missing, t.Name)
+			}
+		}
+		Expect(res.Tools).To(HaveLen(35))
+		Expect(missing).To(BeEmpty(), "tools no spec called")
+	})
 })

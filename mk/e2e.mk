@@ -47,14 +47,17 @@ helm-lint: $(HELM) ## helm lint + helm template of the chart (every values set i
 # Images: FROM scratch + one static binary + the CA bundle, non-root (images/<name>/Dockerfile).
 BINARIES += tcp-forward
 PKG_tcp-forward := ./e2e/cmd/tcp-forward
-IMAGE_NAMES := $(filter $(BINARIES),cnpg-mcp-server mockauth0 mcp-auth-conformance tcp-forward)
+# Recursive (=) and used only in recipes: BINARIES is complete only once every mk/*.mk is read
+# (mk/proxy.mk, included after this file, adds cnpg-mcp-server).
+IMAGE_NAMES = $(filter $(BINARIES),cnpg-mcp-server mockauth0 mcp-auth-conformance tcp-forward)
 
 .PHONY: docker
 docker:
 	@kind/ensure-docker.sh
 
 .PHONY: images
-images: docker $(addprefix $(BIN)/,$(IMAGE_NAMES)) ## build our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance)
+images: docker ## build our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance)
+	@$(MAKE) --no-print-directory $(addprefix $(BIN)/,$(IMAGE_NAMES))
 	@for n in $(IMAGE_NAMES); do \
 	  ctx=$(CACHE_DIR)/images/$$n; rm -rf $$ctx; mkdir -p $$ctx; \
 	  cp $(BIN)/$$n $$ctx/$$n; cp /etc/ssl/certs/ca-certificates.crt $$ctx/; cp images/$$n/Dockerfile $$ctx/; \

@@ -5,6 +5,9 @@
 //	cnpg-mcp-server list-tools [--read-only]     the tools as JSON (no cluster needed)
 //	cnpg-mcp-server stdio [--kubeconfig F] [--namespaces a,b] [--read-only]
 //	                                             MCP over stdin/stdout with your own Kubernetes credentials
+//	cnpg-mcp-server setup-auth0 --domain T --public-url URL
+//	                                             create/update the Auth0 API and application, write the
+//	                                             Helm values and the client-secret Secret manifest
 //
 // main only wires things together: config → app (store, upstream, tokens, OAuth proxy, MCP, HTTP).
 package main
@@ -14,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,10 +27,11 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/app"
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
 	"github.com/cnpg-mcp/cnpg-mcp/server/mcpserver"
+	"github.com/cnpg-mcp/cnpg-mcp/server/setupauth0"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
@@ -35,7 +40,19 @@ func main() {
 	}
 }
 
-func run(args []string) error {
+const usage = `Usage: cnpg-mcp-server [command] [flags]
+
+Commands:
+  serve         (default) the HTTP server: OAuth endpoints + MCP; flags below, or CNPG_MCP_* variables
+  list-tools    the tools as JSON (no cluster needed); --read-only for the read-only set
+  stdio         MCP over stdin/stdout with your own Kubernetes credentials (no OAuth)
+  setup-auth0   create or update the Auth0 API and application, write the Helm values file and the
+                client-secret Secret manifest (cnpg-mcp-server setup-auth0 --help)
+  help          this text
+
+`
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -44,23 +61,46 @@ func run(args []string) error {
 	defer stop()
 	switch cmd {
 	case "serve":
-		return serve(ctx, args)
+		if len(args) > 0 && isHelp(args[0]) {
+			fmt.Fprint(stderr, usage) // the command list, then the flags of serve
+		}
+		return serve(ctx, args, getenv)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "setup-auth0":
+		return setupAuth0(ctx, args, getenv, stdout, stderr)
 	case "list-tools":
 		fs := flag.NewFlagSet("list-tools", flag.ContinueOnError)
 		ro := fs.Bool("read-only", false, "list only the read-only tools")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		return mcpserver.WriteToolsJSON(os.Stdout, *ro)
+		return mcpserver.WriteToolsJSON(stdout, *ro)
 	case "stdio":
 		return stdio(ctx, args)
 	default:
-		return fmt.Errorf("unknown command %q: use serve, list-tools or stdio", cmd)
+		return fmt.Errorf("unknown command %q: use serve, list-tools, stdio or setup-auth0 (cnpg-mcp-server help)", cmd)
 	}
 }
 
-func serve(ctx context.Context, args []string) error {
-	cfg, err := config.Load(args, os.Getenv)
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// setupAuth0 prepares an Auth0 tenant (server/setupauth0); the management secret comes from the
+// environment or a file, never from a flag value. --help returns flag.ErrHelp (exit 0).
+func setupAuth0(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	opts, err := setupauth0.ParseArgs(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	opts.Out = stdout
+	return setupauth0.Run(ctx, opts)
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, err := config.Load(args, getenv)
 	if err != nil {
 		return err
 	}

@@ -9,16 +9,22 @@
 package beside
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
+
+	mockconfig "github.com/cnpg-mcp/cnpg-mcp/mockauth0/config"
 )
 
 // Mock is a running mock Auth0 container.
@@ -142,4 +148,106 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// CreateUser adds a user to the mock tenant's database connection through the Management API, with the
+// mock's machine-to-machine application (mockauth0/config.DefaultSetupClientID).
+func (m *Mock) CreateUser(ctx context.Context, email, password string) error {
+	tok, err := m.managementToken(ctx)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]any{"email": email, "password": password, "connection": "Username-Password-Authentication"})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Issuer+"api/v2/users", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", email, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusConflict {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("create user %s: %s: %s", email, resp.Status, b)
+	}
+	return nil
+}
+
+// AddCallback adds a callback URL to the application clientID (as an operator would in the dashboard).
+func (m *Mock) AddCallback(ctx context.Context, clientID, callback string) error {
+	tok, err := m.managementToken(ctx)
+	if err != nil {
+		return err
+	}
+	var app struct {
+		Callbacks []string `json:"callbacks"`
+	}
+	if err := m.mgmt(ctx, tok, http.MethodGet, "clients/"+url.PathEscape(clientID), nil, &app); err != nil {
+		return err
+	}
+	for _, c := range app.Callbacks {
+		if c == callback {
+			return nil
+		}
+	}
+	return m.mgmt(ctx, tok, http.MethodPatch, "clients/"+url.PathEscape(clientID), map[string]any{"callbacks": append(app.Callbacks, callback)}, nil)
+}
+
+func (m *Mock) mgmt(ctx context.Context, tok, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, m.Issuer+"api/v2/"+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+func (m *Mock) managementToken(ctx context.Context) (string, error) {
+	form := url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {mockconfig.DefaultSetupClientID},
+		"client_secret": {mockconfig.DefaultSetupSecret}, "audience": {m.Issuer + "api/v2/"},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Issuer+"oauth/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("management token: %w", err)
+	}
+	defer resp.Body.Close()
+	var t struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil || t.AccessToken == "" {
+		return "", fmt.Errorf("management token: %s (%v)", resp.Status, err)
+	}
+	return t.AccessToken, nil
 }

@@ -17,9 +17,9 @@ type Helm struct {
 	Bin, Kubeconfig string
 }
 
-// Install runs `helm upgrade --install` of chart as release in namespace with values (written to a file,
-// so the client secret never appears in a process listing).
-func (h Helm) Install(ctx context.Context, release, namespace, chart string, values map[string]any) error {
+// Install runs `helm upgrade --install` of chart as release in namespace with the values files, then
+// values (written to a file, so a secret never appears in a process listing; it wins over the files).
+func (h Helm) Install(ctx context.Context, release, namespace, chart string, values map[string]any, valuesFiles ...string) error {
 	b, err := yaml.Marshal(values)
 	if err != nil {
 		return err
@@ -33,7 +33,11 @@ func (h Helm) Install(ctx context.Context, release, namespace, chart string, val
 	if err := os.WriteFile(vf, b, 0o600); err != nil {
 		return err
 	}
-	_, err = h.run(ctx, "upgrade", "--install", release, chart, "--namespace", namespace, "--create-namespace", "--values", vf)
+	args := []string{"upgrade", "--install", release, chart, "--namespace", namespace, "--create-namespace"}
+	for _, f := range append(valuesFiles, vf) {
+		args = append(args, "--values", f)
+	}
+	_, err = h.run(ctx, args...)
 	return err
 }
 

@@ -30,6 +30,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// appAuthMethod is how the server's application authenticates at the token endpoint; the values file
+// carries it into the server's client_auth_method.
+const appAuthMethod = "client_secret_post"
+
 // Options of one setup run.
 type Options struct {
 	// Domain is the tenant's domain ("tenant.eu.auth0.com") or base URL ("http://127.0.0.1:8081" for the mock).
@@ -328,7 +332,7 @@ func ensureApp(ctx context.Context, m *mgmtClient, o Options) (client, string, e
 		return client{}, "", err
 	}
 	want := client{
-		Name: o.AppName, AppType: "regular_web", TokenEndpointAuthMethod: "client_secret_post",
+		Name: o.AppName, AppType: "regular_web", TokenEndpointAuthMethod: appAuthMethod,
 		Callbacks: []string{callback}, GrantTypes: []string{"authorization_code", "refresh_token"}, OIDCConformant: true,
 		RefreshToken: &refreshPolicy{RotationType: "rotating", ExpirationType: "expiring"},
 	}
@@ -456,6 +460,9 @@ func writeFiles(o Options, issuer string, app client) error {
 			"clientID":     app.ClientID,
 			"clientSecret": map[string]any{"existingSecret": o.SecretName, "key": "client-secret"},
 		},
+		// The server authenticates at the token endpoint the way the application is configured
+		// (Auth0 refuses another method); its own default is client_secret_basic.
+		"config": map[string]any{"client_auth_method": appAuthMethod},
 	}
 	vb, err := yaml.Marshal(values)
 	if err != nil {

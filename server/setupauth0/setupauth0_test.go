@@ -228,6 +228,7 @@ func checkFiles(t *testing.T, o setupauth0.Options, issuer string, a app) {
 			Issuer, Audience, ClientID string
 			ClientSecret               struct{ ExistingSecret, Key string }
 		} `json:"oidc"`
+		Config map[string]any `json:"config"`
 	}
 	if err := yaml.Unmarshal(vb, &values); err != nil {
 		t.Fatal(err)
@@ -236,6 +237,10 @@ func checkFiles(t *testing.T, o setupauth0.Options, issuer string, a app) {
 		values.OIDC.ClientID != a.ClientID || values.OIDC.ClientSecret.ExistingSecret != "cnpg-mcp-oidc-client" ||
 		values.OIDC.ClientSecret.Key != "client-secret" {
 		t.Errorf("values file:\n%s", vb)
+	}
+	// The server must use the method the application was configured with (its default is basic).
+	if values.Config["client_auth_method"] != a.TokenEndpointAuthMethod || a.TokenEndpointAuthMethod == "" {
+		t.Errorf("values config.client_auth_method %v, application %q", values.Config["client_auth_method"], a.TokenEndpointAuthMethod)
 	}
 	st, err := os.Stat(o.SecretFile)
 	if err != nil {

@@ -41,6 +41,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+RBAC objects outside the release namespace (the ClusterRole and its binding, the Roles in the managed
+namespaces) carry the release namespace too: the same release name in two namespaces (a read-only and a
+read-write server, say) must not fight over one ClusterRole.
+*/}}
+{{- define "cnpg-mcp.rbacName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "cnpg-mcp.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* Secrets the server reads (referenced; created only on request) */}}
 {{- define "cnpg-mcp.clientSecretName" -}}
 {{- default (printf "%s-oidc-client" (include "cnpg-mcp.fullname" .)) .Values.oidc.clientSecret.existingSecret -}}
