@@ -5,7 +5,8 @@
 // initialize-based versions on the same endpoint. Defaults follow the pitfalls measured in
 // shared/spec/libraries.md: tool arguments are validated against the input schemas (required
 // arguments included, unknown ones rejected); DNS-rebinding protection stays on; the request body is
-// bounded; sessions are not stored (several replicas work, and a session never authenticates).
+// bounded; sessions are not stored (several replicas work, and a session never authenticates) and
+// their IDs are bound to the caller who created them (session.go).
 //
 // Every tool call gets one structured audit line (who, tool, arguments minus secrets, object,
 // dry run, result) and a metrics observation, including calls rejected by schema validation.
@@ -149,9 +150,13 @@ func (s *Server) Handler() http.Handler {
 	h := server.NewStreamableHTTPServer(s.mcp,
 		server.WithDisableLocalhostProtection(s.opts.DisableLocalhostProtection),
 		server.WithStreamableHTTPLogger(s.opts.Logger),
+		server.WithSessionIdManagerResolver(sessionBinding{}),
 	)
 	limit := s.opts.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !checkSessionBinding(w, r) {
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
