@@ -2,6 +2,7 @@ package defects
 
 import (
 	"bytes"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -17,6 +18,8 @@ type Defect struct {
 	// Target wraps the MCP server; Upstream wraps the mock Auth0 (either may be nil).
 	Target   Wrap
 	Upstream Wrap
+	// SpecVersion, when set, is the MCP version the checks run at (default: the suite's).
+	SpecVersion string
 }
 
 // All is the defect table.
@@ -139,6 +142,26 @@ func All() []Defect {
 		{Name: "Origin not validated", Checks: []string{"RS-13"}, Target: onPath(pMCP, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			r.Header.Del("Origin")
 			next.ServeHTTP(w, r)
+		})},
+		// Sessions exist only before MCP 2026-07-28: these defects run the check at 2025-11-25.
+		{Name: "the session authenticates as its creator", Checks: []string{"RS-08", "RS-09"}, SpecVersion: "2025-11-25", Target: onPath(pMCP, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+			s.mu.Lock()
+			creator := s.sessions[r.Header.Get("Mcp-Session-Id")]
+			s.mu.Unlock()
+			if creator != "" {
+				r.Header.Set("Authorization", "Bearer "+creator)
+			}
+			next.ServeHTTP(w, r)
+		})},
+		{Name: "sequential session IDs", Checks: []string{"SEC-05"}, SpecVersion: "2025-11-25", Target: onPath(pMCP, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+			rec := capture(next, r)
+			if rec.Header().Get("Mcp-Session-Id") != "" {
+				s.mu.Lock()
+				s.sessionSeq++
+				rec.Header().Set("Mcp-Session-Id", fmt.Sprintf("mcp-session-%010d", s.sessionSeq))
+				s.mu.Unlock()
+			}
+			rec.send(w, nil)
 		})},
 
 		// ---- C.3 scopes

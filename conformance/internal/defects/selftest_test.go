@@ -21,9 +21,6 @@ import (
 // notProvable are the rows no defect can make fail against the in-process stack, and why. They
 // are excluded from the self-test count (and listed in the report).
 var notProvable = map[string]string{
-	"RS-08":   "applies to MCP 2025-06-18/2025-11-25 sessions; the reference server is stateless",
-	"RS-09":   "applies to MCP 2025-06-18/2025-11-25 sessions; the reference server is stateless",
-	"SEC-05":  "applies to MCP 2025-06-18/2025-11-25 sessions; the reference server is stateless",
 	"SC-04":   "the reference server documents no scope hierarchy",
 	"RES-08":  "the reference server's resource URI has no query",
 	"PXY-14":  "white-box (storage encryption): not observable from outside",
@@ -81,6 +78,9 @@ func TestDefects(t *testing.T) {
 			cfg.SharedBrowser, cfg.SharedTab = b, tab
 			cfg.NoPrefetch = true
 			cfg.CheckTimeout = 45 * time.Second
+			if d.SpecVersion != "" {
+				cfg.SpecVersion = d.SpecVersion
+			}
 			env, err := checks.NewEnv(cfg)
 			if err != nil {
 				t.Fatal(err)

@@ -59,6 +59,8 @@ type State struct {
 	remembered map[string]bool
 	// sessions: MCP session ID → the token that created it.
 	sessions map[string]string
+	// sessionSeq numbers session IDs for the sequential-IDs defect.
+	sessionSeq int
 	// firstUse: tokens already presented to the MCP endpoint.
 	firstUse map[string]bool
 	// pkce: code → the verifier the wrapper substituted (the "skip PKCE" defect).

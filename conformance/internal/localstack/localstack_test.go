@@ -63,4 +63,21 @@ func TestLocalStack(t *testing.T) {
 			t.Logf("%s warning: %v", r.ID, r.Warnings)
 		}
 	}
+
+	// The run above is at MCP 2026-07-28, which has no sessions; the session checks again at
+	// 2025-11-25, where the server issues Mcp-Session-Id.
+	cfg.SpecVersion = "2025-11-25"
+	senv, err := checks.NewEnv(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer senv.Close()
+	for _, c := range checks.All() {
+		if c.ID != "RS-08" && c.ID != "RS-09" && c.ID != "SEC-05" {
+			continue
+		}
+		if res := checks.Run(ctx, senv, c); res.Status != report.Pass {
+			t.Errorf("%s at MCP 2025-11-25: %s against the reference server: %s", c.ID, res.Status, res.Message())
+		}
+	}
 }
