@@ -148,6 +148,9 @@ var _ = AfterSuite(func(ctx SpecContext) {
 			_ = os.WriteFile(filepath.Join(dir, "mockauth0.log"), []byte(mock.Logs(ctx)), 0o644)
 		}
 	}
+	if upstream.dir != "" {
+		_ = os.RemoveAll(upstream.dir)
+	}
 	if mock != nil {
 		_ = mock.Close()
 	}
@@ -214,7 +217,9 @@ func ensureUpstream(ctx context.Context) {
 	requireFile(bin, "make images builds bin/cnpg-mcp-server")
 	dir, err := os.MkdirTemp("", "cnpg-mcp-e2e-setup-auth0-") // holds a client secret: not in the report
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { _ = os.RemoveAll(dir) })
+	// Removed in AfterSuite, not by DeferCleanup: that would run when the first container using it
+	// ends, and containers run in random order.
+	upstream.dir = dir
 	values, secret := filepath.Join(dir, "values.yaml"), filepath.Join(dir, "client-secret.yaml")
 	run := func() string {
 		GinkgoHelper()
@@ -241,7 +246,7 @@ func ensureUpstream(ctx context.Context) {
 	Expect(yaml.Unmarshal(b, &v)).To(Succeed())
 	Expect(v.OIDC.ClientID).NotTo(BeEmpty())
 	Expect(mock.AddCallback(ctx, v.OIDC.ClientID, siblingURL+"/auth/callback")).To(Succeed())
-	upstream.dir, upstream.valuesFile, upstream.secretFile, upstream.clientID = dir, values, secret, v.OIDC.ClientID
+	upstream.valuesFile, upstream.secretFile, upstream.clientID = values, secret, v.OIDC.ClientID
 }
 
 var installed = map[string]bool{}
