@@ -160,38 +160,26 @@ func TestAZ07_Parameters(t *testing.T) {
 }
 
 // AZ-10, BCP-07: for a non-loopback redirect URI, errors are shown to the user first (with a link),
-// not redirected automatically.
+// not redirected automatically. For a native application the link keeps its private-use scheme
+// (html/template would turn it into "#ZgotmplZ") so the user can return to the application.
 func TestAZ10_NoOpenRedirect(t *testing.T) {
-	h := newHarness(t)
-	id := h.register("https://attacker.example/cb")
-	q := authorizeQuery(id, "https://attacker.example/cb")
-	q.Set("response_type", "token")
-	r := h.get(nil, h.issuer+"/authorize?"+q.Encode())
-	if r.StatusCode != 400 || r.Header.Get("Location") != "" {
-		t.Fatalf("auto-redirected to an untrusted URI: %d %s", r.StatusCode, r.Header.Get("Location"))
-	}
-	if !strings.Contains(r.body, "unsupported_response_type") || !strings.Contains(r.body, `id="continue" href="https://attacker.example/cb?`) ||
-		!strings.Contains(r.body, "attacker.example") {
-		t.Fatalf("page does not name the error and the destination: %s", r.body)
-	}
-	if r.Header.Get("X-Frame-Options") != "DENY" {
-		t.Fatal("interstitial without anti-framing headers")
-	}
-}
-
-// AZ-10 for a native application: the interstitial's link keeps the private-use scheme (html/template
-// would turn it into "#ZgotmplZ") so the user can return to the application.
-func TestAZ10_InterstitialLinkForPrivateUseScheme(t *testing.T) {
-	h := newHarness(t)
-	id := h.register("cursor://anysphere.cursor-retrieval/oauth/callback")
-	q := authorizeQuery(id, "cursor://anysphere.cursor-retrieval/oauth/callback")
-	q.Set("response_type", "token")
-	r := h.get(nil, h.issuer+"/authorize?"+q.Encode())
-	if r.StatusCode != 400 || r.Header.Get("Location") != "" {
-		t.Fatalf("status %d Location %q", r.StatusCode, r.Header.Get("Location"))
-	}
-	if !strings.Contains(r.body, `id="continue" href="cursor://anysphere.cursor-retrieval/oauth/callback?`) {
-		t.Fatalf("link lost its scheme: %s", r.body)
+	for _, redirect := range []string{"https://attacker.example/cb", "cursor://anysphere.cursor-retrieval/oauth/callback"} {
+		t.Run(redirect, func(t *testing.T) {
+			h := newHarness(t)
+			id := h.register(redirect)
+			q := authorizeQuery(id, redirect)
+			q.Set("response_type", "token")
+			r := h.get(nil, h.issuer+"/authorize?"+q.Encode())
+			if r.StatusCode != 400 || r.Header.Get("Location") != "" {
+				t.Fatalf("auto-redirected to an untrusted URI: %d %s", r.StatusCode, r.Header.Get("Location"))
+			}
+			if !strings.Contains(r.body, "unsupported_response_type") || !strings.Contains(r.body, `id="continue" href="`+redirect+`?`) {
+				t.Fatalf("page does not name the error and link the destination: %s", r.body)
+			}
+			if r.Header.Get("X-Frame-Options") != "DENY" {
+				t.Fatal("interstitial without anti-framing headers")
+			}
+		})
 	}
 }
 

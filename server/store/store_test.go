@@ -17,13 +17,7 @@ import (
 // PXY-14: upstream tokens are sealed at rest; refresh tokens and codes are stored by hash only.
 func TestPXY14_SecretsNeverStoredInClear(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	kv, err := bolt.Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
-	now := time.Unix(1_800_000_000, 0)
-	st := store.New(kv, sealer, func() time.Time { return now })
+	st, _, now := newTestStore(t, path)
 	ctx := context.Background()
 	secrets := []string{"UPSTREAM-AT-SECRET", "UPSTREAM-RT-SECRET", "UPSTREAM-IDT-SECRET", "OUR-CODE-SECRET", "OUR-RT-SECRET", "CSRF-SECRET", "STATE-SECRET"}
 	g := store.Grant{ID: "g1", ClientID: "c", Subject: "auth0|u", ExpiresAt: now.Add(time.Hour),
@@ -52,10 +46,8 @@ func TestPXY14_SecretsNeverStoredInClear(t *testing.T) {
 
 // A sealed blob moved to another grant does not open (record key is the additional data).
 func TestSealedBlobBoundToGrant(t *testing.T) {
-	kv, _ := bolt.Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
-	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
-	now := time.Unix(1_800_000_000, 0)
-	st := store.New(kv, sealer, func() time.Time { return now })
+	st, kv, now := newTestStore(t, filepath.Join(t.TempDir(), "s.db"))
+	defer st.Close()
 	ctx := context.Background()
 	must(t, st.CreateGrant(ctx, store.Grant{ID: "g1", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "x"}}))
 	e, _ := kv.Get(ctx, store.BucketGrants, "g1", now)
@@ -71,6 +63,21 @@ func TestSealedBlobBoundToGrant(t *testing.T) {
 	if ok, _ := st.GrantActive(ctx, "g1"); ok {
 		t.Fatal("revoked grant active")
 	}
+}
+
+// newTestStore opens a bolt store at path with one sealing key and a fixed clock.
+func newTestStore(t *testing.T, path string) (store.Store, *bolt.KV, time.Time) {
+	t.Helper()
+	kv, err := bolt.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	return store.New(kv, sealer, func() time.Time { return now }), kv, now
 }
 
 func must(t *testing.T, err error) {
@@ -97,24 +104,24 @@ func dump(t *testing.T, path string) []byte {
 
 // An update that changes the upstream tokens seals them again; one that does not keeps the blob.
 func TestUpdateGrantReseals(t *testing.T) {
-	kv, _ := bolt.Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
-	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
-	now := time.Unix(1_800_000_000, 0)
-	st := store.New(kv, sealer, func() time.Time { return now })
+	st, _, now := newTestStore(t, filepath.Join(t.TempDir(), "s.db"))
 	defer st.Close()
 	ctx := context.Background()
 	must(t, st.CreateGrant(ctx, store.Grant{ID: "g", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "r1"}}))
-	g, _ := st.GetGrant(ctx, "g")
+	g, err := st.GetGrant(ctx, "g")
+	must(t, err)
 	before := g.Sealed
 	g.ExpiresAt = now.Add(2 * time.Hour)
 	must(t, st.UpdateGrant(ctx, g))
-	g, _ = st.GetGrant(ctx, "g")
+	g, err = st.GetGrant(ctx, "g")
+	must(t, err)
 	if !bytes.Equal(g.Sealed, before) {
 		t.Fatal("unchanged upstream tokens sealed again")
 	}
 	g.Upstream.RefreshToken = "r2"
 	must(t, st.UpdateGrant(ctx, g))
-	g, _ = st.GetGrant(ctx, "g")
+	g, err = st.GetGrant(ctx, "g")
+	must(t, err)
 	if g.Upstream.RefreshToken != "r2" || bytes.Equal(g.Sealed, before) {
 		t.Fatal("changed upstream tokens not stored")
 	}
@@ -125,10 +132,7 @@ func TestUpdateGrantReseals(t *testing.T) {
 // open there either (a writer to the store would otherwise give grant g2 — and the access tokens
 // minted from it — g1's upstream tokens and subject).
 func TestPXY14_GrantRecordMovedWholeDoesNotOpen(t *testing.T) {
-	kv, _ := bolt.Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
-	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}})
-	now := time.Unix(1_800_000_000, 0)
-	st := store.New(kv, sealer, func() time.Time { return now })
+	st, kv, now := newTestStore(t, filepath.Join(t.TempDir(), "s.db"))
 	defer st.Close()
 	ctx := context.Background()
 	must(t, st.CreateGrant(ctx, store.Grant{ID: "g1", Subject: "auth0|victim", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "victim-rt"}}))
