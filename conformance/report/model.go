@@ -64,17 +64,17 @@ type Attempts struct {
 
 // Result is one check's outcome.
 type Result struct {
-	ID          string            `json:"id"`
-	Title       string            `json:"title"`
-	Section     string            `json:"section"`
-	Area        string            `json:"area"`
-	Level       catalogue.Level   `json:"level"`
-	LevelText   string            `json:"levelText"`
-	Requirement string            `json:"requirement"`
-	Status      Status            `json:"status"`
-	Failures    []string          `json:"failures,omitempty"`
-	Warnings    []string          `json:"warnings,omitempty"`
-	SkipReason  string            `json:"skipReason,omitempty"`
+	ID          string          `json:"id"`
+	Title       string          `json:"title"`
+	Section     string          `json:"section"`
+	Area        string          `json:"area"`
+	Level       catalogue.Level `json:"level"`
+	LevelText   string          `json:"levelText"`
+	Requirement string          `json:"requirement"`
+	Status      Status          `json:"status"`
+	Failures    []string        `json:"failures,omitempty"`
+	Warnings    []string        `json:"warnings,omitempty"`
+	SkipReason  string          `json:"skipReason,omitempty"`
 	// SkipFlag names the flag(s) that would meet the check's need, when a flag can.
 	SkipFlag string `json:"skipFlag,omitempty"`
 	// Inconclusive is set when Status is Inconclusive.
@@ -84,10 +84,10 @@ type Result struct {
 	Derived bool   `json:"derived,omitempty"`
 	Links   []Link `json:"links,omitempty"`
 	// Attempts is set on repeated (concurrency) checks.
-	Attempts *Attempts `json:"attempts,omitempty"`
-	Started     time.Time         `json:"started"`
-	DurationMS  float64           `json:"durationMs"`
-	Evidence    evidence.Snapshot `json:"evidence"`
+	Attempts   *Attempts         `json:"attempts,omitempty"`
+	Started    time.Time         `json:"started"`
+	DurationMS float64           `json:"durationMs"`
+	Evidence   evidence.Snapshot `json:"evidence"`
 }
 
 // Duration is the check's wall time.
@@ -136,19 +136,19 @@ func (i InconclusiveStep) String() string {
 
 // Run is a whole suite run.
 type Run struct {
-	Tool        string    `json:"tool"`
-	Target      string    `json:"target"`
-	SpecVersion string    `json:"specVersion"`
+	Tool        string `json:"tool"`
+	Target      string `json:"target"`
+	SpecVersion string `json:"specVersion"`
 	// SpecVersionSource says where SpecVersion came from: "default" or "--spec-version".
 	SpecVersionSource string `json:"specVersionSource,omitempty"`
 	// Design is the target's detected design (see Design*), with the evidence for it.
 	Design *Design `json:"design,omitempty"`
 	// Preflight is the gate run before any check; when it failed, Results is empty.
-	Preflight *Preflight `json:"preflight,omitempty"`
-	LabelFilter string    `json:"labelFilter,omitempty"`
-	Started     time.Time `json:"started"`
-	DurationMS  float64   `json:"durationMs"`
-	Results     []Result  `json:"results"`
+	Preflight   *Preflight `json:"preflight,omitempty"`
+	LabelFilter string     `json:"labelFilter,omitempty"`
+	Started     time.Time  `json:"started"`
+	DurationMS  float64    `json:"durationMs"`
+	Results     []Result   `json:"results"`
 	// Timings break the wall time down (browser start, discovery, browser flows, …).
 	Timings map[string]float64 `json:"timingsMs,omitempty"`
 }
