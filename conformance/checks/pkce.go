@@ -105,7 +105,7 @@ func pkce07(t *T) {
 	defer t.reportFlow(r)
 	clientChallenge := r.Params.Get("code_challenge")
 	if len(auths) == 0 {
-		t.Fatalf("the upstream saw no /authorize request during the flow (%v)", r.Err)
+		t.noUpstreamLeg(r)
 	}
 	challenges := map[string]bool{}
 	for _, a := range auths {

@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -54,14 +55,14 @@ func sec01(t *T) {
 
 // SEC-02: client-controlled text is escaped on the consent page (no script runs).
 func sec02(t *T) {
-	t.requireConsentDesign()
+	t.requireConsentPage()
 	payload := `<img src=x onerror="window.__mcpconfXSS=1">conformance-xss`
 	c := t.RegisterClient(func(m map[string]any) { m["client_name"] = payload })
 	s := t.loggedInTab()
 	stateProbe := `"><img src=x onerror="window.__mcpconfXSS=2">`
 	r := t.Browse(Flow{Client: c, Session: s, Consent: login.StopAtConsent, State: ptr(stateProbe), Name: "consent with hostile text"})
 	if r.Outcome.Stopped != "consent" {
-		t.Fatalf("no consent page was shown (%v)", r.Err)
+		t.Inconclusive("show the consent page for a client named with markup", fmt.Sprintf("no consent page was shown: %v", r.Err), "this check reads the consent page", "")
 	}
 	sleepCtx(t.ctx, 200e6)
 	v, err := browser.Eval[int](t.ctx, s, `window.__mcpconfXSS || 0`)

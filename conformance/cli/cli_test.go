@@ -55,7 +55,7 @@ func TestList(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	code, out, _ = run([]string{"--list"}, nil)
-	if code != cli.ExitPass || !strings.Contains(out, "206 checks") {
+	if code != cli.ExitPass || !strings.Contains(out, "209 checks") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
