@@ -125,9 +125,16 @@ func (t *T) narrowScope(scopes []string, grantScope string) string {
 func rt05(t *T) {
 	scopes := t.scopeSet(2)
 	g := t.refreshGrant(Flow{Scope: ptr(scopes[0]), Name: "narrow grant"})
-	granted := g.Flow.Params.Get("scope")
+	granted := g.Tokens.Scope
+	if granted == "" {
+		granted = g.Flow.Params.Get("scope")
+	}
+	more := strings.Join(scopes, " ")
+	if slices.Contains(scopesOf(granted), offlineAccess) {
+		more += " " + offlineAccess
+	}
 	f := g.RefreshForm(g.Tokens.RefreshToken)
-	f.Set("scope", t.withOfflineAccess(strings.Join(scopes, " ")))
+	f.Set("scope", more)
 	resp := t.Token("refresh asking for more scope", f)
 	if resp.Status == http.StatusOK {
 		tok, _ := oauthclient.DecodeToken(resp)
@@ -166,7 +173,10 @@ func withoutOffline(ss []string) []string {
 func rt06(t *T) {
 	scopes := t.scopeSet(2)
 	g := t.refreshGrant(Flow{Scope: ptr(strings.Join(scopes, " ")), Name: "broad grant"})
-	all := g.Flow.Params.Get("scope")
+	all := g.Tokens.Scope // the original scope is the one granted (offline_access may be dropped)
+	if all == "" {
+		all = g.Flow.Params.Get("scope")
+	}
 	narrow := t.narrowScope(scopes, all)
 	f := g.RefreshForm(g.Tokens.RefreshToken)
 	f.Set("scope", narrow)
