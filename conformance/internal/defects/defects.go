@@ -340,13 +340,13 @@ func All() []Defect {
 		// failure (issue 10: grading corrections).
 		{Name: "unknown client at /token gets 400 (no Authorization header)", Pass: []string{"DCR-10", "TOK-11", "CLI-06"},
 			Messages: map[string][]string{"TOK-11": {"400"}, "CLI-06": {"see TOK-11", "!Invalid"}}, Target: onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
-			rec := capture(next, r)
-			if rec.Code == http.StatusUnauthorized && r.Header.Get("Authorization") == "" {
-				oauthError(w, http.StatusBadRequest, "invalid_client")
-				return
-			}
-			rec.send(w, nil)
-		})},
+				rec := capture(next, r)
+				if rec.Code == http.StatusUnauthorized && r.Header.Get("Authorization") == "" {
+					oauthError(w, http.StatusBadRequest, "invalid_client")
+					return
+				}
+				rec.send(w, nil)
+			})},
 		{Name: "unknown registration scope refused", Checks: []string{"DCR-11"}, Target: onPath(pRegister, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			if m := readJSON(r); m != nil && m["scope"] == "claudeai" {
 				oauthError(w, http.StatusBadRequest, "invalid_client_metadata")

@@ -22,15 +22,15 @@ import (
 // notProvable are the rows no defect can make fail against the in-process stack, and why. They
 // are excluded from the self-test count (and listed in the report).
 var notProvable = map[string]string{
-	"SC-04":   "the reference server documents no scope hierarchy",
-	"RES-08":  "the reference server's resource URI has no query",
-	"PXY-14":  "white-box (storage encryption): not observable from outside",
-	"PXY-17":  "needs two replicas sharing a store (PostgreSQL); covered by server/app's two-instance test",
-	"SEC-06":  "deployment guidance, not observable",
-	"CLI-05":  "report-only when CIMD works (it does); a CIMD defect fails CIMD-01 instead",
-	"CLI-09":  "report-only (policy on private-use schemes)",
-	"BCP-14":  "informational (the AS's risk decision)",
-	"BCP-17":  "informational (DPoP is optional)",
+	"SC-04":  "the reference server documents no scope hierarchy",
+	"RES-08": "the reference server's resource URI has no query",
+	"PXY-14": "white-box (storage encryption): not observable from outside",
+	"PXY-17": "needs two replicas sharing a store (PostgreSQL); covered by server/app's two-instance test",
+	"SEC-06": "deployment guidance, not observable",
+	"CLI-05": "report-only when CIMD works (it does); a CIMD defect fails CIMD-01 instead",
+	"CLI-09": "report-only (policy on private-use schemes)",
+	"BCP-14": "informational (the AS's risk decision)",
+	"BCP-17": "informational (DPoP is optional)",
 }
 
 // minProven is the number of checks a defect must prove able to fail (it only goes up).
