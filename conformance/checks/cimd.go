@@ -89,7 +89,7 @@ func cimd01(t *T) {
 		return
 	}
 	c, _ := t.cimdClient(h, nil)
-	g := t.Grant(Flow{Client: c, Name: "CIMD client"})
+	g := t.Grant(Flow{Client: c, Name: "CIMD client", Subject: true})
 	if ok, resp := t.AcceptedByMCP("the CIMD client's token", g.Tokens.AccessToken); !ok {
 		t.Errorf("the CIMD client's token was refused: %s", resp.Describe())
 	}

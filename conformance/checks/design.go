@@ -69,18 +69,40 @@ func (t *T) design() *designInfo {
 			"the authorization server refused a valid authorization request, so the suite cannot tell its design", "AZ-01")
 	}
 	// The consent page (or the AS's own login page) is on the AS's origin: does the flow go on to
-	// an upstream? The run's shared browser authorization tells.
-	g := t.SharedGrant()
-	if !d.consentPage && g.Flow.Outcome.SawConsent {
-		d.consentPage = true
+	// an upstream? Approving the consent form over HTTP shows where it sends the browser; without
+	// a form the shared grant's navigations tell (or, when none was made, a plain browser flow
+	// that need not succeed: a defect that breaks the callback still shows the upstream leg).
+	up, how := "", ""
+	if p.Form != nil {
+		resp := t.SubmitConsent("design detection: where does an approved consent lead?", p.Form, true, p.jar, nil, nil)
+		if resp.IsRedirect() {
+			if loc, err := url.Parse(p.FinalURL); err == nil {
+				if next, err := loc.Parse(resp.Location()); err == nil && !t.onAS(next.String()) && !matchesAny(next, []string{c.RedirectURI}) {
+					up, how = next.Scheme+"://"+next.Host, "approving its consent page sends the browser to "
+				}
+			}
+		}
 	}
-	if up := t.upstreamAuthorizeURL(g.Flow); up != "" {
-		u, _ := url.Parse(up)
-		d.Kind = report.DesignProxy
-		d.Upstream = u.Scheme + "://" + u.Host
-		d.Evidence = fmt.Sprintf("the authorization server shows its own consent page, then sends the browser to %s", d.Upstream)
-		if !d.consentPage {
-			d.Evidence = fmt.Sprintf("the authorization server sends the browser to %s after its own pages", d.Upstream)
+	if up == "" {
+		var r *FlowResult
+		if g := t.env.sharedGrantIfAny(); g != nil {
+			r = g.Flow
+		} else {
+			r = t.Browse(Flow{Name: "design detection"})
+		}
+		if !d.consentPage && r.Outcome.SawConsent {
+			d.consentPage = true
+		}
+		if u := t.upstreamAuthorizeURL(r); u != "" {
+			pu, _ := url.Parse(u)
+			up, how = pu.Scheme+"://"+pu.Host, "the browser authorization goes on to "
+		}
+	}
+	if up != "" {
+		d.Kind, d.Upstream = report.DesignProxy, up
+		d.Evidence = how + up
+		if d.consentPage {
+			d.Evidence = "the authorization server shows its own consent page; " + d.Evidence
 		}
 	} else {
 		d.Kind = report.DesignOwnAS
@@ -144,4 +166,11 @@ func hostOf(raw string) string {
 		return ""
 	}
 	return strings.ToLower(u.Host)
+}
+
+// sharedGrantIfAny is the run's shared grant when one was made.
+func (e *Env) sharedGrantIfAny() *Grant {
+	e.shared.mu.Lock()
+	defer e.shared.mu.Unlock()
+	return e.shared.g
 }

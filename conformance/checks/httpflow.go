@@ -41,6 +41,8 @@ type AuthzProbe struct {
 	Form *consentform.Form
 	// Hops are the responses seen, in order.
 	Hops []*oauthclient.Response
+	// jar holds the cookies the probe collected.
+	jar http.CookieJar
 }
 
 // Describe summarises the probe for messages.
@@ -122,7 +124,7 @@ func (t *T) probeFrom(label, start string, jar http.CookieJar, clientURIs []stri
 		jar = NewJar()
 	}
 	c := t.ClientWithJar(jar)
-	p := &AuthzProbe{URL: start}
+	p := &AuthzProbe{URL: start, jar: jar}
 	next := start
 	for hop := 0; hop < 8; hop++ {
 		resp, err := c.Get(t.Label("%s", label), next, http.Header{"Accept": {"text/html,application/xhtml+xml"}})

@@ -170,7 +170,11 @@ func sc06(t *T) {
 	if p := t.env.cfg.ScopeProbe; p != nil && p.Granted != "" {
 		narrow = p.Granted
 	}
-	g := t.Grant(Flow{Name: "narrow grant", Scope: ptr(narrow)})
+	g := t.Grant(Flow{Name: "narrow grant", Scope: ptr(narrow), Subject: true})
+	init := t.CallMCP("initialize with only "+narrow, oauthclient.Bearer(g.Tokens.AccessToken))
+	if init.Status < 200 || init.Status >= 300 {
+		t.Fatalf("a token with only %q could not initialize: %s", narrow, init.Describe())
+	}
 	resp := t.mcpSessionCall(g.Tokens.AccessToken, "tools/list", map[string]any{})
 	if resp.Status < 200 || resp.Status >= 300 {
 		t.Errorf("a token with only %q could not list tools: %s", narrow, resp.Describe())
@@ -186,7 +190,7 @@ func sc07(t *T) {
 	c := t.RegisterClient(nil)
 	first := t.Grant(Flow{Name: "narrow grant", Client: c, Scope: ptr(scopes[0])})
 	all := strings.Join(scopes, " ")
-	second := t.Grant(Flow{Name: "step-up grant", Client: c, Scope: ptr(all)})
+	second := t.Grant(Flow{Name: "step-up grant", Client: c, Scope: ptr(all), Subject: true})
 	if first.Tokens.Scope != "" && second.Tokens.Scope != "" && len(scopesOf(second.Tokens.Scope)) <= len(scopesOf(first.Tokens.Scope)) {
 		t.Errorf("re-authorizing with %q granted %q, no more than the first grant's %q", all, second.Tokens.Scope, first.Tokens.Scope)
 	}

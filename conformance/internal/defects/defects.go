@@ -644,12 +644,16 @@ func All() []Defect {
 			return f.Get("grant_type") == "refresh_token" && !s.issuedBy(f.Get("refresh_token"))
 		})},
 		{Name: "refresh tokens never expire", Checks: []string{"RT-08", "BCP-15", "BCP-30"}, Target: tokenSucceeds(func(s *State, f url.Values) bool { return f.Get("grant_type") == "refresh_token" })},
+		// Concurrent refreshes of one token are taken one at a time, and every one after the first
+		// is answered with an older token response: two live families whatever the timing.
 		{Name: "concurrent refreshes fork the family", Checks: []string{"RT-10"}, Target: onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			f := readForm(r)
 			if f.Get("grant_type") != "refresh_token" {
 				next.ServeHTTP(w, r)
 				return
 			}
+			unlock := s.lockKey("refresh " + f.Get("refresh_token"))
+			defer unlock()
 			s.mu.Lock()
 			_, used := s.rotated[f.Get("refresh_token")]
 			prev := s.prevToken

@@ -237,3 +237,23 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+// lockKey serializes the requests that share key (a defect that must not depend on timing) and
+// returns the unlock function.
+func (s *State) lockKey(key string) func() {
+	locks := own(s, "key locks", func() *keyLocks { return &keyLocks{m: map[string]*sync.Mutex{}} })
+	locks.mu.Lock()
+	l := locks.m[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		locks.m[key] = l
+	}
+	locks.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
+}
