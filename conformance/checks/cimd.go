@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/login"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/oauthclient"
 )
@@ -190,15 +191,34 @@ var consentWarningRE = regexp.MustCompile(`(?i)(warning|caution|careful|only (co
 // consentText returns the visible text of the consent page for a flow (via the browser).
 func (t *T) consentText(c *Client) string {
 	t.requireConsentPage()
-	s := t.loggedInTab()
-	r := t.Browse(Flow{Client: c, Session: s, Consent: login.StopAtConsent})
-	if r.Err != nil || !r.Outcome.SawConsent {
-		t.Inconclusive("show the consent page for client "+c.ID, fmt.Sprintf("no consent page was shown: %v", r.Err), "this check reads the consent page", "")
-	}
+	s, _ := t.consentPage(Flow{Client: c})
 	text, err := evalText(t, s)
 	t.Must(err, "read the consent page")
 	t.Screenshot(s, "consent page")
 	return text
+}
+
+// consentPage runs f in the logged-in tab until the consent page shows and returns the session
+// showing it. When the logged-in tab shows none (a server that remembers the user's consent, or
+// keeps its own login session), the flow is repeated in a fresh browser context, so the verdict is
+// about the page, not the tab; without a consent page there too the check is inconclusive.
+func (t *T) consentPage(f Flow) (*browser.Session, *FlowResult) {
+	f.Consent = login.StopAtConsent
+	if f.Name == "" {
+		f.Name = "consent page"
+	}
+	f.Session = t.loggedInTab()
+	r := t.Browse(f)
+	if r.Outcome.Stopped == "consent" {
+		return f.Session, r
+	}
+	t.Logf("the logged-in tab showed no consent page (%v); repeating in a fresh browser context", r.Err)
+	f.Session = t.newSession()
+	r = t.Browse(f)
+	if r.Outcome.Stopped != "consent" {
+		t.Inconclusive("show the consent page for client "+f.Client.ID, fmt.Sprintf("no consent page was shown, in the logged-in tab nor in a fresh browser: %v", r.Err), "this check reads the consent page", "")
+	}
+	return f.Session, r
 }
 
 // CIMD-08: cache headers are respected (max-age=0 → a changed document is used).

@@ -1,13 +1,11 @@
 package checks
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
-	"github.com/cnpg-mcp/cnpg-mcp/conformance/login"
 )
 
 // C.14 Transport and general security.
@@ -58,12 +56,8 @@ func sec02(t *T) {
 	t.requireConsentPage()
 	payload := `<img src=x onerror="window.__mcpconfXSS=1">conformance-xss`
 	c := t.RegisterClient(func(m map[string]any) { m["client_name"] = payload })
-	s := t.loggedInTab()
 	stateProbe := `"><img src=x onerror="window.__mcpconfXSS=2">`
-	r := t.Browse(Flow{Client: c, Session: s, Consent: login.StopAtConsent, State: ptr(stateProbe), Name: "consent with hostile text"})
-	if r.Outcome.Stopped != "consent" {
-		t.Inconclusive("show the consent page for a client named with markup", fmt.Sprintf("no consent page was shown: %v", r.Err), "this check reads the consent page", "")
-	}
+	s, _ := t.consentPage(Flow{Client: c, State: ptr(stateProbe), Name: "consent with hostile text"})
 	sleepCtx(t.ctx, 200e6)
 	v, err := browser.Eval[int](t.ctx, s, `window.__mcpconfXSS || 0`)
 	t.Must(err, "read the page")

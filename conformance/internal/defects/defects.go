@@ -333,7 +333,8 @@ func All() []Defect {
 			}
 			next.ServeHTTP(w, r)
 		})},
-		{Name: "application_type web accepts loopback", Checks: []string{"DCR-09", "CLI-12"}, Target: fakeRegistration(func(m map[string]any) bool {
+		// The MUST binds clients: the server side is graded as a warning (issue 10: DCR-09 = warn).
+		{Name: "application_type web accepts loopback", Pass: []string{"DCR-09", "CLI-12"}, Messages: map[string][]string{"DCR-09": {"application_type web"}, "CLI-12": {"see DCR-09"}}, Target: fakeRegistration(func(m map[string]any) bool {
 			return m["application_type"] == "web" && redirectURIsContain(m, func(u string) bool { return strings.HasPrefix(u, "http://127.0.0.1") })
 		}, nil)},
 		// RFC 6749 §5.2 allows 400 when the client sent no Authorization header: a warning, not a
