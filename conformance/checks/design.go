@@ -3,7 +3,6 @@ package checks
 import (
 	"fmt"
 	"net/url"
-	"strings"
 	"sync"
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/report"
@@ -20,17 +19,14 @@ type designInfo struct {
 	report.Design
 	// consentPage: the AS shows a consent page of its own.
 	consentPage bool
-	// clientID is the client_id the AS sent the browser to the upstream with, when it went
-	// straight there.
-	clientID string
 }
 
 // Design detects how the target authorizes, once per run: an authorization request for the
 // run's shared client, sent over plain HTTP, shows whether the AS has its own consent page or
 // sends the browser straight to the upstream (under the client's own registration: pass-through;
-// under another client ID: a static client without consent); the run's shared browser
-// authorization shows whether an upstream leg follows the consent page (a proxy) or not (the AS
-// logs the user in itself).
+// under another client ID: a static client without consent); where an approved consent leads (or
+// where a browser authorization goes) shows whether an upstream leg follows (a proxy) or not (the
+// AS logs the user in itself).
 func (t *T) Design() report.Design { return t.design().Design }
 
 func (t *T) design() *designInfo {
@@ -54,7 +50,6 @@ func (t *T) design() *designInfo {
 		}
 		q := u.Query()
 		d.Upstream = u.Scheme + "://" + u.Host
-		d.clientID = q.Get("client_id")
 		if q.Get("client_id") == c.ID && q.Get("redirect_uri") == c.RedirectURI {
 			d.Kind = report.DesignPassThrough
 			d.Evidence = fmt.Sprintf("an authorization request goes straight to %s with the client's own client_id and redirect URI", d.Upstream)
@@ -115,7 +110,7 @@ func (t *T) design() *designInfo {
 	return d
 }
 
-// setDesign records a design found elsewhere (the preflight).
+// designKnown is the design detected so far (nil before detection).
 func (e *Env) designKnown() *report.Design {
 	e.design.mu.Lock()
 	defer e.design.mu.Unlock()
@@ -158,15 +153,6 @@ func (t *T) requireUpstreamLeg() {
 
 // isPassThrough reports the pass-through design.
 func (t *T) isPassThrough() bool { return t.design().Kind == report.DesignPassThrough }
-
-// hostOf is the host of a URL ("" when it does not parse).
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return strings.ToLower(u.Host)
-}
 
 // sharedGrantIfAny is the run's shared grant when one was made.
 func (e *Env) sharedGrantIfAny() *Grant {

@@ -178,9 +178,6 @@ func defaultHint(step string) string {
 	return ""
 }
 
-// DesignFound is the design detected so far (nil before detection).
-func (e *Env) DesignFound() *report.Design { return e.designKnown() }
-
 // DetectDesign runs the design detection once, outside any check (after a passed preflight).
 func (e *Env) DetectDesign(ctx context.Context) *report.Design {
 	rec := &evidence.Record{}
