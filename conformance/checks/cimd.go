@@ -66,7 +66,13 @@ func (t *T) cimdClient(h CIMDHost, mod func(doc map[string]any)) (*Client, strin
 	}
 	body, _ := json.Marshal(doc)
 	h.Serve(path, http.StatusOK, http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"max-age=0"}}, body)
-	return &Client{ID: id, RedirectURI: ep.URI(), Endpoint: ep, Metadata: doc}, path
+	reg := &oauthclient.Registration{ClientID: id, RedirectURIs: []string{ep.URI()}, TokenEndpointAuthMethod: "none"}
+	reg.ClientName, _ = doc["client_name"].(string)
+	reg.GrantTypes, _ = doc["grant_types"].([]string)
+	if m, ok := doc["token_endpoint_auth_method"].(string); ok {
+		reg.TokenEndpointAuthMethod = m
+	}
+	return &Client{ID: id, RedirectURI: ep.URI(), Endpoint: ep, Metadata: doc, Reg: reg, AuthMethod: "none"}, path
 }
 
 // expectCIMDRefused: the authorization request must not proceed and must not redirect.
