@@ -60,16 +60,24 @@ func rt01(t *T) {
 	}
 }
 
-// RT-02: the old refresh token is dead after rotation.
-func rt02(t *T) {
-	g := t.refreshGrantAs(Flow{}, false)
-	resp, tok := t.refresh("refresh", g, g.Tokens.RefreshToken)
+// rotate refreshes a grant's refresh token once (R1 → R2) and returns the response; a refused
+// refresh or one without a new refresh token stops the check as inconclusive (RT-05 and RT-01
+// grade those).
+func (t *T) rotate(g *Grant) *oauthclient.TokenResponse {
+	resp, tok := t.refresh("refresh R1 → R2", g, g.Tokens.RefreshToken)
 	if tok == nil {
 		t.Inconclusive("refresh with a fresh refresh token", resp.Describe(), "", "RT-05")
 	}
 	if tok.RefreshToken == "" || tok.RefreshToken == g.Tokens.RefreshToken {
 		t.Inconclusive("rotate the refresh token", "the refresh response carries no new refresh token", "without rotation there is no rotated-out token to try", "RT-01")
 	}
+	return tok
+}
+
+// RT-02: the old refresh token is dead after rotation.
+func rt02(t *T) {
+	g := t.refreshGrantAs(Flow{}, false)
+	t.rotate(g)
 	old := t.Token("refresh with the rotated-out token", g.RefreshForm(g.Tokens.RefreshToken))
 	t.gradeTokenError("the rotated-out refresh token", old, "invalid_grant")
 }
@@ -79,13 +87,7 @@ func rt02(t *T) {
 func rt03(t *T) {
 	t.race(2, 15*time.Second, func(i int) bool {
 		g := t.refreshGrantAs(Flow{Name: fmt.Sprintf("grant for attempt %d", i)}, false)
-		resp, r2 := t.refresh("refresh R1 → R2", g, g.Tokens.RefreshToken)
-		if r2 == nil {
-			t.Inconclusive("refresh with a fresh refresh token", resp.Describe(), "", "RT-05")
-		}
-		if r2.RefreshToken == "" || r2.RefreshToken == g.Tokens.RefreshToken {
-			t.Inconclusive("rotate the refresh token", "the refresh response carries no new refresh token", "reuse detection needs a rotated-out token", "RT-01")
-		}
+		r2 := t.rotate(g)
 		reuse := t.Token("reuse R1", g.RefreshForm(g.Tokens.RefreshToken))
 		if reuse.Status == http.StatusOK {
 			t.Errorf("the rotated-out R1 still refreshes (attempt %d; see RT-02): its reuse is not treated as a breach (RFC 9700 §4.14.2)", i)
