@@ -27,6 +27,9 @@ type Paths struct {
 // State is what the observer saw; defects read and extend it.
 type State struct {
 	Paths Paths
+	// Upstream is the upstream's issuer URL (the mock Auth0, through its wrapper), for defects
+	// that talk to it themselves.
+	Upstream string
 
 	mu sync.Mutex
 	// lastToken is the body of the latest successful token response.
@@ -70,9 +73,23 @@ type State struct {
 	// stateClient: client state at /authorize → the client; codeClient: code → that client.
 	stateClient map[string]clientRef
 	codeClient  map[string]clientRef
+	// extra is per-defect state (keyed by the defect's own name).
+	extra map[string]any
 }
 
-type clientRef struct{ client, redirectURI string }
+// own returns the defect-private state stored under key, creating it with mk on first use.
+func own[V any](s *State, key string, mk func() V) V {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.extra[key].(V); ok {
+		return v
+	}
+	v := mk()
+	s.extra[key] = v
+	return v
+}
+
+type clientRef struct{ client, redirectURI, scope string }
 
 type codeRec struct {
 	clientID, redirectURI, verifier string
@@ -87,12 +104,14 @@ func NewState(p Paths) *State {
 		stateTxn: map[string]string{}, callbacks: map[string]string{}, seenClients: map[string]string{},
 		registered: map[string]map[string]any{}, csrfLatest: map[string]string{}, remembered: map[string]bool{},
 		sessions: map[string]string{}, firstUse: map[string]bool{}, pkce: map[string]string{}, pkcePending: map[string]string{},
-		stateClient: map[string]clientRef{}, codeClient: map[string]clientRef{}}
+		stateClient: map[string]clientRef{}, codeClient: map[string]clientRef{}, extra: map[string]any{}}
 }
 
 // Reset forgets everything (between defects).
 func (s *State) Reset() {
+	up := s.Upstream
 	*s = *NewState(s.Paths)
+	s.Upstream = up
 }
 
 // recorder captures a response so it can be inspected and rewritten before it is sent.
@@ -217,4 +236,24 @@ func (rec *recorder) jsonBody() map[string]any {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// lockKey serializes the requests that share key (a defect that must not depend on timing) and
+// returns the unlock function.
+func (s *State) lockKey(key string) func() {
+	locks := own(s, "key locks", func() *keyLocks { return &keyLocks{m: map[string]*sync.Mutex{}} })
+	locks.mu.Lock()
+	l := locks.m[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		locks.m[key] = l
+	}
+	locks.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
 }
