@@ -69,7 +69,10 @@ func rt01(t *T) {
 	}
 }
 
-// RT-02: the old refresh token is dead after rotation.
+// RT-02: the old refresh token is dead after rotation. An AS with a reuse window (RFC 9700 §4.14.2
+// leaves room for it; Auth0's reuse interval, Okta's grace period) may answer a retry of the old
+// token with the identical earlier response, while the new token is unused: that issues nothing new
+// and passes, but once the new token has been used the old one must fail.
 func rt02(t *T) {
 	g := t.refreshGrant(Flow{})
 	resp, tok := t.refresh("refresh", g, g.Tokens.RefreshToken)
@@ -80,10 +83,26 @@ func rt02(t *T) {
 		t.Skipf("the refresh token was not rotated (see RT-01)")
 	}
 	old := t.Token("refresh with the rotated-out token", g.RefreshForm(g.Tokens.RefreshToken))
-	t.gradeTokenError("the rotated-out refresh token", old, "invalid_grant")
+	if old.Status != http.StatusOK {
+		t.gradeTokenError("the rotated-out refresh token", old, "invalid_grant")
+		return
+	}
+	again, err := oauthclient.DecodeToken(old)
+	t.Must(err, "retry with the rotated-out token")
+	if again.AccessToken != tok.AccessToken || again.RefreshToken != tok.RefreshToken {
+		t.Fatalf("the rotated-out refresh token still refreshes: it was answered with new tokens, not the earlier response")
+	}
+	t.Logf("the rotated-out token was answered with the identical earlier response (a reuse window); checking that it ends once the new token is used")
+	if resp, next := t.refresh("refresh with the new token", g, tok.RefreshToken); next == nil {
+		t.Fatalf("the new refresh token failed after the replay: %s", resp.Describe())
+	}
+	old = t.Token("the rotated-out token after the new one was used", g.RefreshForm(g.Tokens.RefreshToken))
+	t.gradeTokenError("the rotated-out refresh token after its successor was used", old, "invalid_grant")
 }
 
 // RT-03: reuse of a rotated-out refresh token revokes the grant (the current refresh token too).
+// The reuse comes after the successor was used, so an AS with a reuse window (RT-02) is held to
+// the same rule as a strict one.
 func rt03(t *T) {
 	g := t.refreshGrant(Flow{})
 	resp, r2 := t.refresh("refresh R1 → R2", g, g.Tokens.RefreshToken)
@@ -93,16 +112,24 @@ func rt03(t *T) {
 	if r2.RefreshToken == "" || r2.RefreshToken == g.Tokens.RefreshToken {
 		t.Skipf("the refresh token was not rotated (see RT-01)")
 	}
+	resp, r3 := t.refresh("refresh R2 → R3", g, r2.RefreshToken)
+	if r3 == nil {
+		t.Fatalf("refresh with R2 failed: %s", resp.Describe())
+	}
+	current := r3.RefreshToken
+	if current == "" {
+		current = r2.RefreshToken
+	}
 	reuse := t.Token("reuse R1", g.RefreshForm(g.Tokens.RefreshToken))
 	if reuse.Status == http.StatusOK {
-		t.Fatalf("R1 still worked after rotation (see RT-02)")
+		t.Fatalf("R1 still worked after two rotations (see RT-02)")
 	}
-	after := t.Token("refresh with R2 after R1 was reused", g.RefreshForm(r2.RefreshToken))
+	after := t.Token("refresh with R3 after R1 was reused", g.RefreshForm(current))
 	if after.Status == http.StatusOK {
-		t.Errorf("after the rotated-out R1 was replayed, R2 still refreshes: reuse is not treated as theft (RFC 9700 §4.14.2)")
+		t.Errorf("after the rotated-out R1 was replayed, R3 still refreshes: reuse is not treated as theft (RFC 9700 §4.14.2)")
 	}
-	if ok, _ := t.AcceptedByMCP("the access token from R2 after the reuse", r2.AccessToken); ok {
-		t.Warnf("the access token issued with R2 still works after the reuse was detected")
+	if ok, _ := t.AcceptedByMCP("the access token from R3 after the reuse", r3.AccessToken); ok {
+		t.Warnf("the access token issued with R3 still works after the reuse was detected")
 	}
 }
 

@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		Now: o.Now, Logger: o.Logger, InvalidGrantStatus: cfg.InvalidGrantStatus, Wrap: a.Metrics.Middleware,
 		Lifetimes: oauthproxy.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken, AuthorizationCode: cfg.Lifetimes.AuthorizationCode,
 			Transaction: cfg.Lifetimes.Transaction, RefreshIdle: cfg.Lifetimes.RefreshTokenIdle, RefreshAbsolute: cfg.Lifetimes.RefreshTokenAbsolute,
-			UnusedRegistration: cfg.Lifetimes.UnusedRegistration},
+			UnusedRegistration: cfg.Lifetimes.UnusedRegistration, RefreshReuseWindow: cfg.Lifetimes.ReuseWindow()},
 	})
 	if err != nil {
 		return nil, err
@@ -176,14 +176,14 @@ func (a *App) LogStartup() {
 		"token", e.Token, "register", e.Register, "revoke", e.Revoke, "consent", e.Consent, "callback", e.Callback)
 	a.Log.Info("token flow", "pkce", "S256 (clients) + own S256 pair upstream", "consent", c.Consent.Mode,
 		"access_token", "HS256 at+jwt, kid="+c.SigningKeys[0].ID, "access_token_lifetime", c.Lifetimes.AccessToken.String(),
-		"refresh_token", fmt.Sprintf("rotating, reuse detection, idle %s, absolute %s", c.Lifetimes.RefreshTokenIdle, c.Lifetimes.RefreshTokenAbsolute),
+		"refresh_token", fmt.Sprintf("rotating, reuse detection, idle %s, absolute %s, reuse window %s", c.Lifetimes.RefreshTokenIdle, c.Lifetimes.RefreshTokenAbsolute, c.Lifetimes.ReuseWindow()),
 		"client_id_metadata_documents", *c.ClientMetadataDocuments, "secure_cookies", !c.Dev())
 	a.Log.Info("upstream", "issuer", m.Issuer, "authorization_endpoint", m.AuthorizationEndpoint, "token_endpoint", m.TokenEndpoint,
 		"revocation_endpoint", m.RevocationEndpoint, "client_id", c.ClientID, "client_auth", c.ClientAuthMethod, "audience", c.Audience, "scope", c.Scope,
 		"forward_resource", c.ForwardResource, "jwe_private_key", c.Secrets.UpstreamJWEKey != nil, "callback", e.Callback)
 	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly,
 		"namespaces", c.Kubernetes.Namespaces, "health", "/healthz /readyz", "metrics", "/metrics")
-	a.Log.Info("storage", "driver", c.Storage.Driver, "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
+	a.Log.Info("storage", "driver", c.Storage.Driver, "backend", a.Store.Backend(), "sealing_key_ids", len(c.SealingKeys))
 	if c.Dev() {
 		a.Log.Warn("public_url is plain http on loopback: development mode (cookies without __Host-/Secure); use https in production")
 	}
@@ -200,7 +200,7 @@ func (a *App) Run(ctx context.Context) error {
 	for {
 		select {
 		case err := <-errc:
-			a.Store.Close()
+			a.closeStore(ctx)
 			return err
 		case <-sweep.C:
 			if n, err := a.Store.Sweep(ctx); err != nil {
@@ -213,7 +213,7 @@ func (a *App) Run(ctx context.Context) error {
 			err := srv.Shutdown(sctx)
 			cancel()
 			<-errc
-			if cerr := a.Store.Close(); err == nil {
+			if cerr := a.closeStore(ctx); err == nil {
 				err = cerr
 			}
 			if errors.Is(err, http.ErrServerClosed) {
@@ -222,6 +222,15 @@ func (a *App) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// closeStore saves what the OAuth proxy still holds in memory (rotations whose commit failed while
+// the store was down; at most 10 s), then closes the store.
+func (a *App) closeStore(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	a.Proxy.Close(sctx)
+	cancel()
+	return a.Store.Close()
 }
 
 // URL is the server's public base URL.
