@@ -327,6 +327,17 @@ func Fields() []Field {
 	}
 }
 
+// Describe names a setting the way an operator fixes it: the config key, its environment variable
+// and its flag, e.g. "client_secret_file (CNPG_MCP_CLIENT_SECRET_FILE / --client-secret-file)".
+func Describe(path string) string {
+	for _, f := range Fields() {
+		if f.Path == path {
+			return fmt.Sprintf("%s (%s / --%s)", f.Path, f.Env(), f.Flag())
+		}
+	}
+	return path
+}
+
 // Load reads the config file named by --config (or $CNPG_MCP_CONFIG), then applies environment
 // variables and flags, fills defaults and validates. args excludes the program name.
 func Load(args []string, getenv func(string) string) (*Config, error) {

@@ -126,6 +126,14 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 		expired(w)
 		return
 	}
+	if v["action"] == "approve" {
+		if err := p.o.Upstream.Ready(r.Context()); err != nil {
+			// Before anything is consumed: the user sends the form again once the provider is back.
+			p.log.Warn("consent: the upstream identity provider is not reachable", "err", err.Error())
+			unavailablePage(w)
+			return
+		}
+	}
 	csrf := v["csrf_token"]
 	// Double-submit: the cookie set when this very form was rendered must come back with it.
 	name := p.cookieName("csrf", csrf)

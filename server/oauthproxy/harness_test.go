@@ -58,6 +58,7 @@ type fakeUpstream struct {
 	issued      []string // every upstream secret handed out
 	exchangeErr error
 	refreshErr  error
+	readyErr    error
 	expiresIn   time.Duration
 	n           int
 
@@ -70,6 +71,12 @@ type fakeUpstream struct {
 	// onRefresh runs inside Refresh after the new tokens are minted (tests: a store outage or a
 	// crash right after the upstream answered).
 	onRefresh func()
+}
+
+func (f *fakeUpstream) Ready(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.readyErr
 }
 
 func (f *fakeUpstream) AuthCodeURL(state, nonce, verifier, resource string) string {

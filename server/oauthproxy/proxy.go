@@ -38,6 +38,8 @@ import (
 
 // Upstream is what the proxy needs from the upstream OpenID provider (*upstream.Client).
 type Upstream interface {
+	// Ready reports whether the provider can be used now (discovered; ErrUnavailable otherwise).
+	Ready(ctx context.Context) error
 	AuthCodeURL(state, nonce, verifier, resource string) string
 	Exchange(ctx context.Context, code, verifier, nonce string) (upstream.Result, error)
 	Refresh(ctx context.Context, t upstream.Tokens, subject string) (upstream.Tokens, error)

@@ -563,3 +563,22 @@ func TestOversizedBodies413(t *testing.T) {
 		}
 	}
 }
+
+// An upstream provider that cannot be used (not discovered at start-up, unreachable) makes the
+// consent approval 503 before anything is consumed: the same form works once it is back.
+func TestConsentUpstreamUnavailable(t *testing.T) {
+	h := newHarness(t)
+	id := h.register()
+	b := h.browser()
+	f, _ := h.consentPage(b, authorizeQuery(id, "http://127.0.0.1:5000/cb"))
+	h.up.mu.Lock()
+	h.up.readyErr = errors.New("upstream identity provider unavailable: discovery failed")
+	h.up.mu.Unlock()
+	h.wantRetryAfter(h.submitConsent(b, f, "approve"))
+	h.up.mu.Lock()
+	h.up.readyErr = nil
+	h.up.mu.Unlock()
+	if state := h.approve(b, f); state == "" {
+		t.Fatal("no upstream state after the provider came back")
+	}
+}
