@@ -106,7 +106,9 @@ func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if seen, err := p.o.Store.ChallengeSeen(r.Context(), v["code_challenge"]); err != nil {
-		p.log.Warn("authorize: PKCE challenge lookup failed; continuing", "err", err)
+		p.log.Error("authorize: PKCE challenge lookup", "err", err) // not "unseen": the user reloads
+		unavailablePage(w)
+		return
 	} else if seen {
 		p.log.Warn("authorize: code_challenge of an already redeemed code sent again (constant PKCE verifier?)", "client_id", client.ID)
 		p.authorizeError(w, r, txn, "invalid_request", "this code_challenge was already used; create a new PKCE code_verifier for every authorization request")

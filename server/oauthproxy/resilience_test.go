@@ -582,3 +582,28 @@ func TestConsentUpstreamUnavailable(t *testing.T) {
 		t.Fatal("no upstream state after the provider came back")
 	}
 }
+
+// /authorize with a store fault at each of its operations (client lookup, the PKCE-08 challenge
+// lookup, storing the transaction) answers the 503 page: a failed lookup is never taken for "not
+// seen", and the same URL works on reload.
+func TestAuthorizeFaultAtEveryStep(t *testing.T) {
+	h := newHarness(t)
+	id := h.register()
+	q := authorizeQuery(id, "http://127.0.0.1:5000/cb")
+	for n := 1; ; n++ {
+		h.fkv.FailOp(n)
+		r := h.get(nil, h.issuer+"/authorize?"+q.Encode())
+		ops := h.fkv.Ops()
+		h.fkv.Reset()
+		if n > ops {
+			if r.StatusCode != http.StatusFound {
+				t.Fatalf("no fault: %d %s", r.StatusCode, r.body)
+			}
+			if n < 4 {
+				t.Fatalf("only %d store operations: the test misses a step", ops)
+			}
+			break
+		}
+		h.wantRetryAfter(r)
+	}
+}
