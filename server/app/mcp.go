@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -46,7 +45,7 @@ func NewMCPServer(cfg *config.Config, kc *kube.Clients, defaultNS string, log *s
 }
 
 // mountMCP serves the MCP endpoint behind the bearer check (our access-token verifier), plus /healthz
-// and /readyz (store and Kubernetes API).
+// and /readyz (store — naming the backend and what is wrong —, upstream provider and Kubernetes API).
 func (a *App) mountMCP(mux *http.ServeMux, allowMissingKube bool) error {
 	kc, ns, err := Kubernetes(a.Config, allowMissingKube)
 	if err != nil {
@@ -63,7 +62,8 @@ func (a *App) mountMCP(mux *http.ServeMux, allowMissingKube bool) error {
 	}
 	mux.Handle(a.Config.MCP.Path, a.Metrics.Middleware("mcp", bw.Wrap(srv.Handler())))
 	health.New(health.Options{Checks: []health.Checker{
-		health.CheckFunc{CheckName: "store", Fn: func(ctx context.Context) error { _, err := a.Store.GrantActive(ctx, "readyz"); return err }},
+		health.CheckFunc{CheckName: "store", Fn: a.Store.Ping},
+		health.CheckFunc{CheckName: "upstream", Fn: a.UpstreamReady},
 		health.CheckFunc{CheckName: "kubernetes", Fn: kc.ReadyCheck},
 	}}).Register(mux)
 	return nil

@@ -16,6 +16,9 @@
 //     never 200 or 500 [TestMalformedHeader].
 //   - RS-03, RS-04, RS-05: any error from the Verifier (bad signature, expired, wrong iss/aud,
 //     alg=none, refresh token, upstream token): 401 `error="invalid_token"` [TestInvalidToken].
+//   - The Verifier could not decide (an error wrapping ErrUnavailable: the grant store is down): 503
+//     `temporarily_unavailable` with Retry-After and no challenge, so clients keep a valid token and
+//     retry instead of starting a new sign-in [TestVerifierUnavailable].
 //   - SC-02, SC-03: a valid token without a scope every request needs, or a tools/call of a tool
 //     that needs more (e.g. mcp:write for mutating tools): 403 with `error="insufficient_scope"` and
 //     every scope the operation needs in one `scope` attribute, as an HTTP step-up challenge rather
@@ -43,16 +46,25 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/identity"
 )
 
-// Verifier validates an access token and returns who it was issued to. Any error means the token is
-// not acceptable here (401 invalid_token); the error text is logged at debug level, never returned.
+// Verifier validates an access token and returns who it was issued to. An error wrapping
+// ErrUnavailable means it could not decide (503); any other error means the token is not acceptable
+// here (401 invalid_token). The error text is logged, never returned.
 type Verifier interface {
 	VerifyAccessToken(ctx context.Context, token string) (identity.Identity, error)
 }
+
+// ErrUnavailable is what a Verifier wraps when it cannot judge a token now (its grant store is
+// unreachable): the request gets 503 temporarily_unavailable, never 401.
+var ErrUnavailable = errors.New("bearer: token verification temporarily unavailable")
+
+// RetryAfterSeconds is the Retry-After of a 503 from the check.
+const RetryAfterSeconds = 5
 
 // VerifierFunc adapts a function to Verifier.
 type VerifierFunc func(ctx context.Context, token string) (identity.Identity, error)
@@ -162,6 +174,12 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		id, err := m.opts.Verifier.VerifyAccessToken(r.Context(), token)
+		if errors.Is(err, ErrUnavailable) {
+			m.opts.Logger.WarnContext(r.Context(), "bearer: token not verifiable now: answering 503", "reason", err.Error(), "path", r.URL.Path)
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the access token cannot be checked right now; keep it and try again shortly")
+			return
+		}
 		if err != nil {
 			m.opts.Logger.DebugContext(r.Context(), "bearer: token rejected", "reason", err.Error(), "path", r.URL.Path)
 			m.reject(w, r, http.StatusUnauthorized, m.scopeAttr(nil), "invalid_token", "the access token is invalid, expired or not issued for this resource")

@@ -3,6 +3,8 @@ package bearer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -428,5 +430,36 @@ func TestVerifierFunc(t *testing.T) {
 	id, _ := v.VerifyAccessToken(context.Background(), "x")
 	if id.Subject != "x" {
 		t.Fatal(id)
+	}
+}
+
+// A Verifier that cannot decide (its grant store is down) gets 503 temporarily_unavailable with
+// Retry-After and no challenge, never 401: an MCP client must keep its valid token and retry, not
+// start a new sign-in. Any other Verifier error stays 401.
+func TestVerifierUnavailable(t *testing.T) {
+	down := bearer.VerifierFunc(func(context.Context, string) (identity.Identity, error) {
+		return identity.Identity{}, fmt.Errorf("access token: %w: grant lookup: connection refused", bearer.ErrUnavailable)
+	})
+	srv, _ := setup(t, func(o *bearer.Options) { o.Verifier = down })
+	resp := do(t, srv, req{authz: []string{"Bearer abc.def.ghi"}})
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if v := resp.Header.Values("WWW-Authenticate"); len(v) != 0 {
+		t.Fatalf("a 503 carries a challenge %q: clients would discard their token", v)
+	}
+	var body map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body["error"] != "temporarily_unavailable" {
+		t.Fatalf("body %v %v", body, err)
+	}
+	refused := bearer.VerifierFunc(func(context.Context, string) (identity.Identity, error) {
+		return identity.Identity{}, errors.New("access token refused: expired")
+	})
+	srv, _ = setup(t, func(o *bearer.Options) { o.Verifier = refused })
+	if resp := do(t, srv, req{authz: []string{"Bearer abc.def.ghi"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a refused token: %d, want 401", resp.StatusCode)
 	}
 }

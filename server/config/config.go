@@ -100,6 +100,22 @@ type Lifetimes struct {
 	// UnusedRegistration is how long a dynamically registered client that never completes an
 	// authorization is kept (open registration must not grow the store without bound), default 24h.
 	UnusedRegistration time.Duration `yaml:"unused_registration"`
+	// RefreshReuseWindow: for this long after a rotation, the same client presenting the old
+	// refresh token (while the new one is unused) gets the identical answer again — a retry of an
+	// answer lost on the way — instead of being treated as reuse. 0 is strict reuse detection.
+	// Default 60s, at most 10m (see server/README.md, "Refresh rotation").
+	RefreshReuseWindow *time.Duration `yaml:"refresh_reuse_window"`
+}
+
+// DefaultRefreshReuseWindow is lifetimes.refresh_reuse_window when unset.
+const DefaultRefreshReuseWindow = 60 * time.Second
+
+// ReuseWindow is lifetimes.refresh_reuse_window with its default.
+func (l Lifetimes) ReuseWindow() time.Duration {
+	if l.RefreshReuseWindow == nil {
+		return DefaultRefreshReuseWindow
+	}
+	return *l.RefreshReuseWindow
 }
 
 // Consent configures the consent page.
@@ -184,6 +200,10 @@ func (c *Config) Defaults() {
 	defD(&c.Lifetimes.RefreshTokenAbsolute, 90*24*time.Hour)
 	defD(&c.Lifetimes.ClientMetadataCache, time.Hour)
 	defD(&c.Lifetimes.UnusedRegistration, 24*time.Hour)
+	if c.Lifetimes.RefreshReuseWindow == nil {
+		d := DefaultRefreshReuseWindow
+		c.Lifetimes.RefreshReuseWindow = &d
+	}
 }
 
 // Field is one scalar setting reachable by environment variable and flag.
@@ -289,6 +309,12 @@ func Fields() []Field {
 		duration("lifetimes.transaction", "consent + upstream login time limit", func(c *Config) *time.Duration { return &c.Lifetimes.Transaction }),
 		duration("lifetimes.refresh_token_idle", "refresh-token inactivity expiry", func(c *Config) *time.Duration { return &c.Lifetimes.RefreshTokenIdle }),
 		duration("lifetimes.refresh_token_absolute", "refresh-token absolute expiry", func(c *Config) *time.Duration { return &c.Lifetimes.RefreshTokenAbsolute }),
+		duration("lifetimes.refresh_reuse_window", "how long the same client may retry a rotated-out refresh token and get the identical answer (0: strict)", func(c *Config) *time.Duration {
+			if c.Lifetimes.RefreshReuseWindow == nil {
+				c.Lifetimes.RefreshReuseWindow = new(time.Duration)
+			}
+			return c.Lifetimes.RefreshReuseWindow
+		}),
 		str("consent.mode", "consent mode (always)", func(c *Config) *string { return &c.Consent.Mode }),
 		str("mcp.path", "path of the MCP endpoint", func(c *Config) *string { return &c.MCP.Path }),
 		boolean("mcp.read_only", "expose read-only tools only", func(c *Config) *bool { return &c.MCP.ReadOnly }),
@@ -299,6 +325,17 @@ func Fields() []Field {
 		str("kubernetes.image_catalog", "ClusterImageCatalog used for postgres_version", func(c *Config) *string { return &c.Kubernetes.ImageCatalog }),
 		str("kubernetes.kubeconfig", "kubeconfig file (empty: in-cluster)", func(c *Config) *string { return &c.Kubernetes.Kubeconfig }),
 	}
+}
+
+// Describe names a setting the way an operator fixes it: the config key, its environment variable
+// and its flag, e.g. "client_secret_file (CNPG_MCP_CLIENT_SECRET_FILE / --client-secret-file)".
+func Describe(path string) string {
+	for _, f := range Fields() {
+		if f.Path == path {
+			return fmt.Sprintf("%s (%s / --%s)", f.Path, f.Env(), f.Flag())
+		}
+	}
+	return path
 }
 
 // Load reads the config file named by --config (or $CNPG_MCP_CONFIG), then applies environment
@@ -499,6 +536,9 @@ func (c *Config) Validate() error {
 	pos("unused_registration", l.UnusedRegistration, 0)
 	if l.RefreshTokenIdle > l.RefreshTokenAbsolute {
 		bad("lifetimes.refresh_token_idle", "must not exceed lifetimes.refresh_token_absolute")
+	}
+	if w := l.ReuseWindow(); w < 0 || w > 10*time.Minute || w > l.RefreshTokenIdle {
+		bad("lifetimes.refresh_reuse_window", "%s must be from 0 (strict reuse detection) to 10m, and not longer than lifetimes.refresh_token_idle", w)
 	}
 	if c.InvalidGrantStatus != 400 && c.InvalidGrantStatus != 401 {
 		bad("invalid_grant_status", "%d: use 400 (RFC 6749) or 401", c.InvalidGrantStatus)

@@ -128,3 +128,36 @@ func TestPostgresDSNFromFileNeverInErrors(t *testing.T) {
 		t.Fatal("dsn not read")
 	}
 }
+
+// lifetimes.refresh_reuse_window: 60 s by default, 0 (strict) is a value and not "unset", from the
+// file, the environment or a flag; beyond 10m, negative, or longer than the idle lifetime is refused.
+func TestRefreshReuseWindow(t *testing.T) {
+	_, p := seed(t)
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := Load([]string{"--config", p}, env(nil))
+	if err != nil || c.Lifetimes.ReuseWindow() != 60*time.Second {
+		t.Fatalf("default: %v %v", c.Lifetimes.ReuseWindow(), err)
+	}
+	c, err = Load([]string{"--config", p}, env(map[string]string{"CNPG_MCP_LIFETIMES_REFRESH_REUSE_WINDOW": "0s"}))
+	if err != nil || c.Lifetimes.ReuseWindow() != 0 {
+		t.Fatalf("env 0s (strict): %v %v", c.Lifetimes.ReuseWindow(), err)
+	}
+	c, err = Load([]string{"--config", p, "--lifetimes-refresh-reuse-window", "30s"}, env(nil))
+	if err != nil || c.Lifetimes.ReuseWindow() != 30*time.Second {
+		t.Fatalf("flag 30s: %v %v", c.Lifetimes.ReuseWindow(), err)
+	}
+	b, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, append(b, []byte("lifetimes:\n  refresh_reuse_window: 0s\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load([]string{"--config", p}, env(nil))
+	if err != nil || c.Lifetimes.RefreshReuseWindow == nil || c.Lifetimes.ReuseWindow() != 0 {
+		t.Fatalf("file 0s (strict): %v %v", c.Lifetimes.ReuseWindow(), err)
+	}
+	for _, bad := range []string{"11m", "-1s"} {
+		_, err := Load([]string{"--config", p}, env(map[string]string{"CNPG_MCP_LIFETIMES_REFRESH_REUSE_WINDOW": bad}))
+		if err == nil || !strings.Contains(err.Error(), "lifetimes.refresh_reuse_window") {
+			t.Fatalf("%s accepted: %v", bad, err)
+		}
+	}
+}

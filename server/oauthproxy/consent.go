@@ -1,6 +1,8 @@
 package oauthproxy
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -24,6 +26,8 @@ import (
 //	PXY-18  two renders → both forms work (one record per render)          TestPXY18_DoubleRender
 //	PXY-19  Cache-Control: no-store                                         TestPXY04_19_PageHeaders
 //	AZ-11, BCP-20  303 after the POST (never 307)                           TestPXY01_ConsentBeforeUpstream
+//	a store fault → 503 page with Retry-After; the form or page can be sent again   TestStoreFaultsAre503
+//	a body over MaxConsentBytes → 413 naming the limit                      TestOversizedBodies413
 //
 // Cookie names use the __Host- prefix with Secure; only when the public URL is http on loopback
 // (development) plain names without Secure are used, because browsers refuse both there.
@@ -39,6 +43,17 @@ func (p *Proxy) serveConsent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// expiredOr answers a failed lookup: an expired (or unknown) record is the expiry page, a store
+// fault the 503 page (the request can be repeated).
+func (p *Proxy) expiredOr(w http.ResponseWriter, op string, err error) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errUnknownClient) {
+		expired(w)
+		return
+	}
+	p.log.Error(op, "err", err)
+	unavailablePage(w)
+}
+
 func expired(w http.ResponseWriter) {
 	page(w, http.StatusBadRequest, pageData{Title: "This authorization request has expired",
 		Message: "It was already answered or is too old. Start the sign-in again from your application."})
@@ -52,18 +67,18 @@ func (p *Proxy) showConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	txn, err := p.o.Store.GetTransaction(r.Context(), v["txn"])
 	if err != nil {
-		expired(w)
+		p.expiredOr(w, "consent: load transaction", err)
 		return
 	}
 	client, err := p.lookupClient(r.Context(), txn.ClientID)
 	if err != nil {
-		expired(w)
+		p.expiredOr(w, "consent: client lookup", err)
 		return
 	}
 	csrf := randomToken()
 	if err := p.o.Store.PutCSRF(r.Context(), csrf, store.CSRF{TxnID: txn.ID, ExpiresAt: txn.ExpiresAt}); err != nil {
 		p.log.Error("consent: store csrf", "err", err)
-		page(w, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "Try again in a moment."})
+		unavailablePage(w)
 		return
 	}
 	p.setCookie(w, p.cookieName("csrf", csrf), csrf, txn.ExpiresAt)
@@ -92,9 +107,17 @@ func (p *Proxy) showConsent(w http.ResponseWriter, r *http.Request) {
 	_ = consentTmpl.Execute(w, d)
 }
 
+// MaxConsentBytes bounds the consent form's body.
+const MaxConsentBytes = 16 << 10
+
 func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, MaxConsentBytes)
 	if err := r.ParseForm(); err != nil {
+		if limit, ok := tooLarge(err); ok {
+			page(w, http.StatusRequestEntityTooLarge, pageData{Title: "Request too large",
+				Message: fmt.Sprintf("The consent form sent more than %d bytes. Start the sign-in again from your application.", limit)})
+			return
+		}
 		expired(w)
 		return
 	}
@@ -103,13 +126,21 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 		expired(w)
 		return
 	}
+	if v["action"] == "approve" {
+		if err := p.o.Upstream.Ready(r.Context()); err != nil {
+			// Before anything is consumed: the user sends the form again once the provider is back.
+			p.log.Warn("consent: the upstream identity provider is not reachable", "err", err.Error())
+			unavailablePage(w)
+			return
+		}
+	}
 	csrf := v["csrf_token"]
 	// Double-submit: the cookie set when this very form was rendered must come back with it.
 	name := p.cookieName("csrf", csrf)
 	ck, cerr := r.Cookie(name)
 	rec, err := p.o.Store.TakeCSRF(r.Context(), csrf)
 	if err != nil {
-		expired(w)
+		p.expiredOr(w, "consent: take csrf", err)
 		return
 	}
 	p.clearCookie(w, name)
@@ -125,7 +156,7 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	txn, err := p.o.Store.TakeTransaction(r.Context(), v["txn"])
 	if err != nil {
-		expired(w)
+		p.expiredOr(w, "consent: take transaction", err)
 		return
 	}
 	if !p.stillRegistered(w, r, txn) {
@@ -157,7 +188,7 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) stillRegistered(w http.ResponseWriter, r *http.Request, txn store.Transaction) bool {
 	client, err := p.lookupClient(r.Context(), txn.ClientID)
 	if err != nil {
-		expired(w)
+		p.expiredOr(w, "client lookup", err)
 		return false
 	}
 	if _, ok := matchRedirectURI(client.RedirectURIs, txn.RedirectURI); !ok {
