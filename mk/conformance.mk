@@ -20,6 +20,14 @@ CONFORMANCE_ARGS ?=
 conformance: ## MCP auth conformance suite against the local stack; reports in conformance-report/
 	$(GO) run ./conformance/internal/localstack/cmd/local-conformance --report-dir $(CONFORMANCE_REPORT_DIR) $(CONFORMANCE_ARGS)
 
+# make conformance-peers [PEERS=fastmcp-ts] [PEERS_WRITE_RESULT=1]: the suite against the third-party
+# servers under conformance/peers (from npm, pinned by each peer's package-lock.json, installed into
+# $(CACHE_DIR)/peers), each verdict checked against the peer's expected.yaml (TestPeers). Needs Node.js
+# and the npm registry. PEERS_WRITE_RESULT=1 also rewrites each peer's RESULT.md.
+PEERS              ?=
+PEERS_WRITE_RESULT ?=
+
 .PHONY: conformance-peers
-conformance-peers: ## run the suite against the MCP TypeScript SDK's proxy provider (needs npm registry access)
-	conformance/peers/ts-sdk-proxy/run.sh
+conformance-peers: ## the suite against the npm peers (TS SDK proxy, fastmcp); fails when a verdict differs from conformance/peers/*/expected.yaml
+	CNPG_MCP_PEERS=1 CNPG_MCP_PEERS_WRITE_RESULT=$(PEERS_WRITE_RESULT) $(GO) test -count=1 -timeout 40m -v \
+	  -run 'TestPeers$(if $(PEERS),/$(PEERS))' ./conformance/peers/
