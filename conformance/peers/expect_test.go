@@ -117,3 +117,27 @@ func TestShellJoin(t *testing.T) {
 		t.Fatalf("shellJoin: %s, want %s", got, want)
 	}
 }
+
+func TestReadReportOutcomeModel(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "report.json")
+	_ = os.WriteFile(p, []byte(`{"target":"http://x/mcp","preflight":{"passed":true,"steps":[]},"results":[
+	 {"id":"AZ-03","status":"inconclusive","inconclusive":{"step":"register a client","answer":"HTTP 400 invalid_redirect_uri","why":"policy","owner":"DCR-01"}},
+	 {"id":"BCP-03","status":"inconclusive","derived":true,"links":[{"id":"AZ-03","status":"inconclusive"}]}]}`), 0o600)
+	r, err := ReadReport(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := r.Results[0].Messages(); len(m) != 1 || m[0] != "register a client: HTTP 400 invalid_redirect_uri — policy (graded by DCR-01)" {
+		t.Fatalf("messages: %q", m)
+	}
+	if c := r.Counts(); c[Inconclusive] != 2 {
+		t.Fatalf("counts: %v", c)
+	}
+	_ = os.WriteFile(p, []byte(`{"target":"http://x/mcp","preflight":{"passed":false,"steps":[
+	 {"name":"reachability","status":"pass"},{"name":"401 challenge","status":"fail","detail":"HTTP 404 at /mcp","hint":"is --target the MCP endpoint?"}]},"results":[]}`), 0o600)
+	_, err = ReadReport(p)
+	if err == nil || !strings.Contains(err.Error(), `preflight step "401 challenge" failed: HTTP 404 at /mcp (hint: is --target the MCP endpoint?)`) {
+		t.Fatalf("a failed preflight: %v", err)
+	}
+}

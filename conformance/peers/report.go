@@ -22,10 +22,41 @@ var Outcomes = []string{Pass, Fail, Warn, Skip, Inconclusive}
 // Report is the part of the suite's report.json the comparison reads. It is decoded leniently (a
 // field the suite adds later is ignored) so that only the per-ID outcome ties the two together.
 type Report struct {
-	Target      string   `json:"target"`
-	SpecVersion string   `json:"specVersion"`
-	DurationMS  float64  `json:"durationMs"`
-	Results     []Result `json:"results"`
+	Target      string     `json:"target"`
+	SpecVersion string     `json:"specVersion"`
+	DurationMS  float64    `json:"durationMs"`
+	Preflight   *Preflight `json:"preflight,omitempty"`
+	// Design is what the suite detected the target to be (proxy, own-as, pass-through, …).
+	Design *struct {
+		Kind     string `json:"kind"`
+		Evidence string `json:"evidence,omitempty"`
+	} `json:"design,omitempty"`
+	Results     []Result   `json:"results"`
+}
+
+// Preflight is the suite's gate before any check: when it fails, nothing is graded (exit status 3).
+type Preflight struct {
+	Passed bool `json:"passed"`
+	Steps  []struct {
+		Name   string `json:"name"`
+		Status string `json:"status"`
+		Detail string `json:"detail,omitempty"`
+		Hint   string `json:"hint,omitempty"`
+	} `json:"steps"`
+}
+
+// Failure says which preflight step failed, what the server did and the hint.
+func (p *Preflight) Failure() string {
+	for _, s := range p.Steps {
+		if s.Status == Fail {
+			msg := fmt.Sprintf("preflight step %q failed: %s", s.Name, s.Detail)
+			if s.Hint != "" {
+				msg += " (hint: " + s.Hint + ")"
+			}
+			return msg
+		}
+	}
+	return "the preflight failed"
 }
 
 // Result is one check's outcome in report.json.
@@ -37,8 +68,18 @@ type Result struct {
 	Failures   []string `json:"failures,omitempty"`
 	Warnings   []string `json:"warnings,omitempty"`
 	SkipReason string   `json:"skipReason,omitempty"`
-	// Reason is what made an inconclusive check inconclusive (the step and what the server answered).
-	Reason string `json:"reason,omitempty"`
+	// Inconclusive says which precondition step failed, what the server answered and why that is
+	// not a verdict on the check.
+	Inconclusive *InconclusiveDetail `json:"inconclusive,omitempty"`
+}
+
+// InconclusiveDetail is the suite's account of an inconclusive check.
+type InconclusiveDetail struct {
+	Step   string `json:"step"`
+	Answer string `json:"answer"`
+	Why    string `json:"why"`
+	// Owner is the row that grades the refusal when it is itself a violation.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Messages are what the suite said about the result, whatever its outcome.
@@ -46,8 +87,12 @@ func (r Result) Messages() []string {
 	var m []string
 	m = append(m, r.Failures...)
 	m = append(m, r.Warnings...)
-	if r.Reason != "" {
-		m = append(m, r.Reason)
+	if i := r.Inconclusive; i != nil {
+		msg := fmt.Sprintf("%s: %s — %s", i.Step, i.Answer, i.Why)
+		if i.Owner != "" {
+			msg += " (graded by " + i.Owner + ")"
+		}
+		m = append(m, msg)
 	}
 	if r.SkipReason != "" {
 		m = append(m, r.SkipReason)
@@ -64,6 +109,9 @@ func ReadReport(path string) (*Report, error) {
 	var r Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("parse the suite's report %s: %w", path, err)
+	}
+	if r.Preflight != nil && !r.Preflight.Passed {
+		return nil, fmt.Errorf("the suite could not evaluate the peer: %s", r.Preflight.Failure())
 	}
 	if len(r.Results) == 0 {
 		return nil, fmt.Errorf("the suite's report %s has no results", path)

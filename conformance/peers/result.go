@@ -55,6 +55,9 @@ func WriteResult(w io.Writer, o *Outcome, e *Expectation, diffs []Difference, no
 		now.UTC().Format("2006-01-02T15:04Z"), o.ExitStatus, o.Suite.Round(time.Second))
 	fmt.Fprintf(&b, "(starting the mock and the peer %s).\n\n", o.Start.Round(100*time.Millisecond))
 
+	if d := o.Report.Design; d != nil && d.Kind != "" {
+		fmt.Fprintf(&b, "Design the suite detected: %s (%s).\n\n", d.Kind, oneLine(d.Evidence, 300))
+	}
 	c := o.Report.Counts()
 	truth := map[string]int{}
 	for _, x := range e.Checks {

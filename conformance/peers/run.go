@@ -170,6 +170,8 @@ func Run(ctx context.Context, p Peer, o Options) (*Outcome, error) {
 	if out.ExitStatus == 2 {
 		return nil, fmt.Errorf("the suite refused its flags (exit 2): %s", tail(stdout.String(), 20))
 	}
+	// Exit status 3 (could not evaluate: the preflight gate failed) leaves a report whose preflight
+	// says which step failed; ReadReport turns it into the error.
 	if out.Report, err = ReadReport(filepath.Join(out.ReportDir, "report.json")); err != nil {
 		return nil, fmt.Errorf("%w (suite exit status %d; its output ends: %s)", err, out.ExitStatus, tail(stdout.String(), 20))
 	}
