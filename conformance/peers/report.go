@@ -31,7 +31,7 @@ type Report struct {
 		Kind     string `json:"kind"`
 		Evidence string `json:"evidence,omitempty"`
 	} `json:"design,omitempty"`
-	Results     []Result   `json:"results"`
+	Results []Result `json:"results"`
 }
 
 // Preflight is the suite's gate before any check: when it fails, nothing is graded (exit status 3).
