@@ -2,6 +2,7 @@
 #
 #   make helm-lint          helm lint + helm template of chart/cnpg-mcp in every supported configuration
 #   make images             our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance) with the local Docker
+#   make image-test         the suite's image runs: --list, and a short run with its Chromium against a local stack
 #   make offline-images     every image the offline cluster needs, built from Go modules + Debian (cached)
 #   make e2e [OFFLINE=1]    kind + CloudNativePG + the chart + the conformance suite + the tool checks
 #   make e2e-down           delete the e2e cluster and the containers beside it
@@ -44,7 +45,9 @@ helm-lint: $(HELM) ## helm lint + helm template of the chart (every values set i
 	@chart/lint.sh $(HELM) $(CHART)
 
 # ---------------------------------------------------------------------------------------------------------
-# Images: FROM scratch + one static binary + the CA bundle, non-root (images/<name>/Dockerfile).
+# Images: FROM scratch + one static binary + the CA bundle, non-root (images/<name>/Dockerfile); an image
+# with images/<name>/base.sh builds FROM the base image that script prints (mcp-auth-conformance: Debian
+# + Chromium from kind/offline's cached debootstrap builder).
 BINARIES += tcp-forward
 PKG_tcp-forward := ./e2e/cmd/tcp-forward
 # Recursive (=) and used only in recipes: BINARIES is complete only once every mk/*.mk is read
@@ -56,16 +59,22 @@ docker:
 	@kind/ensure-docker.sh
 
 .PHONY: images
-images: docker ## build our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance)
+images: docker ## build our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance with Chromium)
 	@$(MAKE) --no-print-directory $(addprefix $(BIN)/,$(IMAGE_NAMES))
 	@for n in $(IMAGE_NAMES); do \
 	  ctx=$(CACHE_DIR)/images/$$n; rm -rf $$ctx; mkdir -p $$ctx; \
 	  cp $(BIN)/$$n $$ctx/$$n; cp /etc/ssl/certs/ca-certificates.crt $$ctx/; cp images/$$n/Dockerfile $$ctx/; \
-	  DOCKER_BUILDKIT=0 $(DOCKER) build -q --build-arg VERSION=$(IMAGE_TAG) -t $(IMAGE_PREFIX)/$$n:$(IMAGE_TAG) $$ctx >$$ctx.log 2>&1 \
-	    || { cat $$ctx.log; exit 1; }; \
+	  base=""; if [ -x images/$$n/base.sh ]; then base=$$(DOCKER=$(DOCKER) images/$$n/base.sh) || exit 1; fi; \
+	  DOCKER_BUILDKIT=0 $(DOCKER) build -q --build-arg VERSION=$(IMAGE_TAG) $${base:+--build-arg BASE=$$base} \
+	    -t $(IMAGE_PREFIX)/$$n:$(IMAGE_TAG) $$ctx >$$ctx.log 2>&1 || { cat $$ctx.log; exit 1; }; \
 	  printf '  %-44s %s\n' "$(IMAGE_PREFIX)/$$n:$(IMAGE_TAG)" "$$($(DOCKER) image inspect -f '{{.Size}}' $(IMAGE_PREFIX)/$$n:$(IMAGE_TAG) | awk '{printf "%.1f MB", $$1/1e6}')"; \
 	done
 	@for n in cnpg-mcp-server mockauth0 mcp-auth-conformance; do case " $(IMAGE_NAMES) " in *" $$n "*) ;; *) echo "  $$n: no binary target yet (BINARIES), image skipped";; esac; done
+
+.PHONY: image-test
+image-test: images ## the suite's image: --list, and a short run with its Chromium against a local stack (--network host)
+	CNPG_MCP_IMAGE=$(IMAGE_PREFIX)/mcp-auth-conformance:$(IMAGE_TAG) DOCKER=$(DOCKER) $(GO) test -count=1 -v -timeout 15m \
+	  -run '^TestImage$$' ./conformance/cmd/mcp-auth-conformance/
 
 .PHONY: offline-images
 offline-images: docker ## build every image of the offline cluster from Go modules + Debian (cached in CACHE_DIR)

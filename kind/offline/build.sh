@@ -5,6 +5,7 @@
 #   kind/offline/build.sh            build what is missing or stale, reuse the rest, print a summary
 #   kind/offline/build.sh --list     print the image names (as shell assignments) and exit
 #   kind/offline/build.sh --check    exit 0 when every image is already built (builds nothing)
+#   kind/offline/build.sh --rootfs NAME PACKAGES [SETUP]   one cached Debian tree for another image; prints its path
 #
 # What it produces (versions from hack/versions.env; names under the local-only prefix $PREFIX):
 #   node image          Debian $DEBIAN_SUITE rootfs (debootstrap) + containerd/runc/CNI plugins from Debian
@@ -409,4 +410,15 @@ main() {
     printf '  %-52s %s\n' "$c" "$("$DOCKER" image inspect -f '{{.Size}}' "$c" | awk '{printf "%.0f MB", $1/1e6}')"
   done
 }
+# --rootfs NAME PACKAGES [SETUP-SCRIPT]: build (or reuse) one cached Debian $DEBIAN_SUITE tree for another
+# image of this repository (the conformance suite's image with Chromium: images/mcp-auth-conformance)
+# and print its directory. Progress and the summary line go to stderr.
+if [ "${1:-}" = --rootfs ]; then
+  [ $# -ge 3 ] || { echo "usage: $0 --rootfs NAME PACKAGES [SETUP-SCRIPT]" >&2; exit 2; }
+  need_tools
+  rootfs "$2" "$3" "${4:-}" >&2
+  printf '%s\n' "${summary[@]}" >&2
+  echo "$OUT/rootfs/$2-$DEBIAN_SUITE-$(key "rootfs-$2" "$DEBIAN_SUITE" "$3" "${4:-}")"
+  exit 0
+fi
 main "$@"

@@ -287,6 +287,65 @@ func Default() Config {
 	}
 }
 
+// DefaultApplication returns the index of the application that command-line additions (extra
+// callbacks) apply to: the first interactive one (not non_interactive), cnpg-mcp-proxy in the
+// default tenant. It is -1 when the tenant has none.
+func (c *Config) DefaultApplication() int {
+	for i, cl := range c.Clients {
+		if cl.AppType != "non_interactive" {
+			return i
+		}
+	}
+	return -1
+}
+
+// AddCallbacks appends allowed callback URLs to the default application (see DefaultApplication),
+// so that a proxy put in front of the mock needs no tenant file. Each URL must be absolute and
+// without a fragment; URLs already allowed are not repeated.
+func (c *Config) AddCallbacks(urls ...string) error {
+	if len(urls) == 0 {
+		return nil
+	}
+	i := c.DefaultApplication()
+	if i < 0 {
+		return errors.New("the tenant has no interactive application to add callbacks to (add one under clients:)")
+	}
+	for _, cb := range urls {
+		u, err := url.Parse(cb)
+		if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(cb, "#") {
+			return fmt.Errorf("%q: must be an absolute URL without fragment, e.g. http://localhost:8080/oauth/callback", cb)
+		}
+		if !slices.Contains(c.Clients[i].Callbacks, cb) {
+			c.Clients[i].Callbacks = append(c.Clients[i].Callbacks, cb)
+		}
+	}
+	return nil
+}
+
+// AddAPIs adds an API (an audience) per identifier, shaped like the default tenant's API: scopes
+// mcp:read and mcp:write, offline access allowed. An identifier the tenant already has is an error
+// (it would shadow that API's settings).
+func (c *Config) AddAPIs(identifiers ...string) error {
+	for _, id := range identifiers {
+		if strings.TrimSpace(id) == "" || strings.ContainsAny(id, " \t\n") {
+			return fmt.Errorf("%q: must be a non-empty string without spaces, e.g. http://localhost:8080/mcp", id)
+		}
+		for _, a := range c.APIs {
+			if a.Identifier == id {
+				return fmt.Errorf("%q: the tenant already has this API", id)
+			}
+		}
+		c.APIs = append(c.APIs, API{
+			Name: "extra API " + id, Identifier: id, AllowOfflineAccess: true,
+			Scopes: []Scope{
+				{Value: "mcp:read", Description: "Read through MCP"},
+				{Value: "mcp:write", Description: "Change through MCP"},
+			},
+		})
+	}
+	return nil
+}
+
 // Load reads a YAML file. Unknown fields are errors so a typo does not silently change behaviour.
 // Fields left out keep their zero value (not the defaults): a file describes a whole tenant.
 func Load(path string) (Config, error) {
