@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
-	"github.com/cnpg-mcp/cnpg-mcp/server/internal/kubetest"
+	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
