@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cnpg-mcp/cnpg-mcp/server/config"
 	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
+	"github.com/cnpg-mcp/cnpg-mcp/server/config"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )

@@ -28,9 +28,9 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/bearer"
 	"github.com/cnpg-mcp/cnpg-mcp/server/bearer/bearertest"
-	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/mcpserver"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools/kube"
