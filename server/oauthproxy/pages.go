@@ -118,7 +118,7 @@ func page(w http.ResponseWriter, status int, d pageData) {
 }
 
 var consentTmpl = template.Must(template.New("consent").Parse(pageHead + `<div class="card">
-<p class="eyebrow">{{.ResourceName}}</p>
+<p class="eyebrow">Authorization request</p>
 <h1>Allow <span id="client-name">{{.ClientName}}</span> to use {{.ResourceName}}?</h1>
 <section aria-labelledby="app-h"><h2 id="app-h">Application</h2>
 <p><span class="name" id="client-display">{{.ClientName}}</span>{{if .VerifiedDomain}}<span class="badge ok">Verified</span></p>
