@@ -141,7 +141,85 @@ func goSDK(f *flow) {
 		f.fail("refresh", fmt.Errorf("the client authorized %d times instead of refreshing", authorized))
 		return
 	}
-	call("call-again", "scale_postgres_cluster", map[string]any{"name": f.cluster, "namespace": "default", "instances": 2, "dry_run": true})
+	if !call("call-again", "scale_postgres_cluster", map[string]any{"name": f.cluster, "namespace": "default", "instances": 2, "dry_run": true}) {
+		return
+	}
+	goSDKStepUp(ctx, f)
+}
+
+// goSDKStepUp: a new session whose first sign-in grants read only (the person unticks write); the
+// write tool's 403 insufficient_scope makes the handler authorize again with the union of granted
+// and challenged scopes; the person approves write and the transport retries the call.
+func goSDKStepUp(ctx context.Context, f *flow) {
+	cb, err := newCallbackListener()
+	if err != nil {
+		f.fail("step-up", err)
+		return
+	}
+	defer cb.Close()
+	f.stepUpMark = f.env.st.Recorder.Mark()
+	var acts []stack.UserAction
+	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			ClientName: "interop: official Go SDK client (step-up)", RedirectURIs: []string{cb.URL},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none",
+		}},
+		RedirectURL: cb.URL,
+		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			act := stack.UserAction{}
+			if len(acts) == 0 {
+				act.Untick = []string{"mcp:write"}
+			}
+			acts = append(acts, act)
+			if _, err := stack.Authorize(ctx, f.env.browser, args.URL, cb.URL, act); err != nil {
+				return nil, err
+			}
+			p, err := cb.wait(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return &auth.AuthorizationResult{Code: p.Get("code"), State: p.Get("state"), Iss: p.Get("iss")}, nil
+		},
+	})
+	if err != nil {
+		f.fail("step-up", err)
+		return
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "interop-go-sdk-step-up", Version: "1.0.0"}, nil)
+	connect := func() (*mcp.ClientSession, error) {
+		return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.env.st.MCP, OAuthHandler: h}, &mcp.ClientSessionOptions{ProtocolVersion: f.cell.Version})
+	}
+	cs, err := connect()
+	if err != nil {
+		f.fail("step-up", fmt.Errorf("read-only sign-in: %w", err))
+		return
+	}
+	defer func() { _ = cs.Close() }()
+	params := &mcp.CallToolParams{Name: "scale_postgres_cluster",
+		Arguments: map[string]any{"name": f.cluster, "namespace": "default", "instances": 3, "dry_run": true}}
+	res, err := cs.CallTool(ctx, params)
+	reconnected := ""
+	if errors.Is(err, mcp.ErrSessionMissing) && len(acts) == 2 {
+		// The SDK steps up by registering a new client; this server binds a session to the user and
+		// the client that created it (RS-09), so the retried call's session is not found (404), which
+		// the SDK reports as ErrSessionMissing, a terminal error: the application connects again,
+		// with the handler's new token, and repeats the call.
+		_ = cs.Close()
+		if cs, err = connect(); err == nil {
+			res, err = cs.CallTool(ctx, params)
+			reconnected = " (the session of the first registration was not found after the step-up: reconnected)"
+		}
+	}
+	switch {
+	case err != nil:
+		f.fail("step-up", fmt.Errorf("write tool after a read-only sign-in: %w", err))
+	case res.IsError:
+		f.fail("step-up", fmt.Errorf("write tool after the step-up returned a tool error: %s", contentText(res.Content)))
+	case len(acts) != 2:
+		f.fail("step-up", fmt.Errorf("the person signed in %d times, want 2 (read only, then write)", len(acts)))
+	default:
+		f.pass("step-up", "read-only sign-in, 403 on scale_postgres_cluster, a second authorization approving write, the call went through%s", reconnected)
+	}
 }
 
 func contentText(cs []mcp.Content) string {

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,17 +42,17 @@ func inspectorCLI(f *flow) {
 		era = "modern"
 	}
 	cli := filepath.Join(f.env.nodeDir, "node_modules", "@modelcontextprotocol", "inspector", "clients", "cli", "build", "index.js")
-	// run runs one CLI command and returns its result document; login says whether it may log in.
-	run := func(step string, login bool, args ...string) (map[string]any, error) {
+	// run runs one CLI command and returns its result document.
+	run := func(step string, o cliRun, args ...string) (map[string]any, error) {
 		ctx, cancel := context.WithTimeout(f.ctx, 2*time.Minute)
 		defer cancel()
-		out := filepath.Join(home, step+".json")
+		out := filepath.Join(o.home, step+".json")
 		argv := append([]string{f.env.node(), cli, f.env.st.MCP, "--transport", "http", "--protocol-era", era,
-			"--callback-url", callback, "--format", "json", "--output", out}, args...)
+			"--callback-url", o.callback, "--format", "json", "--output", out}, args...)
 		cmd := exec.CommandContext(ctx, "script", "-qfec", shellJoin(argv), "/dev/null")
-		cmd.Dir = home
-		cmd.Env = append(os.Environ(), "HOME="+home, "MCP_AUTO_OPEN_ENABLED=false", "NO_COLOR=1", "MCP_INSPECTOR_SECRET_STORE=file")
-		pty, err := cmd.StdoutPipe()
+		cmd.Dir = o.home
+		cmd.Env = append(os.Environ(), "HOME="+o.home, "MCP_AUTO_OPEN_ENABLED=false", "NO_COLOR=1", "MCP_INSPECTOR_SECRET_STORE=file")
+		tty, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, err
 		}
@@ -60,29 +61,35 @@ func inspectorCLI(f *flow) {
 			return nil, fmt.Errorf("start the Inspector CLI: %w", err)
 		}
 		var transcript strings.Builder
-		sc := bufio.NewScanner(pty)
-		var browseErr error
-		for sc.Scan() {
+		sc := bufio.NewScanner(tty)
+		sc.Split(linesOrPrompt)
+		var stop error
+		logins := 0
+		for sc.Scan() && stop == nil {
 			line := sc.Text()
 			transcript.WriteString(line + "\n")
-			m := navigateRe.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			if !login {
-				browseErr = errors.New("the CLI asked the person to log in again instead of using its stored tokens")
-				_ = cmd.Process.Kill()
-				break
-			}
-			if !f.browse(m[1], callback, stack.UserAction{}) {
-				browseErr = f.stopped
-				_ = cmd.Process.Kill()
-				break
+			switch m := navigateRe.FindStringSubmatch(line); {
+			case strings.Contains(line, stepUpPrompt):
+				stop = errors.New("the CLI asked to step up, which this command should not need")
+			case m != nil && logins < len(o.logins):
+				act := o.logins[logins]
+				logins++
+				if o.onBrowse != nil {
+					stop = o.onBrowse(m[1], act)
+				}
+			case m != nil:
+				stop = errors.New("the CLI asked the person to log in again instead of using its stored tokens")
 			}
 		}
+		if stop != nil {
+			_ = cmd.Process.Kill()
+		}
 		werr := cmd.Wait()
-		if browseErr != nil {
-			return nil, browseErr
+		if stop != nil {
+			return nil, stop
+		}
+		if logins < len(o.logins) {
+			return nil, fmt.Errorf("the CLI logged in %d times, want %d; it printed: %s", logins, len(o.logins), clip(transcript.String(), 3000))
 		}
 		// A tool error still writes the result (and exits non-zero): the caller reports its content.
 		var doc map[string]any
@@ -92,8 +99,16 @@ func inspectorCLI(f *flow) {
 		}
 		return nil, fmt.Errorf("the Inspector CLI failed (%v); it printed: %s", errors.Join(werr, rerr), clip(transcript.String(), 3000))
 	}
+	main := cliRun{home: home, callback: callback, onBrowse: func(u string, act stack.UserAction) error {
+		if !f.browse(u, callback, act) {
+			return f.stopped
+		}
+		return nil
+	}}
+	login := main
+	login.logins = []stack.UserAction{{}}
 	mark := f.env.st.Recorder.Mark()
-	doc, err := run("list-tools", true, "--method", "tools/list")
+	doc, err := run("list-tools", login, "--method", "tools/list")
 	if err != nil {
 		f.fail(firstUnreported(f, "register", "consent", "login", "initialize", "list-tools"), err)
 		return
@@ -111,7 +126,7 @@ func inspectorCLI(f *flow) {
 	f.pass("list-tools", "%d tools", f.tools)
 	call := func(step, tool string, args map[string]any) bool {
 		a, _ := json.Marshal(args)
-		doc, err := run(step, false, "--method", "tools/call", "--tool-name", tool, "--tool-args-json", string(a))
+		doc, err := run(step, main, "--method", "tools/call", "--tool-name", tool, "--tool-args-json", string(a))
 		if err != nil {
 			f.fail(step, fmt.Errorf("%s: %w", tool, err))
 			return false
@@ -132,6 +147,32 @@ func inspectorCLI(f *flow) {
 		return
 	}
 	call("call-again", "scale_postgres_cluster", map[string]any{"name": f.cluster, "namespace": "default", "instances": 2, "dry_run": true})
+}
+
+// cliRun is how one Inspector command is run: its state directory and callback, and which logins
+// the person performs (in order).
+type cliRun struct {
+	home, callback string
+	logins         []stack.UserAction
+	onBrowse       func(url string, act stack.UserAction) error
+}
+
+const stepUpPrompt = "Proceed with step-up authorization? [y/N]"
+
+// linesOrPrompt splits a terminal transcript into lines, and also ends a token after the step-up
+// prompt, which waits for an answer on the same line.
+func linesOrPrompt(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, bytes.TrimRight(data[:i], "\r"), nil
+	}
+	if i := bytes.Index(data, []byte(stepUpPrompt)); i >= 0 {
+		end := i + len(stepUpPrompt)
+		return end, data[:end], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 // freeLoopbackURL returns http://127.0.0.1:<free port><path> for a program that must be told its

@@ -29,6 +29,8 @@ var Steps = []Step{
 	{"write-tool", "write tool", "`create_postgres_cluster` creates a Cluster (checked in the API server)"},
 	{"refresh", "refresh", "the client's own refresh (`refresh_token` grant) after the access token expired, then `get_cluster_status`"},
 	{"call-again", "call again", "a write tool (`scale_postgres_cluster`, dry run) with the refreshed token"},
+	{"step-up", "step-up", "a second sign-in where the person unticks write access; a write tool's 403 `insufficient_scope` makes the " +
+		"client authorize again with more scope, the person approves write, and the call goes through"},
 }
 
 // Versions are the MCP protocol versions the server speaks.
@@ -42,6 +44,8 @@ type Client struct {
 	// NotSpoken says, per version, why the client cannot be driven at it; every other version is a
 	// tested row.
 	NotSpoken map[string]string
+	// Cannot says, per step, why the client does not do it (the cell is not tested, at any version).
+	Cannot map[string]string
 	// How says how the client registers, picks its scopes, steps up and refreshes (README notes).
 	How string
 }
@@ -55,6 +59,10 @@ var Clients = []Client{
 		NotSpoken: map[string]string{
 			"2026-07-28": "the SDK's newest version is 2025-11-25",
 		},
+		Cannot: map[string]string{
+			"step-up": "on a 403 `insufficient_scope` the SDK calls `auth()`, which refreshes (a refresh cannot widen scope) and then " +
+				"gives up with \"Server returned 403 after trying upscoping\" — why the first challenge names every scope",
+		},
 		How: "registers with DCR; asks for the 401 challenge's scope (`mcp:read mcp:write`); on a 403 it only refreshes " +
 			"(a refresh cannot widen scope), so it reaches write tools because the first challenge names every scope; " +
 			"refreshes on the 401 of an expired token. At 2025-06-18 the driver offers that version in `initialize` " +
@@ -67,6 +75,11 @@ var Clients = []Client{
 		NotSpoken: map[string]string{
 			"2025-06-18": "the CLI offers its newest legacy version (2025-11-25) or the modern one (2026-07-28), nothing older",
 		},
+		Cannot: map[string]string{
+			"step-up": "on a 403 `insufficient_scope` the CLI calls the SDK's `auth()`, which refreshes with the stored refresh token " +
+				"(a refresh cannot widen scope), and the CLI stops with \"Unexpected: auth() returned AUTHORIZED without authorization " +
+				"code\"; `--relogin` signs in again from scratch",
+		},
 		How: "one process per command; registers with DCR, keeps tokens in its OAuth state file between commands; asks for " +
 			"the challenge's scope; refreshes with the stored refresh token when the server says the access token expired. " +
 			"`--protocol-era legacy` (2025-11-25) and `modern` (2026-07-28).",
@@ -75,14 +88,19 @@ var Clients = []Client{
 		ID:    "go-sdk",
 		Short: "Go SDK 1.8.0",
 		Name:  "official Go SDK client (`github.com/modelcontextprotocol/go-sdk` 1.8.0, `auth.AuthorizationCodeHandler`)",
-		How: "registers with DCR; asks for the challenge's scope; steps up by authorizing again with the union of granted " +
-			"and challenged scopes; refreshes through `golang.org/x/oauth2` once its token's expiry has passed (the test moves " +
-			"the client's clock and the server's together).",
+		How: "registers with DCR; asks for the challenge's scope; steps up by registering again and authorizing with the union " +
+			"of granted and challenged scopes — at 2025-06-18 and 2025-11-25 the retried call then carries the session of the first " +
+			"registration, which this server binds to the user and the client (RS-09), gets 404, and the SDK reports " +
+			"`ErrSessionMissing` (terminal): the application connects again; refreshes through `golang.org/x/oauth2` once its " +
+			"token's expiry has passed (the test moves the client's clock and the server's together).",
 	},
 	{
 		ID:    "mcp-go",
 		Short: "mcp-go 1.2.1",
 		Name:  "mcp-go client (`github.com/mark3labs/mcp-go` 1.2.1, `client.NewOAuthStreamableHttpClient`)",
+		Cannot: map[string]string{
+			"step-up": "mcp-go has no step-up: a 403 is an error to the application, and it requests the scopes the application configured",
+		},
 		How: "the application registers (DCR) and runs the browser step when mcp-go returns `OAuthAuthorizationRequiredError`; " +
 			"mcp-go sends the scopes the application configured — none here, so the server offers all it grants; no step-up; " +
 			"refreshes when the stored token's expiry has passed (the test moves both clocks).",
@@ -126,16 +144,30 @@ func Table() string {
 				fmt.Fprintf(&b, " — not spoken: %s |%s\n", why, strings.Repeat(" |", len(Steps)-1))
 				continue
 			}
-			b.WriteString(strings.Repeat(" ✓ |", len(Steps)) + "\n")
+			for _, st := range Steps {
+				if _, no := c.Cannot[st.ID]; no {
+					b.WriteString(" — |")
+				} else {
+					b.WriteString(" ✓ |")
+				}
+			}
+			b.WriteString("\n")
 		}
 	}
-	b.WriteString("\n✓ = a test, `TestMatrix/<client>/<version>/<step>`; CI fails unless every one passes. — = the client cannot be\nmade to speak that version.\n\n")
+	b.WriteString("\n✓ = a test, `TestMatrix/<client>/<version>/<step>`; CI fails unless every one passes. — = the client cannot\n" +
+		"be made to speak that version, or does not do that step (below).\n\n")
 	for _, s := range Steps {
 		fmt.Fprintf(&b, "- **%s**: %s\n", s.Title, s.Means)
 	}
 	b.WriteString("\nHow each client does it:\n\n")
 	for _, c := range Clients {
-		fmt.Fprintf(&b, "- **%s** — %s: %s\n", c.Short, c.Name, c.How)
+		fmt.Fprintf(&b, "- **%s** — %s: %s", c.Short, c.Name, c.How)
+		for _, st := range Steps {
+			if why, no := c.Cannot[st.ID]; no {
+				fmt.Fprintf(&b, " No %s: %s.", st.Title, why)
+			}
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

