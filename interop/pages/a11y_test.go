@@ -32,20 +32,7 @@ type axeResult struct {
 // page a person sees, in the light and the dark scheme: no serious or critical violation (WCAG 2.x A
 // and AA rules, colour contrast included). Lesser findings are logged.
 func TestAccessibility(t *testing.T) {
-	nodeDir := os.Getenv("INTEROP_NODE_DIR")
-	var missing []string
-	if nodeDir == "" {
-		missing = append(missing, "INTEROP_NODE_DIR is not set: run `make interop` (it installs axe-core with interop/node/install.sh)")
-	}
-	if err := browser.Available(""); err != nil {
-		missing = append(missing, err.Error())
-	}
-	if len(missing) > 0 {
-		if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
-			t.Fatal(strings.Join(missing, "; "))
-		}
-		t.Skip(strings.Join(missing, "; "))
-	}
+	nodeDir := stack.Needs(t, false)
 	axe, err := os.ReadFile(filepath.Join(nodeDir, "node_modules", "axe-core", "axe.min.js"))
 	if err != nil {
 		t.Fatal(err)

@@ -29,8 +29,6 @@ import (
 	mconfig "github.com/cnpg-mcp/cnpg-mcp/mockauth0/config"
 	"github.com/cnpg-mcp/cnpg-mcp/server/app"
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Options tune the stack.
@@ -103,7 +101,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.Kube != nil {
 		cfg.Kubernetes.Kubeconfig = write("kubeconfig", "")
 		if err == nil {
-			err = writeKubeconfig(o.Kube, cfg.Kubernetes.Kubeconfig)
+			err = o.Kube.WriteKubeconfig(cfg.Kubernetes.Kubeconfig)
 		}
 	}
 	if err != nil {
@@ -130,17 +128,6 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.server = &http.Server{Handler: s.Recorder.wrap(s.App.Handler), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.server.Serve(ln) }()
 	return s, nil
-}
-
-// writeKubeconfig writes a kubeconfig for the test API server's admin identity.
-func writeKubeconfig(env *kubetest.Env, path string) error {
-	a := env.Admin
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["interop"] = &clientcmdapi.Cluster{Server: a.Host, CertificateAuthorityData: a.CAData}
-	kc.AuthInfos["interop"] = &clientcmdapi.AuthInfo{ClientCertificateData: a.CertData, ClientKeyData: a.KeyData, Token: a.BearerToken}
-	kc.Contexts["interop"] = &clientcmdapi.Context{Cluster: "interop", AuthInfo: "interop", Namespace: "default"}
-	kc.CurrentContext = "interop"
-	return clientcmd.WriteToFile(*kc, path)
 }
 
 // Close stops everything.
