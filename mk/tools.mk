@@ -2,7 +2,7 @@
 #
 # `make test` gets: the kube-apiserver + etcd binaries (built once from Go modules, cached under
 # $(CACHE_DIR)/kube/<version>/bin) and KUBEBIN_DIR pointing at them, so server/tools and
-# server/internal/kubetest run against a real API server.
+# internal/kubetest run against a real API server.
 
 TOOLS_K8S_VERSION := $(shell . hack/versions.env && echo $$K8S_VERSION)
 KUBEBIN_DIR ?= $(CACHE_DIR)/kube/$(TOOLS_K8S_VERSION)/bin
@@ -19,7 +19,7 @@ tools-doc: ## regenerate docs/tools.md from the tool definitions
 	$(GO) generate ./server/mcpserver
 
 .PHONY: cnpg-crds
-cnpg-crds: ## re-extract the pinned CloudNativePG CRDs (server/internal/kubetest/crds) from the operator module
+cnpg-crds: ## re-extract the pinned CloudNativePG CRDs (internal/kubetest/crds) from the operator module
 	hack/cnpg-crds.sh
 
 .PHONY: bench-tools

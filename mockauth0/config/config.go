@@ -62,6 +62,9 @@ type TenantSettings struct {
 	ResourceParameterProfile string `json:"resource_parameter_profile,omitempty"`
 	// AllowPlainPKCE accepts code_challenge_method=plain (Auth0 advertises it). Default false.
 	AllowPlainPKCE bool `json:"allow_plain_pkce,omitempty"`
+	// ShowCredentialsOnLogin lists the users' emails and passwords on the login page: a development
+	// aid (make run). On in Default(); off in a tenant loaded from a file unless set there.
+	ShowCredentialsOnLogin bool `json:"show_credentials_on_login,omitempty"`
 }
 
 // DCREnabled reports whether /oidc/register is on (default true for the mock).
@@ -252,7 +255,7 @@ func ManagementScopes() []string { return slices.Clone(managementScopes) }
 func Default() Config {
 	return Config{
 		Addr:   "127.0.0.1:0",
-		Tenant: TenantSettings{FriendlyName: "cnpg-mcp dev tenant"},
+		Tenant: TenantSettings{FriendlyName: "cnpg-mcp dev tenant", ShowCredentialsOnLogin: true},
 		Users: []User{{
 			Sub: DefaultUserSub, Email: DefaultUserEmail, Password: DefaultUserPassword,
 			Name: "Dev User", Nickname: "dev",

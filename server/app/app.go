@@ -25,6 +25,7 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/bolt"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/postgres"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -136,7 +137,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		cimd = &oauthproxy.CIMD{HTTPClient: oauthproxy.NewCIMDHTTPClient(o.CIMDAllowIP, o.CIMDTLS), DefaultTTL: cfg.Lifetimes.ClientMetadataCache, MaxTTL: 24 * time.Hour}
 	}
 	a.Proxy, err = oauthproxy.New(oauthproxy.Options{
-		Issuer: cfg.IssuerURL(), Resource: cfg.ResourceURL(), ResourceName: cfg.ResourceName, ScopesSupported: cfg.ScopesSupported,
+		Issuer: cfg.IssuerURL(), Resource: cfg.ResourceURL(), ResourceName: cfg.ResourceName, ScopesSupported: GrantableScopes(cfg),
+		ScopeDescriptions: cfg.ScopeDescriptions, BaseScopes: []string{tools.ScopeRead},
 		CallbackPath: cfg.CallbackPath, Store: a.Store, Tokens: a.Tokens, Upstream: a.Upstream, SecureCookies: !cfg.Dev(), CIMD: cimd,
 		Now: o.Now, Logger: o.Logger, InvalidGrantStatus: cfg.InvalidGrantStatus, Wrap: a.Metrics.Middleware,
 		Lifetimes: oauthproxy.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken, AuthorizationCode: cfg.Lifetimes.AuthorizationCode,

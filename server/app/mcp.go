@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/bearer"
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
@@ -44,6 +45,35 @@ func NewMCPServer(cfg *config.Config, kc *kube.Clients, defaultNS string, log *s
 		RequireIdentity: requireIdentity, Logger: log, Observer: obs})
 }
 
+// The scope strategy (docs/mcp-endpoint.md, "Scopes"): the first 401 names every scope the served
+// tools need, so clients that follow the MCP scope selection strategy (the challenge's scope, as
+// given) ask for all of them in one authorization, and the consent page lets the user grant less.
+// Per-tool 403 step-up challenges stay for clients that start narrow.
+
+// ChallengeScopes is the scope of the 401 challenge: mcp:read plus every scope a served tool needs
+// (mcp:write unless read-only), in a stable order.
+func ChallengeScopes(srv *mcpserver.Server) []string {
+	out := []string{tools.ScopeRead}
+	for _, name := range srv.ToolNames() {
+		for _, s := range srv.ToolScopes(name) {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// GrantableScopes are the scopes the authorization server offers (metadata, protected-resource
+// metadata, consent): the configured ones, without mcp:write on a read-only server, whose tools
+// could never use it and whose consent page must not ask for it.
+func GrantableScopes(cfg *config.Config) []string {
+	if !cfg.MCP.ReadOnly {
+		return cfg.ScopesSupported
+	}
+	return slices.DeleteFunc(slices.Clone(cfg.ScopesSupported), func(s string) bool { return s == tools.ScopeWrite })
+}
+
 // mountMCP serves the MCP endpoint behind the bearer check (our access-token verifier), plus /healthz
 // and /readyz (store — naming the backend and what is wrong —, upstream provider and Kubernetes API).
 func (a *App) mountMCP(mux *http.ServeMux, allowMissingKube bool) error {
@@ -56,7 +86,8 @@ func (a *App) mountMCP(mux *http.ServeMux, allowMissingKube bool) error {
 		return err
 	}
 	bw, err := bearer.New(bearer.Options{Verifier: a.Tokens, ResourceMetadataURL: a.Proxy.ProtectedResourceMetadataURL(),
-		RequiredScopes: []string{tools.ScopeRead}, ToolScopes: srv.ToolScopes, AllowedOrigins: a.Config.MCP.AllowedOrigins, Logger: a.Log})
+		RequiredScopes: []string{tools.ScopeRead}, ChallengeScopes: ChallengeScopes(srv), ToolScopes: srv.ToolScopes,
+		AllowedOrigins: a.Config.MCP.AllowedOrigins, Logger: a.Log})
 	if err != nil {
 		return err
 	}

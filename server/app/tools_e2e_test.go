@@ -8,23 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
-	"github.com/cnpg-mcp/cnpg-mcp/server/internal/kubetest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // kubeconfigFor writes a kubeconfig for the test API server's admin identity.
 func kubeconfigFor(t *testing.T, env *kubetest.Env, dir string) string {
 	t.Helper()
-	a := env.Admin
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["k"] = &clientcmdapi.Cluster{Server: a.Host, CertificateAuthorityData: a.CAData}
-	kc.AuthInfos["k"] = &clientcmdapi.AuthInfo{ClientCertificateData: a.CertData, ClientKeyData: a.KeyData, Token: a.BearerToken}
-	kc.Contexts["k"] = &clientcmdapi.Context{Cluster: "k", AuthInfo: "k", Namespace: "default"}
-	kc.CurrentContext = "k"
 	p := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, p); err != nil {
+	if err := env.WriteKubeconfig(p); err != nil {
 		t.Fatal(err)
 	}
 	return p

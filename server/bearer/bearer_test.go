@@ -176,6 +176,35 @@ func TestMissingToken(t *testing.T) {
 	}
 }
 
+// SC-01 with ChallengeScopes: the 401 (no token, or an invalid one) names every scope the tool set
+// needs, so a client following the MCP scope selection strategy asks for all of them at once; a
+// 403 for a missing required scope still names only what that request needs; a token with the
+// required scope alone passes (SC-06: the challenge is what to ask for, not what every request needs).
+func TestChallengeScopes(t *testing.T) {
+	srv, iss := setup(t, func(o *bearer.Options) { o.ChallengeScopes = []string{"mcp:read", "mcp:write"} })
+	for name, authz := range map[string][]string{"no token": nil, "invalid token": {"Bearer not-a-valid-token"}} {
+		resp := do(t, srv, req{authz: authz})
+		if c := challenge(t, resp); resp.StatusCode != http.StatusUnauthorized || c["scope"] != "mcp:read mcp:write" {
+			t.Fatalf("%s: %d %v, want 401 with scope \"mcp:read mcp:write\"", name, resp.StatusCode, c)
+		}
+	}
+	resp := do(t, srv, req{authz: []string{"Bearer " + iss.Mint(t, bearertest.Claims{Scopes: []string{"openid"}})}})
+	if c := challenge(t, resp); resp.StatusCode != http.StatusForbidden || c["scope"] != "mcp:read" {
+		t.Fatalf("missing required scope: %d %v, want 403 with scope \"mcp:read\"", resp.StatusCode, c)
+	}
+	if resp := do(t, srv, req{authz: []string{"Bearer " + iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}})}}); resp.StatusCode != 200 {
+		t.Fatalf("read token on tools/list: %d", resp.StatusCode)
+	}
+	// The required scopes always lead the challenge, even when ChallengeScopes forgets them.
+	srv2, _ := setup(t, func(o *bearer.Options) { o.ChallengeScopes = []string{"mcp:write"} })
+	if c := challenge(t, do(t, srv2, req{})); c["scope"] != "mcp:read mcp:write" {
+		t.Fatalf("challenge without the required scope listed: %v", c)
+	}
+	if _, err := bearer.New(bearer.Options{Verifier: iss, ResourceMetadataURL: prmURL, ChallengeScopes: []string{"a b"}}); err == nil {
+		t.Fatal("a challenge scope with a space was accepted")
+	}
+}
+
 // RS-06: tokens outside the Authorization header are ignored.
 func TestTokenOutsideHeader(t *testing.T) {
 	srv, iss := setup(t, nil)

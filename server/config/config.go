@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,9 +51,12 @@ type Config struct {
 	ResourceName       string `yaml:"resource_name"`
 	// InvalidGrantStatus is the HTTP status of invalid_grant token errors: 400 (RFC 6749, default)
 	// or 401 for clients that only re-authorize on 401.
-	InvalidGrantStatus      int      `yaml:"invalid_grant_status"`
-	ScopesSupported         []string `yaml:"scopes_supported"` // our scopes; default mcp:read mcp:write
-	ClientMetadataDocuments *bool    `yaml:"client_id_metadata_documents"`
+	InvalidGrantStatus int      `yaml:"invalid_grant_status"`
+	ScopesSupported    []string `yaml:"scopes_supported"` // our scopes; default mcp:read mcp:write
+	// ScopeDescriptions say in plain words what each scope allows; the consent page shows them.
+	// Defaults describe mcp:read and mcp:write; an entry here replaces the default for its scope.
+	ScopeDescriptions       map[string]string `yaml:"scope_descriptions"`
+	ClientMetadataDocuments *bool             `yaml:"client_id_metadata_documents"`
 
 	SigningKeyFile string       `yaml:"signing_key_file"` // shortcut for signing_keys: [{id: default, secret_file: …}]
 	SealingKeyFile string       `yaml:"sealing_key_file"` // shortcut for sealing_keys: [{id: 1, secret_file: …}]
@@ -189,6 +193,14 @@ func (c *Config) Defaults() {
 	if len(c.ScopesSupported) == 0 {
 		c.ScopesSupported = []string{"mcp:read", "mcp:write"}
 	}
+	for scope, text := range DefaultScopeDescriptions {
+		if _, set := c.ScopeDescriptions[scope]; !set {
+			if c.ScopeDescriptions == nil {
+				c.ScopeDescriptions = map[string]string{}
+			}
+			c.ScopeDescriptions[scope] = text
+		}
+	}
 	if c.ClientMetadataDocuments == nil {
 		t := true
 		c.ClientMetadataDocuments = &t
@@ -204,6 +216,12 @@ func (c *Config) Defaults() {
 		d := DefaultRefreshReuseWindow
 		c.Lifetimes.RefreshReuseWindow = &d
 	}
+}
+
+// DefaultScopeDescriptions are the consent page's words for the tools' scopes.
+var DefaultScopeDescriptions = map[string]string{
+	"mcp:read":  "See your PostgreSQL clusters, databases, roles, backups and logs",
+	"mcp:write": "Create, change and delete them",
 }
 
 // Field is one scalar setting reachable by environment variable and flag.
@@ -557,6 +575,15 @@ func (c *Config) Validate() error {
 	for _, s := range c.ScopesSupported {
 		if s == "" || strings.ContainsAny(s, " \"\\") || s == "offline_access" {
 			bad("scopes_supported", "%q is not a valid scope (offline_access is implied by refresh support and not listed)", s)
+		}
+	}
+	for scope, text := range c.ScopeDescriptions {
+		_, isDefault := DefaultScopeDescriptions[scope]
+		switch {
+		case !isDefault && !slices.Contains(c.ScopesSupported, scope):
+			bad("scope_descriptions", "%q is not one of scopes_supported (%s): describe only scopes this server grants", scope, strings.Join(c.ScopesSupported, ", "))
+		case strings.TrimSpace(text) == "" || len(text) > 200:
+			bad("scope_descriptions", "%q: the description must be 1 to 200 characters of plain words for the consent page", scope)
 		}
 	}
 	if c.UpstreamJWEKeyFile != "" {

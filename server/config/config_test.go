@@ -161,3 +161,35 @@ func TestRefreshReuseWindow(t *testing.T) {
 		}
 	}
 }
+
+// The consent page's words for each scope: defaults for mcp:read and mcp:write, replaced per scope
+// by scope_descriptions; a description of a scope the server does not grant, or an empty one, is
+// refused by name.
+func TestScopeDescriptions(t *testing.T) {
+	dir, p := seed(t)
+	c, err := Load([]string{"--config", p}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ScopeDescriptions["mcp:read"] != DefaultScopeDescriptions["mcp:read"] || c.ScopeDescriptions["mcp:write"] != DefaultScopeDescriptions["mcp:write"] {
+		t.Fatalf("defaults: %v", c.ScopeDescriptions)
+	}
+	base, _ := os.ReadFile(p)
+	p2 := writeFile(t, dir, "custom.yaml", string(base)+"scopes_supported: [mcp:read, mcp:write, mcp:admin]\nscope_descriptions:\n  mcp:write: Change things\n  mcp:admin: Everything else\n")
+	c, err = Load([]string{"--config", p2}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ScopeDescriptions["mcp:write"] != "Change things" || c.ScopeDescriptions["mcp:admin"] != "Everything else" || c.ScopeDescriptions["mcp:read"] != DefaultScopeDescriptions["mcp:read"] {
+		t.Fatalf("custom: %v", c.ScopeDescriptions)
+	}
+	for name, extra := range map[string]string{
+		"unknown scope":     "scope_descriptions:\n  mcp:admin: Everything else\n",
+		"empty description": "scope_descriptions:\n  mcp:write: \"  \"\n",
+	} {
+		p3 := writeFile(t, dir, "bad.yaml", string(base)+extra)
+		if _, err := Load([]string{"--config", p3}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "scope_descriptions") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

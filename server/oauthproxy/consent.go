@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
@@ -16,6 +18,10 @@ import (
 //	PXY-01  consent before upstream, for every client                TestPXY01_ConsentBeforeUpstream
 //	PXY-02, CIMD-09, BCP-31, SEC-02  names the client (escaped), redirect URI and host, scopes,
 //	        verified domain for metadata clients, localhost warning       TestPXY02_ConsentPageContent
+//	        each scope in plain words (ScopeDescriptions)                 TestConsentScopeDescriptions
+//	SC-06   the user may grant less: every requested scope but the base ones has a ticked checkbox;
+//	        the grant (and the token response's scope) holds what stayed ticked, never more than was
+//	        requested                                                     TestConsentGrantLess
 //	PXY-03  CSRF: server-side single-use record per render + double-submit cookie named after the
 //	        token; (a) no cookie → 403, (b) other txn → 400, (c) replay → 400, (d) cross-site → 403
 //	                                                                    TestPXY03_ConsentCSRF
@@ -82,8 +88,20 @@ func (p *Proxy) showConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.setCookie(w, p.cookieName("csrf", csrf), csrf, txn.ExpiresAt)
-	d := consentData{ClientID: client.ID, ClientName: client.Name, RedirectURI: txn.RedirectURI, Scopes: txn.Scopes,
+	d := consentData{ClientID: client.ID, ClientName: client.Name, RedirectURI: txn.RedirectURI,
 		Resource: txn.Resource, ResourceName: p.o.ResourceName, Txn: txn.ID, CSRF: csrf}
+	for _, s := range txn.Scopes {
+		cs := consentScope{Name: s, Description: p.o.ScopeDescriptions[s], Optional: !slices.Contains(p.o.BaseScopes, s)}
+		if cs.Description == "" {
+			cs.Description = "Access granted by the scope " + s
+		}
+		d.Choice = d.Choice || cs.Optional
+		d.Scopes = append(d.Scopes, cs)
+	}
+	// A single scope is all or nothing: approving grants it, denying refuses.
+	if len(d.Scopes) == 1 {
+		d.Scopes[0].Optional, d.Choice = false, false
+	}
 	if u, err := url.Parse(txn.RedirectURI); err == nil {
 		d.RedirectHost = u.Host
 		if d.RedirectHost == "" {
@@ -102,6 +120,7 @@ func (p *Proxy) showConsent(w http.ResponseWriter, r *http.Request) {
 	if d.ResourceName == "" {
 		d.ResourceName = "this MCP server"
 	}
+	d.Title = "Authorize " + d.ClientName
 	secureHTMLHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	_ = consentTmpl.Execute(w, d)
@@ -121,7 +140,7 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 		expired(w)
 		return
 	}
-	v, err := params(r.PostForm, "txn", "csrf_token", "action")
+	v, err := params(r.PostForm, "txn", "csrf_token", "action", "scope_choice")
 	if err != nil || v["txn"] == "" || v["csrf_token"] == "" {
 		expired(w)
 		return
@@ -167,6 +186,14 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 		p.log.Info("consent denied", "client_id", txn.ClientID)
 		http.Redirect(w, r, p.clientRedirect(txn, url.Values{"error": {"access_denied"}, "error_description": {"the user denied the request"}}), http.StatusSeeOther)
 	case "approve":
+		if v["scope_choice"] != "" {
+			txn.Scopes = p.grantedScopes(txn.Scopes, r.PostForm["scope"])
+		}
+		if len(txn.Scopes) == 0 {
+			p.log.Info("consent approved with every permission unticked: denied", "client_id", txn.ClientID)
+			http.Redirect(w, r, p.clientRedirect(txn, url.Values{"error": {"access_denied"}, "error_description": {"the user allowed none of the requested permissions"}}), http.StatusSeeOther)
+			return
+		}
 		state, nonce, verifier, binding := randomToken(), randomToken(), randomToken(), randomToken()
 		sess := store.UpstreamSession{Txn: txn, BindingHash: hashBytes(binding), Verifier: verifier, Nonce: nonce, ExpiresAt: txn.ExpiresAt}
 		if err := p.o.Store.PutUpstreamSession(r.Context(), state, sess); err != nil {
@@ -175,11 +202,24 @@ func (p *Proxy) submitConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.setCookie(w, p.cookieName("bind", state), binding, txn.ExpiresAt)
-		p.log.Info("consent approved", "client_id", txn.ClientID)
+		p.log.Info("consent approved", "client_id", txn.ClientID, "scope", strings.Join(txn.Scopes, " "))
 		http.Redirect(w, r, p.o.Upstream.AuthCodeURL(state, nonce, verifier, txn.Resource), http.StatusSeeOther)
 	default:
 		page(w, http.StatusBadRequest, pageData{Title: "Invalid consent form", Message: "Choose Approve or Deny."})
 	}
+}
+
+// grantedScopes is what the user allowed: the requested scopes that are base scopes or stayed
+// ticked (a single requested scope has no checkbox: approving grants it). A ticked value that was
+// not requested is ignored: the form cannot widen the request. Nothing left means nothing allowed.
+func (p *Proxy) grantedScopes(requested, ticked []string) []string {
+	var out []string
+	for _, s := range requested {
+		if slices.Contains(p.o.BaseScopes, s) || slices.Contains(ticked, s) || len(requested) == 1 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // stillRegistered re-validates a transaction's client and redirect URI before any browser redirect

@@ -68,11 +68,18 @@ type Options struct {
 	Resource        string // canonical MCP resource URL (aud of our tokens)
 	ResourceName    string
 	ScopesSupported []string
-	CallbackPath    string // e.g. /auth/callback (below the issuer's base path)
-	Store           store.Store
-	Tokens          *accesstoken.Tokens
-	Upstream        Upstream
-	Lifetimes       Lifetimes
+	// ScopeDescriptions say in plain words what each scope allows; the consent page shows them
+	// (a scope without one is shown by its name).
+	ScopeDescriptions map[string]string
+	// BaseScopes are granted whenever they are requested: the consent page lists them without a
+	// checkbox (the MCP endpoint needs them for every request). Every other requested scope can be
+	// unticked, so the user may grant less than the client asked for.
+	BaseScopes   []string
+	CallbackPath string // e.g. /auth/callback (below the issuer's base path)
+	Store        store.Store
+	Tokens       *accesstoken.Tokens
+	Upstream     Upstream
+	Lifetimes    Lifetimes
 	// SecureCookies selects __Host- cookie names with Secure. It is false only when the public URL
 	// is plain http on loopback (development): browsers refuse __Host- and Secure cookies there.
 	SecureCookies bool

@@ -1,7 +1,7 @@
 package tools_test
 
 // The tool tests drive every tool through mcp-go's client over HTTP, through the bearer check, against
-// a real kube-apiserver + etcd (server/internal/kubetest) shared by the whole test binary. Where a
+// a real kube-apiserver + etcd (internal/kubetest) shared by the whole test binary. Where a
 // tool's effect depends on the operator, the test writes the status the operator would write.
 
 import (
@@ -28,9 +28,9 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/bearer"
 	"github.com/cnpg-mcp/cnpg-mcp/server/bearer/bearertest"
-	"github.com/cnpg-mcp/cnpg-mcp/server/internal/kubetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/mcpserver"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools/kube"

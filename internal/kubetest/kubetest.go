@@ -28,6 +28,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
@@ -215,6 +217,18 @@ func (e *Env) UserConfig(user string) (*rest.Config, error) {
 		return nil, err
 	}
 	return &rest.Config{Host: e.URL, TLSClientConfig: rest.TLSClientConfig{CAData: e.ca.certPEM, CertData: cert, KeyData: key}, QPS: 200, Burst: 400}, nil
+}
+
+// WriteKubeconfig writes a kubeconfig for the admin identity (system:masters) to path, for code that
+// takes a kubeconfig file (the server's kubernetes.kubeconfig).
+func (e *Env) WriteKubeconfig(path string) error {
+	a := e.Admin
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["kubetest"] = &clientcmdapi.Cluster{Server: a.Host, CertificateAuthorityData: a.CAData}
+	kc.AuthInfos["kubetest"] = &clientcmdapi.AuthInfo{ClientCertificateData: a.CertData, ClientKeyData: a.KeyData, Token: a.BearerToken}
+	kc.Contexts["kubetest"] = &clientcmdapi.Context{Cluster: "kubetest", AuthInfo: "kubetest", Namespace: "default"}
+	kc.CurrentContext = "kubetest"
+	return clientcmd.WriteToFile(*kc, path)
 }
 
 // Stop kills the processes and removes the directory.
