@@ -129,12 +129,13 @@ func stdio(ctx context.Context, args []string) error {
 			cfg.Kubernetes.Namespaces = append(cfg.Kubernetes.Namespaces, n)
 		}
 	}
-	kc, ns, err := app.Kubernetes(cfg, false)
+	kc, src, err := app.Kubernetes(cfg, "--kubeconfig", false)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)) // stdout carries the protocol
-	srv, err := app.NewMCPServer(cfg, kc, ns, log, nil, false)
+	log.Info("kubernetes", src.LogAttrs()...)
+	srv, err := app.NewMCPServer(cfg, kc, src.Namespace, log, nil, false)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/bolt"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/postgres"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools/kube"
 	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -62,6 +63,8 @@ type App struct {
 	Handler  http.Handler
 	listener net.Listener
 	now      func() time.Time
+	kube     kube.Source // where the tools' Kubernetes configuration came from
+	kubeErr  error       // set when there is none (AllowMissingKubernetes)
 }
 
 // NewLogger returns the JSON logger at level.
@@ -183,6 +186,12 @@ func (a *App) LogStartup() {
 		"forward_resource", c.ForwardResource, "jwe_private_key", c.Secrets.UpstreamJWEKey != nil, "callback", e.Callback)
 	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly,
 		"namespaces", c.Kubernetes.Namespaces, "health", "/healthz /readyz", "metrics", "/metrics")
+	switch {
+	case a.kubeErr != nil:
+		a.Log.Warn("kubernetes: tool calls will fail until this is fixed: "+a.kubeErr.Error(), "source", "none")
+	case a.kube.Server != "":
+		a.Log.Info("kubernetes", a.kube.LogAttrs()...)
+	}
 	a.Log.Info("storage", "driver", c.Storage.Driver, "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
 	if c.Dev() {
 		a.Log.Warn("public_url is plain http on loopback: development mode (cookies without __Host-/Secure); use https in production")

@@ -41,6 +41,9 @@ const (
 type Deps struct {
 	Client client.Client        // controller-runtime client with the CNPG scheme
 	Core   kubernetes.Interface // pod logs, events
+	// Unavailable, when set, is why the server has no Kubernetes access (no configuration found):
+	// every tool call answers with it instead of running.
+	Unavailable error
 	// DefaultNamespace is used when a call names none.
 	DefaultNamespace string
 	// AllowedNamespaces, when not empty, is the only namespaces tools may touch.
@@ -131,6 +134,9 @@ func build[A any](d *Deps, s spec, fn func(ctx context.Context, c *call, a *A) (
 			if err != nil {
 				return errorResult(fmt.Sprintf("%s: the arguments do not match the tool's input schema (%v); see tools/list for the expected names and types", s.name, err)), nil
 			}
+		}
+		if d.Unavailable != nil {
+			return errorResult(fmt.Sprintf("%s cannot run: this MCP server has no access to Kubernetes. Tell the user: %v", s.name, d.Unavailable)), nil
 		}
 		c := &call{Deps: d, req: req, tool: s.name}
 		res, err := fn(ctx, c, &a)
