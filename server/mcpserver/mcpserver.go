@@ -4,7 +4,9 @@
 // It speaks MCP 2026-07-28 (stateless; server/discover, per-request _meta) and the older
 // initialize-based versions on the same endpoint. Defaults follow the pitfalls measured in
 // shared/spec/libraries.md: tool arguments are validated against the input schemas (required
-// arguments included, unknown ones rejected); DNS-rebinding protection stays on; the request body is
+// arguments included, unknown ones rejected) by each tool (server/tools), whose errors name the
+// arguments in plain words where mcp-go's WithInputSchemaValidation would print a Go struct;
+// DNS-rebinding protection stays on; the request body is
 // bounded; sessions are not stored (several replicas work, and a session never authenticates) and
 // their IDs are bound to the caller who created them (session.go).
 //
@@ -107,7 +109,6 @@ func New(opts Options) (*Server, error) {
 	})
 	s.mcp = server.NewMCPServer(opts.Name, opts.Version,
 		server.WithToolCapabilities(false),
-		server.WithInputSchemaValidation(),
 		server.WithStrictInputSchemaDefault(),
 		server.WithRecovery(),
 		server.WithHooks(hooks),

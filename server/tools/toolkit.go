@@ -9,6 +9,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,17 +123,24 @@ func build[A any](d *Deps, s spec, fn func(ctx context.Context, c *call, a *A) (
 	}
 	opts = append(opts, s.params...)
 	def := mcp.NewTool(s.name, opts...)
+	if def.InputSchema.AdditionalProperties == nil {
+		def.InputSchema.AdditionalProperties = false // unknown arguments are refused, and tools/list says so
+	}
+	args := newArgumentSchema(def)
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		raw, err := rawArguments(req)
+		if err != nil {
+			return errorResult(decodeMessage(s.name, err)), nil
+		}
+		if msg := args.check(raw); msg != "" {
+			return errorResult(msg), nil
+		}
 		var a A
-		if raw := req.Params.Arguments; raw != nil {
-			b, err := json.Marshal(raw)
-			if err == nil {
-				dec := json.NewDecoder(strings.NewReader(string(b)))
-				dec.DisallowUnknownFields()
-				err = dec.Decode(&a)
-			}
-			if err != nil {
-				return errorResult(fmt.Sprintf("%s: the arguments do not match the tool's input schema (%v); see tools/list for the expected names and types", s.name, err)), nil
+		if len(raw) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&a); err != nil {
+				return errorResult(decodeMessage(s.name, err)), nil
 			}
 		}
 		if d.Unavailable != nil {
@@ -149,6 +157,18 @@ func build[A any](d *Deps, s spec, fn func(ctx context.Context, c *call, a *A) (
 		return res.render(), nil
 	}
 	return Tool{Def: def, Handler: handler, Area: s.area, Mutating: !s.readOnly, Destructive: s.destructive, Calls: s.calls}
+}
+
+// rawArguments returns the call's arguments as JSON: the bytes the client sent when mcp-go kept them
+// (no float64 round trip for large integers), else the re-encoded value; nil when there are none.
+func rawArguments(req mcp.CallToolRequest) ([]byte, error) {
+	if len(req.Params.RawArguments) > 0 {
+		return req.Params.RawArguments, nil
+	}
+	if req.Params.Arguments == nil {
+		return nil, nil
+	}
+	return json.Marshal(req.Params.Arguments)
 }
 
 // call is the per-invocation context handed to a tool function.
