@@ -46,7 +46,9 @@ type docLine struct {
 	argv []string // argv[0]: a key of binaries, or "make"
 }
 
-func (d docLine) String() string { return fmt.Sprintf("%s:%d: %s", d.file, d.line, strings.Join(d.argv, " ")) }
+func (d docLine) String() string {
+	return fmt.Sprintf("%s:%d: %s", d.file, d.line, strings.Join(d.argv, " "))
+}
 
 // A flag mentioned on its own in prose, e.g. "`--mcp-read-only` registers no mutating tool".
 type bareFlag struct {
