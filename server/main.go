@@ -80,10 +80,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	case "list-tools":
 		fs := flag.NewFlagSet("list-tools", flag.ContinueOnError)
 		ro := fs.Bool("read-only", false, "list only the read-only tools")
+		toolsets := fs.String("toolsets", "", "comma-separated toolsets to list, of "+config.ToolsetNames+" (default: all)")
 		if err := parseFlags(fs, args, stdout, "Usage: cnpg-mcp-server list-tools [flags]\n\nWrites every tool (name, description, annotations, input schema, scopes, Kubernetes calls) as JSON.\n\nFlags:\n"); err != nil {
 			return err
 		}
-		return mcpserver.WriteToolsJSON(stdout, *ro)
+		return mcpserver.WriteToolsJSON(stdout, *ro, splitList(*toolsets))
 	case "stdio":
 		return stdio(ctx, args, stdout)
 	default:
@@ -147,15 +148,12 @@ func stdio(ctx context.Context, args []string, stdout io.Writer) error {
 	imageTemplate := fs.String("image-template", "", "postgres_version → image, e.g. registry/postgresql:{version}")
 	namespaces := fs.String("namespaces", "", "comma-separated namespaces the tools may touch (default: all)")
 	ro := fs.Bool("read-only", false, "register read-only tools only")
+	toolsets := fs.String("toolsets", "", "comma-separated toolsets to serve, of "+config.ToolsetNames+" (default: all)")
 	if err := parseFlags(fs, args, stdout, "Usage: cnpg-mcp-server stdio [flags]\n\nServes MCP over stdin/stdout with your own Kubernetes credentials (no OAuth); logs go to stderr.\n\nFlags:\n"); err != nil {
 		return err
 	}
-	cfg := &config.Config{Kubernetes: config.Kubernetes{Kubeconfig: *kubeconfig, Context: *kubeContext, ImageTemplate: *imageTemplate}, MCP: config.MCP{ReadOnly: *ro}}
-	for _, n := range strings.Split(*namespaces, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			cfg.Kubernetes.Namespaces = append(cfg.Kubernetes.Namespaces, n)
-		}
-	}
+	cfg := &config.Config{Kubernetes: config.Kubernetes{Kubeconfig: *kubeconfig, Context: *kubeContext, ImageTemplate: *imageTemplate}, MCP: config.MCP{ReadOnly: *ro, Toolsets: splitList(*toolsets)}}
+	cfg.Kubernetes.Namespaces = splitList(*namespaces)
 	kc, src, err := app.Kubernetes(cfg, "--kubeconfig", false)
 	if err != nil {
 		return err
@@ -167,4 +165,15 @@ func stdio(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return srv.ServeStdio(ctx, os.Stdin, os.Stdout)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

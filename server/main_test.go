@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/cnpg-mcp/cnpg-mcp/mockauth0"
 	mockconfig "github.com/cnpg-mcp/cnpg-mcp/mockauth0/config"
+	"github.com/cnpg-mcp/cnpg-mcp/server/config"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 )
 
 // --help (and the help command) print on stdout, nothing on stderr, and main exits 0 (nil or
@@ -143,5 +146,35 @@ func TestSetupAuth0ErrorSaysWhatToDo(t *testing.T) {
 		func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || errors.Is(err, flag.ErrHelp) || !strings.Contains(err.Error(), "AUTH0_MGMT_CLIENT_SECRET") {
 		t.Fatalf("missing management credentials: %v", err)
+	}
+}
+
+// The toolsets named in the flags' help are the tools package's; list-tools --toolsets selects them
+// and refuses an unknown one with the valid names.
+func TestToolsetsFlag(t *testing.T) {
+	if config.ToolsetNames != strings.Join(tools.ToolsetNames(), ", ") {
+		t.Fatalf("config.ToolsetNames %q is not tools.ToolsetNames %q", config.ToolsetNames, tools.ToolsetNames())
+	}
+	var out bytes.Buffer
+	if err := run([]string{"list-tools", "--toolsets", "roles, poolers", "--read-only"}, func(string) string { return "" }, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Tools []struct {
+			Name, Toolset string
+			Mutating      bool
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &list); err != nil || len(list.Tools) != 3 {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	for _, tl := range list.Tools {
+		if (tl.Toolset != "roles" && tl.Toolset != "poolers") || tl.Mutating {
+			t.Errorf("%+v listed", tl)
+		}
+	}
+	err := run([]string{"list-tools", "--toolsets", "backup"}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `unknown toolset "backup": use any of clusters, instances`) {
+		t.Fatalf("unknown toolset: %v", err)
 	}
 }

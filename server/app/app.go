@@ -184,7 +184,11 @@ func (a *App) LogStartup() {
 	a.Log.Info("upstream", "issuer", m.Issuer, "authorization_endpoint", m.AuthorizationEndpoint, "token_endpoint", m.TokenEndpoint,
 		"revocation_endpoint", m.RevocationEndpoint, "client_id", c.ClientID, "client_auth", c.ClientAuthMethod, "audience", c.Audience, "scope", c.Scope,
 		"forward_resource", c.ForwardResource, "jwe_private_key", c.Secrets.UpstreamJWEKey != nil, "callback", e.Callback)
-	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly,
+	toolsets := c.MCP.Toolsets
+	if len(toolsets) == 0 {
+		toolsets = []string{"all"}
+	}
+	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly, "toolsets", toolsets,
 		"namespaces", c.Kubernetes.Namespaces, "health", "/healthz /readyz", "metrics", "/metrics")
 	switch {
 	case a.kubeErr != nil:

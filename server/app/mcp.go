@@ -44,7 +44,7 @@ func NewMCPServer(cfg *config.Config, kc *kube.Clients, defaultNS string, log *s
 	if len(cfg.Kubernetes.Namespaces) > 0 {
 		deps.DefaultNamespace = cfg.Kubernetes.Namespaces[0]
 	}
-	return mcpserver.New(mcpserver.Options{Version: Version, Tools: tools.All(deps), ReadOnly: cfg.MCP.ReadOnly,
+	return mcpserver.New(mcpserver.Options{Version: Version, Tools: tools.All(deps), ReadOnly: cfg.MCP.ReadOnly, Toolsets: cfg.MCP.Toolsets,
 		RequireIdentity: requireIdentity, Logger: log, Observer: obs})
 }
 

@@ -111,6 +111,8 @@ type Consent struct {
 type MCP struct {
 	Path     string `yaml:"path"` // default /mcp
 	ReadOnly bool   `yaml:"read_only"`
+	// Toolsets are the groups of tools to expose (server/tools.Toolsets); empty: all.
+	Toolsets []string `yaml:"toolsets"`
 	// AllowedOrigins are browser origins (https://host[:port]) allowed to call the MCP endpoint,
 	// e.g. the MCP Inspector; the server's own origin is always allowed.
 	AllowedOrigins []string `yaml:"allowed_origins"`
@@ -127,6 +129,10 @@ type Kubernetes struct {
 	ImageTemplate string `yaml:"image_template"`
 	ImageCatalog  string `yaml:"image_catalog"`
 }
+
+// ToolsetNames are the toolsets of server/tools (a test there keeps this list equal to
+// tools.ToolsetNames; config does not import the tools).
+const ToolsetNames = "clusters, instances, roles, databases, backups, poolers, operations, observability"
 
 // Secrets are the values read from the secret files.
 type Secrets struct {
@@ -331,6 +337,7 @@ func Fields() []Field {
 		str("consent.mode", "when to ask for consent: always (the only mode)", func(c *Config) *string { return &c.Consent.Mode }),
 		str("mcp.path", "path of the MCP endpoint", func(c *Config) *string { return &c.MCP.Path }),
 		boolean("mcp.read_only", "expose read-only tools only", func(c *Config) *bool { return &c.MCP.ReadOnly }),
+		list("mcp.toolsets", "groups of tools to expose, of "+ToolsetNames+" (default: all)", func(c *Config) *[]string { return &c.MCP.Toolsets }),
 		list("mcp.allowed_origins", "browser origins allowed to call the MCP endpoint", func(c *Config) *[]string { return &c.MCP.AllowedOrigins }),
 		list("kubernetes.namespaces", "namespaces the tools may touch (empty: all)", func(c *Config) *[]string { return &c.Kubernetes.Namespaces }),
 		str("kubernetes.context", "kubeconfig context (empty: current)", func(c *Config) *string { return &c.Kubernetes.Context }),

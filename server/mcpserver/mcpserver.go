@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -47,6 +48,9 @@ type Options struct {
 	Tools []tools.Tool
 	// ReadOnly registers no mutating tool at all.
 	ReadOnly bool
+	// Toolsets, when not empty, registers only the tools of these toolsets (tools.Toolsets); an
+	// unknown name is an error.
+	Toolsets []string
 	// RequireIdentity refuses tool calls whose context carries no identity.Identity: set it when
 	// the handler is mounted behind the bearer check, so a wiring mistake fails closed.
 	RequireIdentity bool
@@ -61,6 +65,8 @@ type Options struct {
 	DisableLocalhostProtection bool
 	// Instructions are sent to clients; default describes the tools' safety rules.
 	Instructions string
+
+	noListCache bool // tests: serve tools/list the way mcp-go does on its own
 }
 
 // Server is the MCP server.
@@ -69,7 +75,10 @@ type Server struct {
 	mcp    *server.MCPServer
 	tools  map[string]tools.Tool
 	names  []string
-	starts sync.Map // *mcp.CallToolRequest -> time.Time
+	starts sync.Map   // *mcp.CallToolRequest -> time.Time
+	list   *toolsList // tools/list from memory (toolslist.go); nil: mcp-go's own
+	// listHits counts tools/list answers served from memory (tests).
+	listHits atomic.Int64
 }
 
 const defaultInstructions = "Tools to manage PostgreSQL clusters run by CloudNativePG. Every mutating tool accepts dry_run: true to preview the exact object or patch. " +
@@ -95,6 +104,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Instructions == "" {
 		opts.Instructions = defaultInstructions
 	}
+	selected, err := tools.SelectToolsets(opts.Tools, opts.Toolsets)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{opts: opts, tools: map[string]tools.Tool{}}
 	hooks := &server.Hooks{}
 	hooks.AddBeforeCallTool(func(_ context.Context, _ any, req *mcp.CallToolRequest) { s.starts.Store(req, time.Now()) })
@@ -113,8 +126,9 @@ func New(opts Options) (*Server, error) {
 		server.WithRecovery(),
 		server.WithHooks(hooks),
 		server.WithInstructions(opts.Instructions),
+		server.WithToolFilter(s.listFilter), // the only filter: see toolslist.go
 	)
-	for _, t := range opts.Tools {
+	for _, t := range selected {
 		if opts.ReadOnly && t.Mutating {
 			continue
 		}
@@ -126,7 +140,15 @@ func New(opts Options) (*Server, error) {
 		s.names = append(s.names, name)
 		s.mcp.AddTool(t.Def, s.guard(t))
 	}
+	if len(s.names) == 0 {
+		return nil, fmt.Errorf("mcpserver: no tools left with toolsets %v and read-only %v", opts.Toolsets, opts.ReadOnly)
+	}
 	sort.Strings(s.names)
+	if !opts.noListCache {
+		if err := s.buildToolsList(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -160,6 +182,14 @@ func (s *Server) Handler() http.Handler {
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		if s.list != nil && r.Method == http.MethodPost && r.Body != nil {
+			body, rc := readBody(r)
+			r.Body = rc
+			if body != nil && isPlainToolsList(body) {
+				s.serveToolsList(w, r, h, body)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	})
