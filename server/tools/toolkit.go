@@ -293,25 +293,29 @@ func clientCanElicit(ctx context.Context) bool {
 
 // --- shared parameter builders ----------------------------------------------------------------
 
+// Shared arguments. Their descriptions are short on purpose: tools/list carries them once per tool
+// (the server's instructions explain dry_run and confirmation once), and names are checked by the
+// handlers, whose messages say how to fix a bad one (RFC 1123), so the schemas carry no pattern or
+// length.
+
 func pNamespace() mcp.ToolOption {
-	return mcp.WithString("namespace", mcp.Description("Kubernetes namespace (RFC 1123 label). Default: the server's namespace (service account or kubeconfig context)."), mcp.MaxLength(253))
+	return mcp.WithString("namespace", mcp.Description("Kubernetes namespace; default: the server's."))
 }
 
 func pDryRun() mcp.ToolOption {
-	return mcp.WithBoolean("dry_run", mcp.DefaultBool(false), mcp.Description("Preview only: validate with a server-side dry run and return the exact object or patch, changing nothing."))
+	return mcp.WithBoolean("dry_run", mcp.DefaultBool(false), mcp.Description("Preview: return the exact object or patch, change nothing."))
 }
 
 func pConfirm(extra string) mcp.ToolOption {
-	return mcp.WithBoolean("confirm", mcp.DefaultBool(false), mcp.Description("Set to true after the user agreed to this destructive action"+extra+". Without it the server asks the user through MCP elicitation when the client supports it, else refuses."))
+	return mcp.WithBoolean("confirm", mcp.DefaultBool(false), mcp.Description("true once the user agreed"+extra+"; without it the server asks the user (elicitation) or refuses."))
 }
 
 func pFormat() mcp.ToolOption {
-	return mcp.WithString("format", mcp.Enum("text", "json"), mcp.DefaultString("text"), mcp.Description("'text' for a readable summary, 'json' for the structured result as text. structuredContent is always returned."))
+	return mcp.WithString("format", mcp.Enum("text", "json"), mcp.DefaultString("text"), mcp.Description("'json': the structured result as text."))
 }
 
 func pName(name, desc string, required bool) mcp.ToolOption {
-	// No JSON Schema pattern: the handler's RFC 1123 check explains how to fix a bad name.
-	opts := []mcp.PropertyOption{mcp.Description(desc), mcp.MaxLength(253)}
+	opts := []mcp.PropertyOption{mcp.Description(desc)}
 	if required {
 		opts = append(opts, mcp.Required())
 	}
