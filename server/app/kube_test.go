@@ -1,14 +1,12 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
-	"github.com/cnpg-mcp/cnpg-mcp/server/internal/kubetest"
 )
 
 // Without any Kubernetes configuration (make run on a laptop without a cluster) the server starts,
@@ -72,14 +70,7 @@ func TestNoKubernetesConfigurationSaysWhatToDo(t *testing.T) {
 
 // With a configuration, the start-up log says which one: source, file, context and API server.
 func TestStartupLogNamesKubernetesConfiguration(t *testing.T) {
-	if !kubetest.Available() {
-		t.Skip(kubetest.ErrNoBinaries.Error()) // TestE2E_ToolCallWithOurToken fails the run when the binaries are required
-	}
-	env, err := kubetest.Start(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Stop)
+	env := startKube(t)
 	s := newStack(t, nil)
 	kubeconfig := kubeconfigFor(t, env, s.dir)
 	s.start(func(c *config.Config) { c.Kubernetes.Kubeconfig = kubeconfig })

@@ -10,6 +10,9 @@
 // bounded; sessions are not stored (several replicas work, and a session never authenticates) and
 // their IDs are bound to the caller who created them (session.go).
 //
+// Options.Toolsets exposes only some groups of tools (server/tools.Toolsets). tools/list is answered
+// from a tools array marshalled once per server (toolslist.go), not rebuilt per request.
+//
 // Every tool call gets one structured audit line (who, tool, arguments minus secrets, object,
 // dry run, result) and a metrics observation, including calls rejected by schema validation.
 package mcpserver
