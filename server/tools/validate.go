@@ -460,6 +460,9 @@ func decodeMessage(tool string, err error) string {
 		switch te.Type.Kind() {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 			want = "a whole number"
+			if strings.HasPrefix(te.Value, "number ") {
+				want = "a whole number written without a decimal point"
+			}
 		case reflect.Float32, reflect.Float64:
 			want = "a number"
 		case reflect.String:
