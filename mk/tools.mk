@@ -22,6 +22,10 @@ tools-doc: ## regenerate docs/tools.md from the tool definitions
 cnpg-crds: ## re-extract the pinned CloudNativePG CRDs (internal/kubetest/crds) from the operator module
 	hack/cnpg-crds.sh
 
+.PHONY: bench-tools-list
+bench-tools-list: ## tools/list CPU and bytes per request through the bearer check: from memory, mcp-go's own, ping
+	$(GO) test ./server/mcpserver -run '^$$' -bench ToolsList -benchmem -benchtime 2000x -count 6
+
 .PHONY: bench-tools
 bench-tools: kubebins ## bearer-check overhead benchmarks + 50-client/30 s load run against kube-apiserver
 	KUBEBIN_DIR=$(KUBEBIN_DIR) $(GO) test ./server/tools -run '^$$' -bench 'Bearer' -benchtime 2000x -count 3

@@ -26,6 +26,7 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/postgres"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools/kube"
 	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -68,6 +69,8 @@ type App struct {
 	Handler  http.Handler
 	listener net.Listener
 	now      func() time.Time
+	kube     kube.Source // where the tools' Kubernetes configuration came from
+	kubeErr  error       // set when there is none (AllowMissingKubernetes)
 }
 
 // NewLogger returns the JSON logger at level.
@@ -258,9 +261,19 @@ func (a *App) LogStartup() {
 	a.Log.Info("upstream", "issuer", m.Issuer, "authorization_endpoint", m.AuthorizationEndpoint, "token_endpoint", m.TokenEndpoint,
 		"revocation_endpoint", m.RevocationEndpoint, "client_id", c.ClientID, "client_auth", c.ClientAuthMethod, "audience", c.Audience, "scope", c.Scope,
 		"forward_resource", c.ForwardResource, "jwe_private_key", c.Secrets.UpstreamJWEKey != nil, "callback", e.Callback)
-	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly,
+	toolsets := c.MCP.Toolsets
+	if len(toolsets) == 0 {
+		toolsets = []string{"all"}
+	}
+	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly, "toolsets", toolsets,
 		"namespaces", c.Kubernetes.Namespaces, "health", "/healthz /readyz", "metrics", "/metrics")
-	a.Log.Info("storage", "driver", c.Storage.Driver, "backend", a.Store.Backend(), "sealing_key_ids", len(c.SealingKeys))
+	switch {
+	case a.kubeErr != nil:
+		a.Log.Warn("kubernetes: tool calls will fail until this is fixed: "+a.kubeErr.Error(), "source", "none")
+	case a.kube.Server != "":
+		a.Log.Info("kubernetes", a.kube.LogAttrs()...)
+	}
+	a.Log.Info("storage", "driver", c.Storage.Driver, "backend", a.Store.Backend(), "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
 	if c.Dev() {
 		a.Log.Warn("public_url is plain http on loopback: development mode (cookies without __Host-/Secure); use https in production")
 	}
