@@ -89,9 +89,8 @@ var Clients = []Client{
 		Short: "Go SDK 1.8.0",
 		Name:  "official Go SDK client (`github.com/modelcontextprotocol/go-sdk` 1.8.0, `auth.AuthorizationCodeHandler`)",
 		How: "registers with DCR; asks for the challenge's scope; steps up by registering again and authorizing with the union " +
-			"of granted and challenged scopes — at 2025-06-18 and 2025-11-25 the retried call then carries the session of the first " +
-			"registration, which this server binds to the user and the client (RS-09), gets 404, and the SDK reports " +
-			"`ErrSessionMissing` (terminal): the application connects again; refreshes through `golang.org/x/oauth2` once its " +
+			"of granted and challenged scopes, and retries on the same session (bound to the user, not the client: RS-09); " +
+			"refreshes through `golang.org/x/oauth2` once its " +
 			"token's expiry has passed (the test moves the client's clock and the server's together).",
 	},
 	{
