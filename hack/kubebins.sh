@@ -62,19 +62,31 @@ ldflags() {
   echo "$ld"
 }
 
-for c in "$@"; do
-  if [ -x "$bin/$c" ]; then echo "kubebins: reusing $bin/$c" >&2; continue; fi
+# etcd (its own module) builds beside the Kubernetes components, so its compile overlaps their
+# single-threaded links; the Kubernetes components build one after another (they share packages).
+build() {
+  local c=$1 start
   start=$(date +%s)
   case "$c" in
     etcd)
-      etcd_module
       (cd "$root/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp.$$" go.etcd.io/etcd/server/v3) ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubeadm|kubectl)
-      k8s_module
+    *)
       (cd "$root/k8s" && go build -trimpath -ldflags "$(ldflags)" -o "$bin/$c.tmp.$$" "k8s.io/kubernetes/cmd/$c") ;;
-    *) echo "kubebins: unknown component $c" >&2; exit 2 ;;
   esac
   mv "$bin/$c.tmp.$$" "$bin/$c"
   echo "kubebins: built $c in $(( $(date +%s) - start ))s" >&2
+}
+kube=() etcd=""
+for c in "$@"; do
+  if [ -x "$bin/$c" ]; then echo "kubebins: reusing $bin/$c" >&2; continue; fi
+  case "$c" in
+    etcd) etcd_module; etcd=1 ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubeadm|kubectl) k8s_module; kube+=("$c") ;;
+    *) echo "kubebins: unknown component $c" >&2; exit 2 ;;
+  esac
 done
+pid=""
+if [ -n "$etcd" ]; then build etcd & pid=$!; fi
+for c in "${kube[@]}"; do build "$c"; done
+if [ -n "$pid" ]; then wait "$pid"; fi
 echo "$bin"

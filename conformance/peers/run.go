@@ -392,6 +392,14 @@ func nodeBinary(ctx context.Context, minMajor int) (path, version string, err er
 	return path, version, nil
 }
 
+// Install makes sure the peer's npm packages are installed in o.Cache (what Start does first):
+// `make test` calls it for every peer before the go tests, in parallel with the Go builds, so the
+// peers tier later finds them installed. It reports whether it installed them now.
+func Install(ctx context.Context, p Peer, o Options) (installed bool, err error) {
+	_, installed, err = ensureModules(ctx, p.Name, filepath.Join(o.Root, "conformance", "peers", p.Name), o.Cache, o.logf)
+	return installed, err
+}
+
 // ensureModules returns a node_modules directory holding exactly the peer's package-lock.json,
 // installing it with `npm ci` into the cache when no earlier run did. Installs go to a temporary
 // directory renamed into place, so a concurrent or interrupted install never leaves a half one.
