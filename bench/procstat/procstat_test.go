@@ -30,9 +30,9 @@ func writeProc(t *testing.T, root string, pid, ppid int, utime, stime, cutime, c
 // A tree's CPU and memory are the root's plus every descendant's, and nothing of other processes.
 func TestReadTree(t *testing.T) {
 	root := t.TempDir()
-	writeProc(t, root, 10, 1, 100, 50, 7, 3, 1000) // the server: 1.5 s + 0.1 s of waited-for children
-	writeProc(t, root, 11, 10, 20, 10, 0, 0, 500)  // its child
-	writeProc(t, root, 12, 11, 5, 5, 0, 0, 100)    // a grandchild
+	writeProc(t, root, 10, 1, 100, 50, 7, 3, 1000)  // the server: 1.5 s + 0.1 s of waited-for children
+	writeProc(t, root, 11, 10, 20, 10, 0, 0, 500)   // its child
+	writeProc(t, root, 12, 11, 5, 5, 0, 0, 100)     // a grandchild
 	writeProc(t, root, 20, 1, 999, 999, 0, 0, 9000) // someone else
 	if err := os.MkdirAll(filepath.Join(root, "self"), 0o755); err != nil {
 		t.Fatal(err)
