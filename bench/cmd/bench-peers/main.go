@@ -37,6 +37,7 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/peers"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/redirect"
 	mconfig "github.com/cnpg-mcp/cnpg-mcp/mockauth0/config"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 )
 
 func main() {
@@ -71,7 +72,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.work, "work", "", "`directory` for logs and state (default: a temporary one, removed)")
 	fs.StringVar(&o.result, "result", "", "also write the output, with the command and the machine, to this `file` (bench/RESULT.md)")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of our servers into this `directory` (both run the -tags benchtool build then)")
-	peerList := fs.String("peers", "ts-sdk-proxy,fastmcp-ts", "peers to start, of conformance/peers")
+	peerList := fs.String("peers", "ts-sdk-proxy,fastmcp-ts", "peers to start, of conformance/peers (empty: ours only, e.g. with --profile)")
+	methods := fs.String("methods", "tools/list,ping", "MCP methods measured")
 	conc := fs.String("concurrency", "1,8,32", "concurrencies of the tools/list and ping runs")
 	fs.IntVar(&o.cfg.Rounds, "rounds", 3, "interleaved rounds")
 	fs.IntVar(&o.cfg.Requests, "requests", 2000, "measured requests per run (its bound in count)")
@@ -84,7 +86,10 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	o.peers = strings.Split(*peerList, ",")
+	if *peerList != "" {
+		o.peers = strings.Split(*peerList, ",")
+	}
+	o.cfg.Methods = strings.Split(*methods, ",")
 	for _, c := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 || n > 256 {
@@ -95,7 +100,6 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if o.cfg.Rounds < 1 || o.cfg.Requests < 1 || o.cfg.Requests > 1_000_000 || o.cfg.MaxDuration <= 0 || o.cfg.MaxDuration > 10*time.Minute {
 		return o, errors.New("--rounds ≥ 1, --requests from 1 to 1,000,000 and --max-time from 1 ns to 10 min, please")
 	}
-	o.cfg.Methods = []string{"tools/list", "ping"}
 	return o, nil
 }
 
@@ -125,15 +129,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			stops[i]()
 		}
 	}()
-	ourBin := filepath.Join(o.bin, "cnpg-mcp-server")
-	if o.profile != "" {
-		ourBin = filepath.Join(o.bin, "cnpg-mcp-server-benchtool")
+	ourBin, ourArgs := filepath.Join(o.bin, "cnpg-mcp-server"), []string(nil)
+	if o.profile != "" { // the benchmark's build, without its one-tool toolset
+		ourBin, ourArgs = filepath.Join(o.bin, "cnpg-mcp-server-benchtool"), []string{"--mcp-toolsets", strings.Join(tools.ToolsetNames(), ",")}
 	}
 	for _, s := range []struct {
 		name, binary, tools string
 		args                []string
 	}{
-		{"ours", ourBin, "all 35 tools", nil},
+		{"ours", ourBin, "all 35 tools", ourArgs},
 		{"ours-1tool", filepath.Join(o.bin, "cnpg-mcp-server-benchtool"), "1 tool (whoami)", []string{"--mcp-toolsets", "bench"}},
 	} {
 		t, stop, err := startOurs(ctx, o, s.name, s.binary, s.args)
