@@ -349,7 +349,11 @@ func loadavg() string {
 func writeResult(o options, args []string, output string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# make bench-peers — last run\n\n")
-	fmt.Fprintf(&b, "Written by `make bench-peers BENCH_WRITE_RESULT=1` (bench/cmd/bench-peers; flags: `%s`).\n\n", strings.Join(relArgs(args), " "))
+	flags := "none"
+	if a := relArgs(args); len(a) > 0 {
+		flags = "`" + strings.Join(a, " ") + "`"
+	}
+	fmt.Fprintf(&b, "Written by `make bench-peers BENCH_WRITE_RESULT=1` (bench/cmd/bench-peers; flags other than paths: %s).\n\n", flags)
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- machine: %s, %d CPUs, %s, %s/%s, %s, Node.js %s\n", cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH,
 		runtime.Version(), nodeVersion())
