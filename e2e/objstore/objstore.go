@@ -32,8 +32,8 @@ const (
 	ServerTLSSecret  = "barman-cloud-server-tls"
 	ClientTLSSecret  = "barman-cloud-client-tls"
 
-	StoreName    = "s3"   // Deployment and Service of the object store
-	StorePort    = 7070   // versitygw's default S3 port
+	StoreName    = "s3" // Deployment and Service of the object store
+	StorePort    = 7070 // versitygw's default S3 port
 	Bucket       = "backups"
 	CredsSecret  = "s3-creds"
 	AccessKeyKey = "ACCESS_KEY_ID"
