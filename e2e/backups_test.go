@@ -31,6 +31,9 @@ import (
 // the kind cluster; base backups and WAL archiving through the MCP tools; a point-in-time restore to a
 // noted time, checked row by row in PostgreSQL; scheduled backups; the recoverability window; a broken
 // object-store credential found by diagnose. Every wait on Kubernetes objects is a watch with a bound.
+// backupSpecTools are the tools only this spec calls (the tools spec's "called every tool" counts them).
+var backupSpecTools = map[string]bool{"restore_postgres_cluster": true, "get_cluster_recoverability": true}
+
 var _ = Describe("backups and point-in-time recovery through the MCP tools", Ordered, Label("backups"), func() {
 	const (
 		ns       = "e2e-backups"

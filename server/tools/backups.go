@@ -86,14 +86,16 @@ func pWaitForArchive() mcp.ToolOption {
 
 // resolve checks the options against the cluster: the method defaults to what the cluster is
 // configured with, a plugin must be enabled on the cluster, an object-store method must be configured.
-func (o *backupOptions) resolve(cl *cnpgv1.Cluster) (*resolvedBackup, error) {
+// A schedule (now false) may be set up before the cluster's backups are: then the method defaults to
+// barmanObjectStore and the configuration is not checked (each run fails until it is).
+func (o *backupOptions) resolve(cl *cnpgv1.Cluster, now bool) (*resolvedBackup, error) {
 	cfg := clusterBackupConfig(cl)
 	m := cnpgv1.BackupMethod(o.Method)
 	if m == "" {
 		switch {
 		case o.PluginName != "" || cfg.Method == string(cnpgv1.BackupMethodPlugin):
 			m = cnpgv1.BackupMethodPlugin
-		case cfg.Method == string(cnpgv1.BackupMethodBarmanObjectStore):
+		case cfg.Method == string(cnpgv1.BackupMethodBarmanObjectStore) || !now:
 			m = cnpgv1.BackupMethodBarmanObjectStore
 		default:
 			return nil, userErrorf("cluster %s has no backup configured (no Barman Cloud plugin entry in spec.plugins, no spec.backup.barmanObjectStore): give method (volumeSnapshot needs spec.backup.volumeSnapshot), or configure an object store first", cl.Name)
@@ -105,7 +107,7 @@ func (o *backupOptions) resolve(cl *cnpgv1.Cluster) (*resolvedBackup, error) {
 		if o.PluginName != "" || len(o.PluginParameters) > 0 {
 			return nil, userErrorf("plugin_name and plugin_parameters only go with method: \"plugin\"")
 		}
-		if m == cnpgv1.BackupMethodBarmanObjectStore && (cl.Spec.Backup == nil || cl.Spec.Backup.BarmanObjectStore == nil) {
+		if now && m == cnpgv1.BackupMethodBarmanObjectStore && (cl.Spec.Backup == nil || cl.Spec.Backup.BarmanObjectStore == nil) {
 			return nil, userErrorf("cluster %s has no spec.backup.barmanObjectStore, so a barmanObjectStore backup would fail; use method plugin (if it has the Barman Cloud plugin) or volumeSnapshot, or configure the object store first", cl.Name)
 		}
 	case cnpgv1.BackupMethodPlugin:
@@ -119,7 +121,7 @@ func (o *backupOptions) resolve(cl *cnpgv1.Cluster) (*resolvedBackup, error) {
 				enabled = true
 			}
 		}
-		if !enabled {
+		if now && !enabled {
 			return nil, userErrorf("plugin %s is not enabled on cluster %s (spec.plugins): the operator would fail the backup; enable the plugin on the cluster first", name, cl.Name)
 		}
 		for k, v := range o.PluginParameters {
@@ -167,7 +169,7 @@ func createBackup(ctx context.Context, c *call, a *createBackupArgs) (*Result, e
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.resolve(cl)
+	r, err := a.resolve(cl, true)
 	if err != nil {
 		return nil, err
 	}

@@ -507,7 +507,8 @@ func healthFindings(hs []*InstanceHealth, now time.Time) []healthFinding {
 		if h.OldestXactSeconds != nil && *h.OldestXactSeconds >= oldestXactWarn.Seconds() {
 			add(h, "warning", "get_cluster_logs", "oldest open transaction is %s old (holds back vacuum and WAL removal)", (time.Duration(*h.OldestXactSeconds) * time.Second).String())
 		}
-		if h.WraparoundDistance != nil && *h.WraparoundDistance <= wraparoundWarn {
+		// replicas replay the primary's frozen XIDs: report wraparound once, on the primary
+		if h.WraparoundDistance != nil && *h.WraparoundDistance <= wraparoundWarn && h.Role != "replica" {
 			add(h, "critical", "get_cluster_logs", "transaction ID wraparound in %d transactions (database %s, age %d): vacuum it (VACUUM FREEZE) before PostgreSQL stops accepting writes", *h.WraparoundDistance, h.XIDAgeDatabase, *h.XIDAge)
 		}
 		if h.Pending {

@@ -85,7 +85,7 @@ func createScheduledBackup(ctx context.Context, c *call, a *createScheduledArgs)
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.resolve(cl)
+	r, err := a.resolve(cl, false)
 	if err != nil {
 		return nil, err
 	}
