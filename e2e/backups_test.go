@@ -216,7 +216,7 @@ var _ = Describe("backups and point-in-time recovery through the MCP tools", Ord
 		Expect(psql(ctx, source, "select count(*) from pitr")).To(Equal("180"))
 		Expect(psql(ctx, source, "select count(*) from pitr where at <= '"+targetTime+"'")).To(Equal("150"), "rows committed before the noted time")
 		// close the WAL segment holding the last commit so it is archived now, not at archive_timeout
-		psql(ctx, source, "select pg_switch_wal()")
+		segment := psql(ctx, source, "select pg_walfile_name(pg_switch_wal())")
 
 		By("waiting until the recoverability window covers the noted time")
 		tt, err := time.Parse(time.RFC3339Nano, targetTime)
@@ -224,12 +224,13 @@ var _ = Describe("backups and point-in-time recovery through the MCP tools", Ord
 		// the last archived WAL time lives in the instance manager's report, not in a Kubernetes
 		// object: this one wait polls the tool (bounded), as an assistant would
 		var window map[string]any
-		Expect(kube.WaitFor(ctx, "WAL archived past the target time", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+		Expect(kube.WaitFor(ctx, "WAL segment "+segment+" archived", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 			rec, _ := call(ctx, "get_cluster_recoverability", map[string]any{"name": source, "namespace": ns})
 			window = rec["window"].(map[string]any)
+			wal, _ := rec["wal_archiving"].(map[string]any)["last_archived_wal"].(string)
 			last, _ := window["last_archived_wal_time"].(string)
 			t, err := time.Parse(time.RFC3339Nano, last)
-			return err == nil && t.After(tt), "last archived WAL at " + last, nil
+			return err == nil && t.After(tt) && wal >= segment, fmt.Sprintf("last archived WAL %s at %s", wal, last), nil
 		})).To(Succeed())
 		first, err := time.Parse(time.RFC3339, window["first_recoverability_point"].(string))
 		Expect(err).NotTo(HaveOccurred(), "the window has a first recoverability point: %v", window)
