@@ -137,6 +137,18 @@ func restoreCluster(ctx context.Context, c *call, a *restoreArgs) (*Result, erro
 			return nil, userErrorf("the restored cluster needs a new name: %s is the source (restoring in place is not supported; delete_postgres_cluster first if you really mean to replace it)", a.Name)
 		}
 		p.cfg = clusterBackupConfig(p.source)
+		if b := p.backup; b != nil {
+			// the Backup's own method decides how it restores, whatever the cluster uses now
+			switch firstNonEmpty(string(b.Status.Method), string(b.Spec.Method), string(cnpgv1.BackupMethodBarmanObjectStore)) {
+			case string(cnpgv1.BackupMethodBarmanObjectStore):
+				// recovery.backup.name: the operator takes the store from the Backup's status
+				p.cfg = backupConfig{Method: string(cnpgv1.BackupMethodBarmanObjectStore), ServerName: firstNonEmpty(b.Status.ServerName, p.source.Name), InTree: p.cfg.InTree}
+			case string(cnpgv1.BackupMethodPlugin):
+				if p.cfg.Method != string(cnpgv1.BackupMethodPlugin) || b.Spec.PluginConfiguration == nil || b.Spec.PluginConfiguration.Name != p.cfg.Plugin {
+					return nil, userErrorf("Backup %s was taken by a plugin the cluster %s no longer has enabled: restore with object_store and server_name instead", b.Name, p.source.Name)
+				}
+			}
+		}
 		if p.cfg.Method == "" {
 			return nil, userErrorf("cluster %s has no object-store backups configured (no Barman Cloud plugin in spec.plugins, no spec.backup.barmanObjectStore): nothing to restore from", fmtObj(ns, p.source.Name))
 		}
