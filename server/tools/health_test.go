@@ -103,13 +103,13 @@ func TestInstanceHealthFromReports(t *testing.T) {
 	fs := healthFindings([]*InstanceHealth{p, r}, now)
 	want := map[string]string{ // problem fragment -> next tool
 		"WAL archiving is failing: last failed WAL 000000010000000000000008": "get_cluster_recoverability",
-		"12 WAL files wait to be archived":                                    "get_cluster_recoverability",
-		"93 of max_connections 100 in use":                                    "create_pooler",
-		"oldest open transaction is 15m1s old":                                "get_cluster_logs",
-		"transaction ID wraparound in 347483647 transactions (database app":   "get_cluster_logs",
-		"a configuration change waits for a restart":                          "restart_postgres_cluster",
-		"replica is 32.0 MiB behind the primary":                              "get_cluster_status",
-		"replica replays 42 s behind the primary":                             "get_cluster_status",
+		"12 WAL files wait to be archived":                                   "get_cluster_recoverability",
+		"93 of max_connections 100 in use":                                   "create_pooler",
+		"oldest open transaction is 15m1s old":                               "get_cluster_logs",
+		"transaction ID wraparound in 347483647 transactions (database app":  "get_cluster_logs",
+		"a configuration change waits for a restart":                         "restart_postgres_cluster",
+		"replica is 32.0 MiB behind the primary":                             "get_cluster_status",
+		"replica replays 42 s behind the primary":                            "get_cluster_status",
 	}
 	for frag, next := range want {
 		found := false
