@@ -203,7 +203,7 @@ var _ = Describe("backups and point-in-time recovery through the MCP tools", Ord
 		start := time.Now()
 		call(ctx, "create_backup", map[string]any{"cluster_name": source, "namespace": ns, "backup_name": backupName, "immediate_checkpoint": true})
 		b := watchBackup(ctx, backupName)
-		backupID = str(b, "status", "backupID")
+		backupID = str(b, "status", "backupId")
 		Expect(backupID).NotTo(BeEmpty())
 		AddReportEntry("pitr-base-backup", fmt.Sprintf("%s (ID %s) completed in %s", backupName, backupID, time.Since(start).Round(time.Second)))
 		got, _ := call(ctx, "get_backup", map[string]any{"name": backupName, "namespace": ns})
