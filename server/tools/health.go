@@ -361,7 +361,7 @@ func fillHealth(h *InstanceHealth, st *instanceStatus, met *instanceMetrics) {
 			h.LastArchivedWAL, h.LastArchivedWALTime = st.LastArchivedWAL, st.LastArchivedWALTime
 			h.LastFailedWAL, h.LastFailedWALTime = st.LastFailedWAL, st.LastFailedWALTime
 			h.ReadyWALFiles = ptr(st.ReadyWALFiles)
-			h.ArchivingFailing = archivingFailing(st.LastArchivedWALTime, st.LastFailedWALTime)
+			h.ArchivingFailing = archivingFailing(st.LastFailedWAL, st.LastArchivedWALTime, st.LastFailedWALTime)
 		}
 	}
 	if met == nil {
@@ -394,14 +394,15 @@ func fillHealth(h *InstanceHealth, st *instanceStatus, met *instanceMetrics) {
 	}
 }
 
-// archivingFailing: the last failed WAL is newer than the last archived one.
-func archivingFailing(archived, failed string) bool {
-	if failed == "" {
+// archivingFailing: a WAL file failed, and later than the last one archived. pg_stat_archiver's
+// times come as PostgreSQL prints them: "-infinity" (seen on kind) when nothing ever failed.
+func archivingFailing(failedWAL, archived, failed string) bool {
+	if failedWAL == "" {
 		return false
 	}
 	tf, err := time.Parse(time.RFC3339Nano, failed)
 	if err != nil {
-		return true
+		return false
 	}
 	ta, err := time.Parse(time.RFC3339Nano, archived)
 	return err != nil || tf.After(ta)

@@ -173,16 +173,18 @@ func TestHealthFindingsThresholds(t *testing.T) {
 
 func TestArchivingFailing(t *testing.T) {
 	for _, tc := range []struct {
-		archived, failed string
-		want             bool
+		wal, archived, failed string
+		want                  bool
 	}{
-		{"2026-11-27T03:00:00Z", "", false},
-		{"2026-11-27T03:00:00Z", "2026-11-27T02:00:00Z", false},
-		{"2026-11-27T03:00:00Z", "2026-11-27T03:00:01Z", true},
-		{"", "2026-11-27T03:00:01Z", true}, // never archived, failed
+		{"", "2026-11-27T03:00:00Z", "", false},
+		// what CloudNativePG 1.30's /pg/status said on kind when nothing had failed
+		{"", "2026-12-07T05:29:00.208816Z", "-infinity", false},
+		{"0001", "2026-11-27T03:00:00Z", "2026-11-27T02:00:00Z", false},
+		{"0001", "2026-11-27T03:00:00Z", "2026-11-27T03:00:01Z", true},
+		{"0001", "", "2026-11-27T03:00:01Z", true}, // never archived, failed
 	} {
-		if got := archivingFailing(tc.archived, tc.failed); got != tc.want {
-			t.Errorf("archivingFailing(%q, %q) = %t", tc.archived, tc.failed, got)
+		if got := archivingFailing(tc.wal, tc.archived, tc.failed); got != tc.want {
+			t.Errorf("archivingFailing(%q, %q, %q) = %t", tc.wal, tc.archived, tc.failed, got)
 		}
 	}
 }

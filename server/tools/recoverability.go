@@ -246,7 +246,7 @@ func (c *call) archivingState(ctx context.Context, ns string, cl *cnpgv1.Cluster
 	if t, err := time.Parse(time.RFC3339Nano, st.LastArchivedWALTime); err == nil {
 		a.LagSeconds = ptr(c.Now().Sub(t).Seconds())
 	}
-	if archivingFailing(st.LastArchivedWALTime, st.LastFailedWALTime) {
+	if archivingFailing(st.LastFailedWAL, st.LastArchivedWALTime, st.LastFailedWALTime) {
 		a.State = "failing"
 	} else if a.State == "unknown" && st.LastArchivedWAL != "" {
 		a.State = "ok"
