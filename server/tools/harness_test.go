@@ -107,6 +107,7 @@ type hopt struct {
 	allowedNS   []string
 	config      *rest.Config // Kubernetes identity of the server; default admin
 	noNamespace bool
+	instances   tools.InstanceReports // default: the real pods/proxy reader
 }
 
 type syncBuffer struct {
@@ -148,7 +149,7 @@ func newHarness(t testing.TB, o hopt) *harness {
 		t.Fatal(err)
 	}
 	deps := &tools.Deps{Client: clients.Client, Core: clients.Core, DefaultNamespace: h.ns, AllowedNamespaces: o.allowedNS,
-		ImageTemplate: "postgresql:{version}", Now: func() time.Time { return h.now }}
+		ImageTemplate: "postgresql:{version}", Now: func() time.Time { return h.now }, Instances: o.instances}
 	logger := slog.New(slog.NewJSONHandler(h.audit, nil))
 	h.srv, err = mcpserver.New(mcpserver.Options{Tools: tools.All(deps), ReadOnly: o.readOnly, RequireIdentity: true, Logger: logger})
 	if err != nil {

@@ -58,6 +58,9 @@ type Deps struct {
 	Now func() time.Time
 	// Logger receives operational messages (the audit line is written by the MCP layer).
 	Logger *slog.Logger
+	// Instances reads the instance managers' own reports (/pg/status, /metrics). Default: through
+	// the API server's pods/proxy subresource with Core (health.go).
+	Instances InstanceReports
 }
 
 // Tool is one MCP tool with its handler and safety metadata.
@@ -84,7 +87,7 @@ func All(d *Deps) []Tool {
 	var out []Tool
 	for _, area := range []func(*Deps) []Tool{
 		clusterTools, resizeTools, instanceTools, roleTools, databaseTools,
-		backupTools, scheduledBackupTools, poolerTools, operationTools, logTools, diagnoseTools,
+		backupTools, scheduledBackupTools, recoverabilityTools, restoreTools, poolerTools, operationTools, logTools, diagnoseTools,
 		benchTools, // none, except in the benchmark's build (benchtool.go)
 	} {
 		out = append(out, area(d)...)
