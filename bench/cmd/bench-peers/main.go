@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		name, binary, tools string
 		args                []string
 	}{
-		{"ours", ourBin, "all 35 tools", ourArgs},
+		{"ours", ourBin, "all tools", ourArgs},
 		{"ours-1tool", filepath.Join(o.bin, "cnpg-mcp-server-benchtool"), "1 tool (whoami)", []string{"--mcp-toolsets", "bench"}},
 	} {
 		t, stop, err := startOurs(ctx, o, s.name, s.binary, s.args)
