@@ -183,6 +183,7 @@ func cli11(t *T) {
 
 // CLI-15: the status used for invalid_grant (reported), never 5xx.
 func cli15(t *T) {
+	defer t.gradeRecordedForms(tokenErrors, true)
 	c := t.RegisterClient(nil)
 	resp := t.Token("redeem a bogus code", t.bogusCodeForm(c))
 	if resp.Status >= 500 {

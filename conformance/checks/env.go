@@ -98,6 +98,7 @@ type Env struct {
 
 	mu      sync.Mutex
 	results map[string]report.Result
+	running map[string]chan struct{}
 	timings map[string]time.Duration
 
 	driver       *login.Driver
@@ -108,6 +109,7 @@ type Env struct {
 	upstreamToks upstreamTokens
 	clients      map[string]*Client
 	design       designOnce
+	formats      formatLedger
 }
 
 // NewEnv validates cfg and starts the redirect listener. Close it when the run is over.
@@ -142,7 +144,7 @@ func NewEnv(cfg Config) (*Env, error) {
 	if tr == nil {
 		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}
 	}
-	e := &Env{cfg: cfg, transport: tr, redirect: ln, results: map[string]report.Result{},
+	e := &Env{cfg: cfg, transport: tr, redirect: ln, results: map[string]report.Result{}, running: map[string]chan struct{}{},
 		timings: map[string]time.Duration{}, driver: login.New(cfg.Login)}
 	depth := 2
 	if cfg.NoPrefetch {

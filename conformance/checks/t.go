@@ -45,6 +45,8 @@ type T struct {
 	attempts     *report.Attempts
 	cleanups     []func()
 	exclusive    bool
+	// detecting is set while this T detects the run's design (its probes stop at the AS's answer).
+	detecting bool
 }
 
 type stopCheck struct{}
@@ -170,8 +172,35 @@ func (t *T) Expect(actual any, extra ...any) gomega.Assertion {
 	return g.Expect(actual, extra...)
 }
 
-// Run runs one check against env and returns its result. It never panics.
-func Run(ctx context.Context, env *Env, c Check) (res report.Result) {
+// Run runs one check against env, once per run: a check that already ran (or is running, e.g.
+// as another row's dependency) is not run again, its result is returned. It never panics.
+func Run(ctx context.Context, env *Env, c Check) report.Result {
+	env.mu.Lock()
+	if r, ok := env.results[c.ID]; ok {
+		env.mu.Unlock()
+		return r
+	}
+	if done, ok := env.running[c.ID]; ok {
+		env.mu.Unlock()
+		select {
+		case <-done:
+			r, _ := env.Result(c.ID)
+			return r
+		case <-ctx.Done():
+			return report.Result{ID: c.ID, Title: c.Title(), Section: c.Section, Area: c.Area, Level: c.Level, LevelText: c.LevelText,
+				Requirement: c.Requirement, Status: report.Inconclusive, Inconclusive: &report.InconclusiveStep{Step: "wait for " + c.ID,
+					Answer: "it was still running when this run ended", Why: "a row graded by another cannot be graded before it"}}
+		}
+	}
+	done := make(chan struct{})
+	env.running[c.ID] = done
+	env.mu.Unlock()
+	defer close(done)
+	return runCheck(ctx, env, c)
+}
+
+// runCheck runs one check and stores its result.
+func runCheck(ctx context.Context, env *Env, c Check) (res report.Result) {
 	start := time.Now()
 	res = report.Result{ID: c.ID, Title: c.Title(), Section: c.Section, Area: c.Area, Level: c.Level,
 		LevelText: c.LevelText, Requirement: c.Requirement, Started: start}
