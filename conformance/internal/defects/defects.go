@@ -35,6 +35,8 @@ type Defect struct {
 	CIMD func(s *State, path string, body []byte) []byte
 	// SpecVersion, when set, is the MCP version the checks run at (default: the suite's).
 	SpecVersion string
+	// Scope, when set, is the run's --scope.
+	Scope string
 	// Why is the issue-10 bullet a defect reproduces (documentation; the self-test prints it).
 	Why string
 }
@@ -747,7 +749,8 @@ func All() []Defect {
 			}
 			rec.send(w, nil)
 		})},
-		{Name: "callback not bound to the consenting browser", Checks: []string{"PXY-06"}, Target: injectBinding(false)},
+		{Name: "callback not bound to the consenting browser", Checks: []string{"PXY-06"}, Inconclusive: []string{"PXY-07"},
+			Messages: map[string][]string{"PXY-07": {"PXY-06"}}, Target: injectBinding(false)},
 		{Name: "binding granted by viewing the consent page", Checks: []string{"PXY-07"}, Target: injectBinding(true)},
 		{Name: "callback replayable", Checks: []string{"PXY-08"}, Target: onPath(pCallback, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			s.mu.Lock()
@@ -821,7 +824,8 @@ func All() []Defect {
 			}
 			next.ServeHTTP(w, r)
 		})},
-		{Name: "loopback port must match", Checks: []string{"CLI-07", "BCP-04"}, Target: loopbackPortFixed()},
+		{Name: "loopback port must match", Checks: []string{"CLI-07", "BCP-04"}, Pass: []string{"AZ-03"},
+			Messages: map[string][]string{"AZ-03": {"BCP-04"}}, Target: loopbackPortFixed()},
 		{Name: "claude.ai redirect URIs refused", Checks: []string{"CLI-08"}, Target: onPath(pAuthorize, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.URL.Query().Get("redirect_uri"), "claude.") {
 				http.Error(w, "bad redirect", http.StatusBadRequest)
@@ -848,7 +852,8 @@ func All() []Defect {
 			return ok
 		}, nil)},
 	}
-	return append(all, verdictDefects()...)
+	all = append(all, verdictDefects()...)
+	return append(all, peerDefects()...)
 }
 
 // claimsOf decodes a JWT's claims (nil for anything else).
