@@ -63,8 +63,9 @@ func (t *T) loggedInTab() *browser.Session {
 	if err != nil {
 		t.Fatalf("cannot run the browser: %v", err)
 	}
-	s, err := t.env.checkTab(b)
+	s, err := t.env.acquireTab(b)
 	t.Must(err, "open a browser session")
+	t.Cleanup(func() { t.env.releaseTab(s, t.Failed()) })
 	return s
 }
 
@@ -441,7 +442,7 @@ func pxy07(t *T) {
 // PXY-08: the callback state is single-use and short-lived.
 func pxy08(t *T) {
 	t.requireUpstreamLeg()
-	s := t.newSession()
+	s := t.loggedInTab() // the callback's single use is the server's: any browser that approved will do
 	r := t.Authorize(Flow{Session: s, Name: "flow whose callback is replayed"})
 	cb := ""
 	for _, n := range r.Navigations {
@@ -456,8 +457,9 @@ func pxy08(t *T) {
 	before := len(r.Client.Endpoint.Hits())
 	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
 	defer cancel()
+	// Navigate returns once the page the replayed callback leads to has loaded: a code would have
+	// reached the redirect URI before.
 	_ = s.Navigate(ctx, cb)
-	sleepCtx(ctx, 300*time.Millisecond)
 	for _, h := range r.Client.Endpoint.Hits()[before:] {
 		if h.Code() != "" {
 			t.Errorf("replaying the callback URL %s produced another code: the upstream state is not single-use", stripQuery(cb))
@@ -468,8 +470,9 @@ func pxy08(t *T) {
 		return
 	}
 	// Staleness: hold a fresh callback in a blocked browser, let 11 minutes pass, then deliver it.
-	s2 := t.newSession()
+	s2 := t.loggedInTab()
 	t.Must(s2.Block(t.ctx, t.asOrigin().String()+"/*code=*state=*", t.asOrigin().String()+"/*state=*code=*"), "block the callback")
+	t.Cleanup(func() { _ = s2.Unblock(context.Background()) })
 	held := t.Browse(Flow{Session: s2, Name: "flow with a held callback", Until: func() bool { return len(s2.Blocked()) > 0 }})
 	blocked := s2.Blocked()
 	if len(blocked) == 0 {
@@ -479,7 +482,6 @@ func pxy08(t *T) {
 	t.Must(s2.Unblock(t.ctx), "unblock")
 	before = len(held.Client.Endpoint.Hits())
 	_ = s2.Navigate(ctx, blocked[0])
-	sleepCtx(ctx, 300*time.Millisecond)
 	for _, h := range held.Client.Endpoint.Hits()[before:] {
 		if h.Code() != "" {
 			t.Errorf("a callback delivered 11 minutes late still produced a code: the upstream state does not expire")
@@ -621,7 +623,7 @@ func pxy14(t *T) {
 func (t *T) watchedFlow(f Flow) (*FlowResult, []upstream.Request, []upstream.Request) {
 	t.requireUpstreamLeg()
 	start := t.UpstreamMark()
-	r := t.Browse(f)
+	r := t.preconditionFlow(f)
 	auths := t.UpstreamRequests(start, "/authorize")
 	if len(auths) == 0 && f.Session == nil && !f.Fresh && !t.env.cfg.FreshContexts && f.canShareTab() {
 		t.Logf("the upstream saw no authorization request from the flow in the logged-in tab (the server may keep its own login session); repeating it in a fresh browser context")

@@ -184,8 +184,10 @@ func Run(ctx context.Context, env *Env, c Check) report.Result {
 		env.mu.Unlock()
 		select {
 		case <-done:
-			r, _ := env.Result(c.ID)
-			return r
+			if r, ok := env.Result(c.ID); ok {
+				return r
+			}
+			return Run(ctx, env, c) // it stopped to run alone: run it here (or stop too)
 		case <-ctx.Done():
 			return report.Result{ID: c.ID, Title: c.Title(), Section: c.Section, Area: c.Area, Level: c.Level, LevelText: c.LevelText,
 				Requirement: c.Requirement, Status: report.Inconclusive, Inconclusive: &report.InconclusiveStep{Step: "wait for " + c.ID,
@@ -196,11 +198,19 @@ func Run(ctx context.Context, env *Env, c Check) report.Result {
 	env.running[c.ID] = done
 	env.mu.Unlock()
 	defer close(done)
-	return runCheck(ctx, env, c)
+	res, alone := runCheck(ctx, env, c)
+	if alone {
+		env.mu.Lock()
+		delete(env.running, c.ID)
+		env.mu.Unlock()
+		panic(needsAlone{}) // to the scheduler, through any check that ran this one as a dependency
+	}
+	return res
 }
 
-// runCheck runs one check and stores its result.
-func runCheck(ctx context.Context, env *Env, c Check) (res report.Result) {
+// runCheck runs one check and stores its result; alone reports a check that stopped because it
+// must run alone while checks run side by side (no result is stored).
+func runCheck(ctx context.Context, env *Env, c Check) (res report.Result, alone bool) {
 	start := time.Now()
 	res = report.Result{ID: c.ID, Title: c.Title(), Section: c.Section, Area: c.Area, Level: c.Level,
 		LevelText: c.LevelText, Requirement: c.Requirement, Started: start}
@@ -217,6 +227,10 @@ func runCheck(ctx context.Context, env *Env, c Check) (res report.Result) {
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
+					if _, ok := r.(needsAlone); ok {
+						alone = true
+						return
+					}
 					if _, ok := r.(stopCheck); !ok {
 						t.rec.Note(fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
 						t.mu.Lock()
@@ -234,6 +248,9 @@ func runCheck(ctx context.Context, env *Env, c Check) (res report.Result) {
 			defer func() { _ = recover() }()
 			t.cleanups[i]()
 		}()
+	}
+	if alone {
+		return report.Result{}, true
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -258,7 +275,7 @@ func runCheck(ctx context.Context, env *Env, c Check) (res report.Result) {
 	res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	res.Evidence = rec.Snapshot()
 	env.storeResult(res)
-	return res
+	return res, false
 }
 
 // oneLine flattens a message for progress lines.

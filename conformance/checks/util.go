@@ -149,8 +149,12 @@ func (t *T) Upstream() upstream.View {
 	return t.env.cfg.Upstream
 }
 
-// exclusiveOnce pauses the flow pool for this check (once).
+// exclusiveOnce pauses the flow pool for this check (once). A check that runs beside others
+// stops here, to be run again alone (see Schedule).
 func (t *T) exclusiveOnce() {
+	if t.env.concurrent.Load() {
+		panic(needsAlone{})
+	}
 	t.mu.Lock()
 	done := t.exclusive
 	t.exclusive = true
