@@ -182,6 +182,16 @@ type Env struct {
 	formats      formatLedger
 	// concurrent is set while checks run side by side (see Schedule).
 	concurrent concurrentFlag
+	// browserCPU is the browser's processor time, read when the run closes it (0: unknown).
+	browserCPU time.Duration
+}
+
+// BrowserCPU is the processor time the browser the run started used (read from /proc when the
+// run closed it; 0 when unknown: a remote or shared browser, or no /proc).
+func (e *Env) BrowserCPU() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.browserCPU
 }
 
 // NewEnv validates cfg and starts the redirect listener. Close it when the run is over.
@@ -237,6 +247,11 @@ func (e *Env) close() {
 	e.closeLoggedIn()
 	e.browserOnce.Do(func() {}) // waits for a start in progress
 	if e.browser != nil && e.cfg.SharedBrowser == nil {
+		if d, err := e.browser.CPUTime(); err == nil {
+			e.mu.Lock()
+			e.browserCPU = d
+			e.mu.Unlock()
+		}
 		e.browser.Close()
 	}
 	_ = e.redirect.Close()

@@ -127,7 +127,11 @@ func (s *Schedule) run(ctx context.Context, cs []Check, workers int) {
 	close(queue)
 	wg.Wait()
 	s.env.concurrent.Store(false)
-	s.env.addTiming("checks side by side", time.Since(start))
+	if workers > 1 {
+		s.env.addTiming("checks side by side", time.Since(start))
+	} else {
+		s.env.addTiming("checks", time.Since(start))
+	}
 	start = time.Now()
 	sortByCatalogue(alone)
 	sort.SliceStable(alone, func(i, j int) bool { return !upstreamClockLast[alone[i].ID] && upstreamClockLast[alone[j].ID] })

@@ -236,7 +236,7 @@ func RunSuite(ctx context.Context, cfg checks.Config, o RunOptions, stdout, stde
 		return ExitUsage
 	}
 	env.Close() // Chromium exits and is waited for: its processor time is counted below
-	run.CPU = cpuUsage()
+	run.CPU = cpuUsage(env.BrowserCPU())
 	report.WriteSummary(stdout, run)
 	if !o.NoReport {
 		if err := report.WriteDir(o.ReportDir, run); err != nil {
