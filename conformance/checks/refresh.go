@@ -74,32 +74,59 @@ func (t *T) rotate(g *Grant) *oauthclient.TokenResponse {
 	return tok
 }
 
-// RT-02: the old refresh token is dead after rotation.
+// RT-02: the old refresh token is dead after rotation. An AS with a reuse window (RFC 9700 §4.14.2
+// leaves room for it; Auth0's reuse interval, Okta's grace period) may answer a retry of the old
+// token with the identical earlier response, while the new token is unused: that issues nothing new
+// and passes, but once the new token has been used the old one must fail.
 func rt02(t *T) {
 	g := t.refreshGrantAs(Flow{}, false)
-	t.rotate(g)
+	tok := t.rotate(g)
 	old := t.Token("refresh with the rotated-out token", g.RefreshForm(g.Tokens.RefreshToken))
-	t.gradeTokenError("the rotated-out refresh token", old, "invalid_grant")
+	if old.Status != http.StatusOK {
+		t.gradeTokenError("the rotated-out refresh token", old, "invalid_grant")
+		return
+	}
+	again, err := oauthclient.DecodeToken(old)
+	t.Must(err, "retry with the rotated-out token")
+	if again.AccessToken != tok.AccessToken || again.RefreshToken != tok.RefreshToken {
+		t.Fatalf("the rotated-out refresh token still refreshes: it was answered with new tokens, not the earlier response")
+	}
+	t.Logf("the rotated-out token was answered with the identical earlier response (a reuse window); checking that it ends once the new token is used")
+	if resp, next := t.refresh("refresh with the new token", g, tok.RefreshToken); next == nil {
+		t.Fatalf("the new refresh token failed after the replay: %s", resp.Describe())
+	}
+	old = t.Token("the rotated-out token after the new one was used", g.RefreshForm(g.Tokens.RefreshToken))
+	t.gradeTokenError("the rotated-out refresh token after its successor was used", old, "invalid_grant")
 }
 
 // RT-03: reuse of a rotated-out refresh token revokes the grant (the current refresh token too).
-// Reuse detection can race with the rotation it follows, so the attempt is repeated (bounded).
+// The reuse comes after the successor was used, so an AS with a reuse window (RT-02) is held to
+// the same rule as a strict one. Reuse detection can race with the rotation it follows, so the
+// attempt is repeated (bounded).
 func rt03(t *T) {
 	t.race(2, 15*time.Second, func(i int) bool {
 		g := t.refreshGrantAs(Flow{Name: fmt.Sprintf("grant for attempt %d", i)}, false)
 		r2 := t.rotate(g)
+		resp, r3 := t.refresh("refresh R2 → R3", g, r2.RefreshToken)
+		if r3 == nil {
+			t.Inconclusive("refresh with the rotated-in R2", resp.Describe(), "the successor of a rotation must refresh; that failure is RT-01's", "RT-01")
+		}
+		current := r3.RefreshToken
+		if current == "" {
+			current = r2.RefreshToken
+		}
 		reuse := t.Token("reuse R1", g.RefreshForm(g.Tokens.RefreshToken))
 		if reuse.Status == http.StatusOK {
-			t.Errorf("the rotated-out R1 still refreshes (attempt %d; see RT-02): its reuse is not treated as a breach (RFC 9700 §4.14.2)", i)
+			t.Errorf("the rotated-out R1 still refreshes after two rotations (attempt %d; see RT-02): its reuse is not treated as a breach (RFC 9700 §4.14.2)", i)
 			return true
 		}
-		after := t.Token("refresh with R2 after R1 was reused", g.RefreshForm(r2.RefreshToken))
+		after := t.Token("refresh with R3 after R1 was reused", g.RefreshForm(current))
 		if after.Status == http.StatusOK {
-			t.Errorf("after the rotated-out R1 was replayed, R2 still refreshes (attempt %d): reuse is not treated as theft (RFC 9700 §4.14.2)", i)
+			t.Errorf("after the rotated-out R1 was replayed, R3 still refreshes (attempt %d): reuse is not treated as theft (RFC 9700 §4.14.2)", i)
 			return true
 		}
-		if ok, _ := t.AcceptedByMCP("the access token from R2 after the reuse", r2.AccessToken); ok && i == 1 {
-			t.Warnf("the access token issued with R2 still works after the reuse was detected")
+		if ok, _ := t.AcceptedByMCP("the access token from R3 after the reuse", r3.AccessToken); ok && i == 1 {
+			t.Warnf("the access token issued with R3 still works after the reuse was detected")
 		}
 		return false
 	})

@@ -638,7 +638,12 @@ func All() []Defect {
 		// Concurrent refreshes of one token are taken one at a time, and every one after the first
 		// is answered with an older token response: two live families whatever the timing.
 		{Name: "concurrent refreshes fork the family", Checks: []string{"RT-10"}, Target: onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+			// A refresh of a token whose refresh is under way waits for it and is then refreshed
+			// with the token that refresh returned: the client gets a second, different live pair.
+			// (The later requests wait, so the fork does not depend on how the target answers
+			// concurrent refreshes itself: strictly, or with a replay window.)
 			f := readForm(r)
+			rt := f.Get("refresh_token")
 			if f.Get("grant_type") != "refresh_token" {
 				next.ServeHTTP(w, r)
 				return
@@ -646,15 +651,43 @@ func All() []Defect {
 			unlock := s.lockKey("refresh " + f.Get("refresh_token"))
 			defer unlock()
 			s.mu.Lock()
-			_, used := s.rotated[f.Get("refresh_token")]
+			ch, busy := s.inflight[rt]
+			_, used := s.rotated[rt]
 			prev := s.prevToken
+			if !busy && !used {
+				ch = make(chan struct{})
+				s.inflight[rt] = ch
+			}
 			s.mu.Unlock()
-			if used && prev != nil {
+			switch {
+			case busy:
+				<-ch
+				s.mu.Lock()
+				successor := s.forked[rt]
+				s.mu.Unlock()
+				if successor != "" {
+					f.Set("refresh_token", successor)
+					setForm(r, f)
+				}
+				next.ServeHTTP(w, r)
+				return
+			case used && prev != nil:
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = w.Write(prev)
 				return
+			case used:
+				next.ServeHTTP(w, r)
+				return
 			}
-			next.ServeHTTP(w, r)
+			rec := capture(next, r)
+			s.mu.Lock()
+			if successor, _ := rec.jsonBody()["refresh_token"].(string); rec.Code == http.StatusOK && successor != "" {
+				s.forked[rt] = successor
+			}
+			delete(s.inflight, rt)
+			s.mu.Unlock()
+			close(ch)
+			rec.send(w, nil)
 		})},
 		{Name: "refresh grant for clients not registered for it", Checks: []string{"RT-11"}, Target: onPath(pRegister, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			m := readJSON(r)

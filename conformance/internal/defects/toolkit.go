@@ -42,6 +42,10 @@ type State struct {
 	issued map[string]string
 	// rotated: refresh tokens that were rotated out → the refresh token that replaced them.
 	rotated map[string]string
+	// inflight: refresh tokens whose refresh is under way → closed when it has been answered;
+	// forked: such a token → the refresh token its first refresh returned.
+	inflight map[string]chan struct{}
+	forked   map[string]string
 	// narrowed: refresh tokens issued by a refresh that narrowed the scope → that narrow scope.
 	narrowed map[string]string
 	// consentCookies: cookies set with a consent page, by transaction → cookies.
@@ -104,7 +108,7 @@ func NewState(p Paths) *State {
 		stateTxn: map[string]string{}, callbacks: map[string]string{}, seenClients: map[string]string{},
 		registered: map[string]map[string]any{}, csrfLatest: map[string]string{}, remembered: map[string]bool{},
 		sessions: map[string]string{}, firstUse: map[string]bool{}, pkce: map[string]string{}, pkcePending: map[string]string{},
-		stateClient: map[string]clientRef{}, codeClient: map[string]clientRef{}, extra: map[string]any{}}
+		stateClient: map[string]clientRef{}, codeClient: map[string]clientRef{}, extra: map[string]any{}, inflight: map[string]chan struct{}{}, forked: map[string]string{}}
 }
 
 // Reset forgets everything (between defects).
