@@ -689,6 +689,42 @@ func All() []Defect {
 			close(ch)
 			rec.send(w, nil)
 		})},
+		// Strict reuse detection without a grace window (as the mock Auth0 without leeway, seen
+		// through the TS SDK proxy): concurrent refreshes are taken one at a time, every one after
+		// the first is reuse of a rotated-out token and revokes the grant, the winner's refresh
+		// token included. RT-10 warns (clients that refresh in parallel lose the session) and says
+		// so, instead of claiming that a valid refresh token was refused.
+		{Name: "concurrent refreshes revoke the grant (strict reuse detection)", Checks: []string{"RT-10"},
+			Messages: map[string][]string{"RT-10": {"revoked the grant", "!valid refresh token"}},
+			Target: onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+				f := readForm(r)
+				rt := f.Get("refresh_token")
+				if f.Get("grant_type") != "refresh_token" {
+					next.ServeHTTP(w, r)
+					return
+				}
+				unlock := s.lockKey("refresh " + rt)
+				defer unlock()
+				s.mu.Lock()
+				revoked, _ := s.extra["strict reuse"].(map[string]bool)
+				if revoked == nil {
+					revoked = map[string]bool{}
+					s.extra["strict reuse"] = revoked
+				}
+				_, used := s.rotated[rt]
+				if used {
+					for x, i := s.rotated[rt], 0; x != "" && i < 100; x, i = s.rotated[x], i+1 {
+						revoked[x] = true
+					}
+				}
+				refuse := used || revoked[rt]
+				s.mu.Unlock()
+				if refuse {
+					oauthError(w, http.StatusBadRequest, "invalid_grant")
+					return
+				}
+				next.ServeHTTP(w, r)
+			})},
 		{Name: "refresh grant for clients not registered for it", Checks: []string{"RT-11"}, Target: onPath(pRegister, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			m := readJSON(r)
 			gs, _ := m["grant_types"].([]any)
