@@ -32,9 +32,9 @@ const HiddenHeader = "X-Conformance-Defect-Hidden"
 func verdictDefects() []Defect {
 	return []Defect{
 		// ---- setup refused by policy: inconclusive, not failed
-		{Name: "https redirect URIs refused by registration policy", Why: "a server that refuses the suite's https test registration by policy: AZ-03, AZ-10, PXY-09, BCP-03/06/07 are inconclusive, not MUST failures",
-			Inconclusive: []string{"AZ-03", "AZ-10", "PXY-09", "BCP-03", "BCP-06", "BCP-07", "CLI-08"},
-			Messages:     map[string][]string{"AZ-03": {"policy", "invalid_redirect_uri"}, "BCP-03": {"AZ-03", "!https redirect URIs are not allowed"}},
+		{Name: "https redirect URIs refused by registration policy", Why: "a server that refuses the suite's https test registration by policy: AZ-03, AZ-10, PXY-09, BCP-03/06/07 are inconclusive, not MUST failures; CLI-08, whose subject is registering Claude's https redirect URIs, fails",
+			Inconclusive: []string{"AZ-03", "AZ-10", "PXY-09", "BCP-03", "BCP-06", "BCP-07"}, Checks: []string{"CLI-08"},
+			Messages: map[string][]string{"AZ-03": {"policy", "invalid_redirect_uri"}, "BCP-03": {"AZ-03", "!https redirect URIs are not allowed"}, "CLI-08": {"cannot be registered", "invalid_redirect_uri"}},
 			Target: onPath(pRegister, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 				if m := readJSON(r); m != nil && redirectURIsContain(m, func(u string) bool { return strings.HasPrefix(u, "https://") }) {
 					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_redirect_uri", "error_description": "https redirect URIs are not allowed by this server's policy"})
