@@ -5,7 +5,8 @@
 #
 # Components: kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl etcd.
 # Output: $CACHE_DIR/kube/$K8S_VERSION/bin/<component>; prints that directory on the last line.
-# A component already built is reused (delete the file, or `make clean-cache`, to rebuild).
+# A component already built is reused when it reports the pinned version (delete the file, or
+# `make clean-cache`, to rebuild it anyway).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -62,19 +63,45 @@ ldflags() {
   echo "$ld"
 }
 
-for c in "$@"; do
-  if [ -x "$bin/$c" ]; then echo "kubebins: reusing $bin/$c" >&2; continue; fi
+# etcd (its own module) builds beside the Kubernetes components, so its compile overlaps their
+# single-threaded links; the Kubernetes components build one after another (they share packages).
+build() {
+  local c=$1 start
   start=$(date +%s)
   case "$c" in
     etcd)
-      etcd_module
       (cd "$root/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp.$$" go.etcd.io/etcd/server/v3) ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubeadm|kubectl)
-      k8s_module
+    *)
       (cd "$root/k8s" && go build -trimpath -ldflags "$(ldflags)" -o "$bin/$c.tmp.$$" "k8s.io/kubernetes/cmd/$c") ;;
-    *) echo "kubebins: unknown component $c" >&2; exit 2 ;;
   esac
   mv "$bin/$c.tmp.$$" "$bin/$c"
   echo "kubebins: built $c in $(( $(date +%s) - start ))s" >&2
+}
+# pinned reports whether the cached binary says it is the pinned version: the directory is keyed by
+# K8S_VERSION only, and etcd has a pin of its own (a new ETCD_VERSION rebuilds etcd, nothing else).
+pinned() {
+  local c=$1 want got
+  case "$c" in
+    etcd) want="etcd Version: ${ETCD_VERSION#v}"; got=$("$bin/etcd" --version 2>/dev/null | head -1) ;;
+    kubectl) want="Client Version: $K8S_VERSION"; got=$("$bin/kubectl" version --client 2>/dev/null | head -1) ;;
+    kubeadm) want="$K8S_VERSION"; got=$("$bin/kubeadm" version -o short 2>/dev/null) ;;
+    *) want="Kubernetes $K8S_VERSION"; got=$("$bin/$c" --version 2>/dev/null | head -1) ;;
+  esac
+  [ "$got" = "$want" ] && return 0
+  echo "kubebins: $bin/$c says \"$got\", not \"$want\": rebuilding it" >&2
+  return 1
+}
+kube=() etcd=""
+for c in "$@"; do
+  if [ -x "$bin/$c" ] && pinned "$c"; then echo "kubebins: reusing $bin/$c" >&2; continue; fi
+  case "$c" in
+    etcd) etcd_module; etcd=1 ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubeadm|kubectl) k8s_module; kube+=("$c") ;;
+    *) echo "kubebins: unknown component $c" >&2; exit 2 ;;
+  esac
 done
+pid=""
+if [ -n "$etcd" ]; then build etcd & pid=$!; fi
+for c in "${kube[@]}"; do build "$c"; done
+if [ -n "$pid" ]; then wait "$pid"; fi
 echo "$bin"

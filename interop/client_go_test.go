@@ -324,7 +324,8 @@ func mcpGo(f *flow) {
 	initReq := mcpgo.InitializeRequest{}
 	initReq.Params.ProtocolVersion = f.cell.Version
 	initReq.Params.ClientInfo = mcpgo.Implementation{Name: "interop-mcp-go", Version: "1.0.0"}
-	res, err := c.Initialize(ctx, initReq)
+	var res *mcpgo.InitializeResult
+	_, err = c.Initialize(ctx, initReq) // without a token: refused, with the OAuth handler in the error
 	if err != nil {
 		if !mcpgoclient.IsOAuthAuthorizationRequiredError(err) {
 			f.fail("register", fmt.Errorf("initialize without a token: %v (want OAuthAuthorizationRequiredError)", err))

@@ -22,7 +22,13 @@ conformance: ## MCP auth conformance suite against the local stack; reports in c
 
 # make test runs conformance-peers after the go tests (TEST_EXTRA): ~2.5 min with the npm installs
 # cached, ~3.5 min cold; it is the gate that keeps the suite's verdicts true on servers we did not write.
-TEST_EXTRA += conformance-peers
+# The peers' npm installs are made before the go tests, in parallel with the Go builds (peers-npm).
+TEST_EXTRA   += conformance-peers
+TEST_PREREQS += peers-npm
+
+.PHONY: peers-npm
+peers-npm: ## install the peers' pinned npm packages into CACHE_DIR/peers (once per lockfile)
+	@$(GO) run ./conformance/peers/cmd/peers-npm
 
 # make conformance-peers [PEERS=fastmcp-ts] [PEERS_WRITE_RESULT=1]: the suite against the third-party
 # servers under conformance/peers (from npm, pinned by each peer's package-lock.json, installed into

@@ -32,7 +32,10 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	stopProfile := benchProfile()
+	err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stopProfile()
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}

@@ -66,16 +66,53 @@ func (o Options) logf(format string, args ...any) {
 	}
 }
 
-// Run installs the peer's npm packages (or reuses the cached install), starts the mock Auth0 and
-// the peer on loopback, runs the whole suite against the peer and returns the suite's report. The
-// processes it started are stopped before it returns.
-func Run(ctx context.Context, p Peer, o Options) (*Outcome, error) {
-	if o.SuiteTimeout == 0 {
-		o.SuiteTimeout = 15 * time.Minute
+// Stack is a peer running on loopback in front of its own mock Auth0 (Start). Close stops both.
+type Stack struct {
+	Peer Peer
+	// Base is the peer's base URL (http://localhost:PORT), MCP its MCP endpoint, Issuer the mock's.
+	Base, MCP, Issuer string
+	// Work is the directory holding the peer's program, its logs and the link to its packages.
+	Work string
+	// Install and Start are the wall times of the npm install (zero when cached) and of starting
+	// the mock and the peer.
+	Install, Start time.Duration
+	// Versions are the peer's top-level npm packages and their versions (from package.json).
+	Versions []string
+	// Node is the Node.js version that runs the peer.
+	Node string
+	// MockArgs are the flags the mock runs with, ports included.
+	MockArgs []string
+
+	mock, peer *Process
+}
+
+// PeerPID is the process ID of the peer (node).
+func (s *Stack) PeerPID() int { return s.peer.Pid() }
+
+// MockPID is the process ID of the peer's mock Auth0.
+func (s *Stack) MockPID() int { return s.mock.Pid() }
+
+// Close stops the peer and the mock.
+func (s *Stack) Close() {
+	if s.peer != nil {
+		s.peer.Stop()
 	}
+	if s.mock != nil {
+		s.mock.Stop()
+	}
+}
+
+// Start installs the peer's npm packages (or reuses the cached install) and starts the mock Auth0
+// and the peer on loopback, logging into o.Work/<peer>. Close the stack.
+func Start(ctx context.Context, p Peer, o Options) (st *Stack, err error) {
 	dir := filepath.Join(o.Root, "conformance", "peers", p.Name)
-	out := &Outcome{Peer: p}
-	work := filepath.Join(o.Work, p.Name)
+	st = &Stack{Peer: p, Work: filepath.Join(o.Work, p.Name)}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	work := st.Work
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
@@ -84,8 +121,8 @@ func Run(ctx context.Context, p Peer, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Node = version
-	if out.Versions, err = topLevelPackages(filepath.Join(dir, "package.json")); err != nil {
+	st.Node = version
+	if st.Versions, err = topLevelPackages(filepath.Join(dir, "package.json")); err != nil {
 		return nil, err
 	}
 	t := time.Now()
@@ -94,7 +131,7 @@ func Run(ctx context.Context, p Peer, o Options) (*Outcome, error) {
 		return nil, err
 	}
 	if installed {
-		out.Install = time.Since(t)
+		st.Install = time.Since(t)
 	}
 
 	// The peer's program runs from the work directory, next to a link to the cached packages.
@@ -107,35 +144,46 @@ func Run(ctx context.Context, p Peer, o Options) (*Outcome, error) {
 	}
 
 	t = time.Now()
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	base := "http://localhost:" + strconv.Itoa(port)
-	mcpURL := base + "/mcp"
+	st.Base = "http://localhost:" + strconv.Itoa(port)
+	st.MCP = st.Base + "/mcp"
 
-	out.MockArgs = append([]string{"--addr", "127.0.0.1:0", "--admin"}, p.MockArgs(base, mcpURL)...)
-	mock, err := startProcess(ctx, filepath.Join(work, "mockauth0.log"), nil, "", o.Mock, out.MockArgs...)
-	if err != nil {
+	st.MockArgs = append([]string{"--addr", "127.0.0.1:0", "--admin"}, p.MockArgs(st.Base, st.MCP)...)
+	if st.mock, err = StartProcess(filepath.Join(work, "mockauth0.log"), nil, "", o.Mock, st.MockArgs...); err != nil {
 		return nil, err
 	}
-	defer mock.stop()
-	issuer, err := mock.waitLine(ctx, regexp.MustCompile(`^mockauth0 listening on (\S+)`), 30*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("mockauth0 %s: %w", strings.Join(out.MockArgs, " "), err)
+	if st.Issuer, err = st.mock.WaitLine(ctx, regexp.MustCompile(`^mockauth0 listening on (\S+)`), 30*time.Second); err != nil {
+		return nil, fmt.Errorf("mockauth0 %s: %w", strings.Join(st.MockArgs, " "), err)
 	}
 
-	env := append(cleanEnv("UPSTREAM_", "PORT="), p.Env(issuer, port)...)
-	peer, err := startProcess(ctx, filepath.Join(work, "peer.log"), env, work, node, p.Server)
-	if err != nil {
+	env := append(cleanEnv("UPSTREAM_", "PORT="), p.Env(st.Issuer, port)...)
+	if st.peer, err = StartProcess(filepath.Join(work, "peer.log"), env, work, node, p.Server); err != nil {
 		return nil, err
 	}
-	defer peer.stop()
-	if _, err := peer.waitLine(ctx, regexp.MustCompile(`^peer MCP endpoint: (\S+)`), 90*time.Second); err != nil {
+	if _, err := st.peer.WaitLine(ctx, regexp.MustCompile(`^peer MCP endpoint: (\S+)`), 90*time.Second); err != nil {
 		return nil, fmt.Errorf("the peer %s did not start: %w", p.Name, err)
 	}
-	out.Start = time.Since(t)
-	o.logf("%s: peer on %s, mock Auth0 on %s (started in %s)", p.Name, mcpURL, issuer, out.Start.Round(time.Millisecond))
+	st.Start = time.Since(t)
+	o.logf("%s: peer on %s, mock Auth0 on %s (started in %s)", p.Name, st.MCP, st.Issuer, st.Start.Round(time.Millisecond))
+	return st, nil
+}
+
+// Run starts the peer (Start), runs the whole suite against it and returns the suite's report.
+// The processes it started are stopped before it returns.
+func Run(ctx context.Context, p Peer, o Options) (*Outcome, error) {
+	if o.SuiteTimeout == 0 {
+		o.SuiteTimeout = 15 * time.Minute
+	}
+	st, err := Start(ctx, p, o)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	out := &Outcome{Peer: p, Install: st.Install, Start: st.Start, Versions: st.Versions, Node: st.Node, MockArgs: st.MockArgs}
+	work, base, mcpURL, issuer := st.Work, st.Base, st.MCP, st.Issuer
 
 	out.ReportDir = filepath.Join(work, "report")
 	out.SuiteArgs = append([]string{"--target", mcpURL, "--mock-auth0-admin", issuer}, p.SuiteArgs(base, mcpURL)...)
@@ -154,7 +202,7 @@ func Run(ctx context.Context, p Peer, o Options) (*Outcome, error) {
 	defer logFile.Close()
 	cmd.Stdout = io.MultiWriter(&stdout, logFile)
 	cmd.Stderr = logFile
-	t = time.Now()
+	t := time.Now()
 	o.logf("%s: running the suite (log: %s)", p.Name, logFile.Name())
 	runErr := cmd.Run()
 	out.Suite = time.Since(t)
@@ -203,9 +251,9 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// freePort returns a loopback port that was free a moment ago. The peers take their base URL in
+// FreePort returns a loopback port that was free a moment ago. The peers take their base URL in
 // their configuration before they listen, so the port is chosen first.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -229,8 +277,9 @@ next:
 	return env
 }
 
-// process is a started program whose output goes to a log file and is scanned for lines.
-type process struct {
+// Process is a started program, in its own process group, whose output goes to a log file and is
+// scanned for lines (WaitLine).
+type Process struct {
 	cmd   *exec.Cmd
 	log   string
 	mu    sync.Mutex
@@ -240,7 +289,9 @@ type process struct {
 	done  chan struct{}
 }
 
-func startProcess(ctx context.Context, logPath string, env []string, dir, name string, args ...string) (*process, error) {
+// StartProcess starts name with args in dir (env nil: this process's environment), its stdout and
+// stderr going to logPath. Stop it.
+func StartProcess(logPath string, env []string, dir, name string, args ...string) (*Process, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -254,7 +305,7 @@ func startProcess(ctx context.Context, logPath string, env []string, dir, name s
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{cmd: cmd, log: logPath, more: make(chan struct{}), done: make(chan struct{})}
+	p := &Process{cmd: cmd, log: logPath, more: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		s := bufio.NewScanner(pr)
 		s.Buffer(make([]byte, 64<<10), 1<<20)
@@ -280,8 +331,8 @@ func startProcess(ctx context.Context, logPath string, env []string, dir, name s
 	return p, nil
 }
 
-// waitLine waits for an output line matching re and returns its first group.
-func (p *process) waitLine(ctx context.Context, re *regexp.Regexp, timeout time.Duration) (string, error) {
+// WaitLine waits for an output line matching re and returns its first group.
+func (p *Process) WaitLine(ctx context.Context, re *regexp.Regexp, timeout time.Duration) (string, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	seen := 0
@@ -309,8 +360,11 @@ func (p *process) waitLine(ctx context.Context, re *regexp.Regexp, timeout time.
 	}
 }
 
-// stop ends the process group (SIGTERM, then SIGKILL after 5 s) and waits for it.
-func (p *process) stop() {
+// Pid is the process's ID (also its process group's).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Stop ends the process group (SIGTERM, then SIGKILL after 5 s) and waits for it.
+func (p *Process) Stop() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -336,6 +390,14 @@ func nodeBinary(ctx context.Context, minMajor int) (path, version string, err er
 		return "", "", fmt.Errorf("node %s is too old: the peer needs Node.js ≥ %d", version, minMajor)
 	}
 	return path, version, nil
+}
+
+// Install makes sure the peer's npm packages are installed in o.Cache (what Start does first):
+// `make test` calls it for every peer before the go tests, in parallel with the Go builds, so the
+// peers tier later finds them installed. It reports whether it installed them now.
+func Install(ctx context.Context, p Peer, o Options) (installed bool, err error) {
+	_, installed, err = ensureModules(ctx, p.Name, filepath.Join(o.Root, "conformance", "peers", p.Name), o.Cache, o.logf)
+	return installed, err
 }
 
 // ensureModules returns a node_modules directory holding exactly the peer's package-lock.json,

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -387,7 +386,11 @@ func flagName(arg string) string {
 func buildBinaries(t *testing.T, root string) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts its own GOROOT/bin first on the test's PATH, so this is the go that runs the test.
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := map[string]string{}
 	var pkgs []string
 	for name, pkg := range binaries {

@@ -57,13 +57,12 @@ func setup(t *testing.T, mut func(*bearer.Options)) (*httptest.Server, *bearerte
 }
 
 type req struct {
-	method  string
-	header  http.Header
-	body    string
-	query   string
-	origin  string
-	authz   []string
-	noAuthz bool
+	method string
+	header http.Header
+	body   string
+	query  string
+	origin string
+	authz  []string
 }
 
 func do(t *testing.T, srv *httptest.Server, rq req) *http.Response {

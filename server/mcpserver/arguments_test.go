@@ -18,15 +18,15 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 )
 
-// notConfigured stands in for the server without a Kubernetes configuration: a call whose arguments
-// pass validation answers with it, which proves the call got past the argument check.
-var notConfigured = errors.New("no Kubernetes configuration found (test)")
+// errNotConfigured stands in for the server without a Kubernetes configuration: a call whose
+// arguments pass validation answers with it, which proves the call got past the argument check.
+var errNotConfigured = errors.New("no Kubernetes configuration found (test)")
 
 // inProcess serves every tool over mcp-go's in-process transport (no HTTP, no Kubernetes).
 func inProcess(t *testing.T, opts mcpserver.Options) *mcpclient.Client {
 	t.Helper()
 	if opts.Tools == nil {
-		opts.Tools = tools.All(&tools.Deps{Unavailable: notConfigured})
+		opts.Tools = tools.All(&tools.Deps{Unavailable: errNotConfigured})
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := mcpserver.New(opts)
@@ -170,7 +170,7 @@ func TestArgumentErrorsInPlainWordsForEveryTool(t *testing.T) {
 			}
 
 			msg, isErr := callText(t, c, tool.Name, base)
-			if !isErr || !strings.Contains(msg, tool.Name+" cannot run") || !strings.Contains(msg, notConfigured.Error()) {
+			if !isErr || !strings.Contains(msg, tool.Name+" cannot run") || !strings.Contains(msg, errNotConfigured.Error()) {
 				t.Fatalf("valid arguments %v did not get past the check: %s", base, msg)
 			}
 
@@ -188,7 +188,7 @@ func TestArgumentErrorsInPlainWordsForEveryTool(t *testing.T) {
 					t.Errorf("no arguments: want %q, got %s", want, msg)
 				}
 			default:
-				if !strings.Contains(msg, notConfigured.Error()) {
+				if !strings.Contains(msg, errNotConfigured.Error()) {
 					t.Errorf("no arguments (none required) did not get past the check: %s", msg)
 				}
 			}

@@ -3,6 +3,7 @@ package mcpserver_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,15 +23,9 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 )
 
-// benchHandler is the MCP endpoint as the server mounts it: the bearer check (HS256 verification,
-// scope checks, body inspection) in front of the Streamable HTTP handler. No Kubernetes is needed:
-// tools/list and ping never reach it.
-func benchHandler(tb testing.TB, opts mcpserver.Options) (http.Handler, string) {
-	h, tok, _ := endpoint(tb, opts, false)
-	return h, tok
-}
-
-// endpoint is benchHandler returning the server too; uncached serves tools/list as mcp-go does.
+// endpoint is the MCP endpoint as the server mounts it: the bearer check (HS256 verification, scope
+// checks, body inspection) in front of the Streamable HTTP handler, with the server and a token. No
+// Kubernetes is needed: tools/list and ping never reach it. uncached serves tools/list as mcp-go does.
 func endpoint(tb testing.TB, opts mcpserver.Options, uncached bool) (http.Handler, string, *mcpserver.Server) {
 	tb.Helper()
 	opts.Tools = tools.All(&tools.Deps{})
@@ -95,7 +90,7 @@ func recordListAndPing(tb testing.TB, h http.Handler, token, pv string) (list, p
 		tb.Fatal(err)
 	}
 	if pv != mcp.LATEST_PROTOCOL_VERSION { // 2026-07-28 removed ping: server/discover is its cheapest request
-		if err := c.Ping(ctx); err != nil {
+		if err := legacyPing(ctx, c); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -193,3 +188,18 @@ func (s *sink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 func (s *sink) Flush() {}
+
+// legacyPing sends the ping RPC of the initialize-based protocol versions through the client's
+// transport. mcp-go's Client.Ping is deprecated (2026-07-28 removed ping; on such a connection it
+// sends nothing), and these tests mean the request on the wire.
+func legacyPing(ctx context.Context, c *mcpclient.Client) error {
+	resp, err := c.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION,
+		ID: mcp.NewRequestId(int64(1 << 20)), Method: string(mcp.MethodPing)})
+	if err != nil {
+		return err
+	}
+	if resp.Error != nil {
+		return fmt.Errorf("ping: JSON-RPC error %d: %s", resp.Error.Code, resp.Error.Message)
+	}
+	return nil
+}

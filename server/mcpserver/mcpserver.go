@@ -74,12 +74,15 @@ type Options struct {
 
 // Server is the MCP server.
 type Server struct {
-	opts   Options
-	mcp    *server.MCPServer
-	tools  map[string]tools.Tool
-	names  []string
-	starts sync.Map   // *mcp.CallToolRequest -> time.Time
-	list   *toolsList // tools/list from memory (toolslist.go); nil: mcp-go's own
+	opts Options
+	mcp  *server.MCPServer
+	// listMCP answers the plain tools/list requests that list splices the cached array into: the
+	// same server without tools (toolslist.go).
+	listMCP *server.MCPServer
+	tools   map[string]tools.Tool
+	names   []string
+	starts  sync.Map   // *mcp.CallToolRequest -> time.Time
+	list    *toolsList // tools/list from memory (toolslist.go); nil: mcp-go's own
 	// listHits counts tools/list answers served from memory (tests).
 	listHits atomic.Int64
 }
@@ -123,14 +126,14 @@ func New(opts Options) (*Server, error) {
 			s.audit(ctx, req, nil, err)
 		}
 	})
-	s.mcp = server.NewMCPServer(opts.Name, opts.Version,
+	serverOpts := []server.ServerOption{
 		server.WithToolCapabilities(false),
 		server.WithStrictInputSchemaDefault(),
 		server.WithRecovery(),
 		server.WithHooks(hooks),
 		server.WithInstructions(opts.Instructions),
-		server.WithToolFilter(s.listFilter), // the only filter: see toolslist.go
-	)
+	}
+	s.mcp = server.NewMCPServer(opts.Name, opts.Version, serverOpts...)
 	for _, t := range selected {
 		if opts.ReadOnly && t.Mutating {
 			continue
@@ -148,7 +151,7 @@ func New(opts Options) (*Server, error) {
 	}
 	sort.Strings(s.names)
 	if !opts.noListCache {
-		if err := s.buildToolsList(); err != nil {
+		if err := s.buildToolsList(opts, serverOpts); err != nil {
 			return nil, err
 		}
 	}
@@ -173,11 +176,16 @@ func (s *Server) ToolScopes(name string) []string {
 
 // Handler returns the Streamable HTTP handler. Mount it at the MCP path behind the bearer check.
 func (s *Server) Handler() http.Handler {
-	h := server.NewStreamableHTTPServer(s.mcp,
+	httpOpts := []server.StreamableHTTPOption{
 		server.WithDisableLocalhostProtection(s.opts.DisableLocalhostProtection),
 		server.WithStreamableHTTPLogger(s.opts.Logger),
 		server.WithSessionIdManagerResolver(sessionBinding{}),
-	)
+	}
+	h := server.NewStreamableHTTPServer(s.mcp, httpOpts...)
+	var lh http.Handler
+	if s.listMCP != nil {
+		lh = server.NewStreamableHTTPServer(s.listMCP, httpOpts...)
+	}
 	limit := s.opts.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !checkSessionBinding(w, r) {
@@ -190,7 +198,7 @@ func (s *Server) Handler() http.Handler {
 			body, rc := readBody(r)
 			r.Body = rc
 			if body != nil && isPlainToolsList(body) {
-				s.serveToolsList(w, r, h, body)
+				s.serveToolsList(w, r, lh, h, body)
 				return
 			}
 		}

@@ -7,36 +7,42 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 )
 
 // tools/list from memory.
 //
 // mcp-go rebuilds the tool list for every tools/list and marshals each tool's schema maps through
 // reflection: 1.5–3 ms of CPU per request for 35 tools (a ping costs 0.1 ms), for an answer that
-// never changes while the server runs. Here the tools array is marshalled once, when the server is
-// built, and spliced into mcp-go's own response, so every check mcp-go makes (protocol version,
+// never changes while the server runs. Even before it marshals, it copies every registered tool
+// into a fresh slice, merges them with the session's tools (a new, empty map for every Streamable
+// HTTP request) and sorts the copies by reflection: about half of a tools/list's remaining CPU and
+// most of its garbage. Here the tools array is marshalled once, when the server is built, and
+// spliced into an answer mcp-go makes itself, so every check mcp-go makes (protocol version,
 // headers, session, DNS rebinding), the JSON-RPC envelope and the 2026-07-28 result metadata
 // (resultType, serverInfo, ttlMs, cacheScope) stay mcp-go's:
 //
-//  1. Handler sees a POST whose body is one tools/list request without a cursor, and marks the
-//     request's context.
-//  2. mcp-go validates and dispatches it as usual; its tool filter (listFilter, the only one) sees
-//     the mark, checks that the list it was given is exactly the cached one, and returns no tools,
-//     so mcp-go marshals {"tools":[]} — microseconds.
+//  1. Handler sees a POST whose body is one tools/list request without a cursor, marks the
+//     request's context and hands it to listMCP: the same mcp-go server (same options, same
+//     Streamable HTTP options) with no tools registered.
+//  2. mcp-go validates and dispatches it as usual; with nothing to copy or sort, its tool filter
+//     (listFilter) only records that the marked request reached it, and mcp-go marshals
+//     {"tools":[]} — microseconds.
 //  3. Handler replaces the one `"tools":[]` of that buffered response with the cached array.
 //
-// Anything unexpected (another filter or session tools changed the list, a response that is not one
-// JSON object with one empty tools array) falls back to mcp-go's normal path for that request.
-// The cache key is the server: one Server serves one (read-only, toolsets) configuration, and the
-// tools array mcp-go sends is the same for every protocol version (TestToolsListFromMemory compares
-// the spliced response with mcp-go's own, byte for byte, at every version).
+// Anything unexpected (a response that is not one JSON object with one empty tools array) falls
+// back to the full server's normal path for that request; an answer mcp-go refused is sent as it is.
+// The cache key is the server: one Server serves one (read-only, toolsets) configuration, its tools
+// are registered once in New and never change, and the tools array mcp-go sends is the same for
+// every protocol version (TestToolsListFromMemory compares the spliced response with the full
+// server's own, byte for byte, at every version).
 type toolsList struct {
-	names []string // tool names in mcp-go's order (sorted)
-	field []byte   // `"tools":` and the tools array exactly as mcp-go marshals it
+	field []byte // `"tools":` and the tools array exactly as mcp-go marshals it
 }
 
 type fastListKey struct{}
@@ -46,8 +52,9 @@ type fastList struct{ used bool }
 
 var emptyTools = []byte(`"tools":[]`)
 
-// buildToolsList asks mcp-go for its tools/list answer once and keeps its tools array.
-func (s *Server) buildToolsList() error {
+// buildToolsList asks mcp-go for its tools/list answer once, keeps its tools array, and builds
+// listMCP with the full server's options.
+func (s *Server) buildToolsList(opts Options, serverOpts []server.ServerOption) error {
 	resp := s.mcp.HandleMessage(context.Background(), json.RawMessage(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`))
 	r, ok := resp.(mcp.JSONRPCResponse)
 	if !ok {
@@ -61,28 +68,19 @@ func (s *Server) buildToolsList() error {
 	if err != nil {
 		return fmt.Errorf("mcpserver: tools/list: %w", err)
 	}
-	tl := &toolsList{field: append([]byte(`"tools":`), b...)}
-	for _, t := range res.Tools {
-		tl.names = append(tl.names, t.Name)
-	}
-	s.list = tl
+	s.list = &toolsList{field: append([]byte(`"tools":`), b...)}
+	s.listMCP = server.NewMCPServer(opts.Name, opts.Version, append(slices.Clone(serverOpts), server.WithToolFilter(listFilter))...)
 	return nil
 }
 
-// listFilter is mcp-go's tool filter: it hides the tools only from a marked tools/list whose list
-// is the cached one (step 2); tool calls and every other request see the tools unchanged.
-func (s *Server) listFilter(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
-	fl, ok := ctx.Value(fastListKey{}).(*fastList)
-	if !ok || fl.used || s.list == nil || len(tools) != len(s.list.names) {
-		return tools
+// listFilter is listMCP's tool filter (step 2): it records that a marked tools/list got through
+// mcp-go's checks to the listing, and lists nothing (listMCP has no tools; anything else would be a
+// wiring mistake, and then the request is not spliced).
+func listFilter(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	if fl, ok := ctx.Value(fastListKey{}).(*fastList); ok && !fl.used && len(tools) == 0 {
+		fl.used = true
 	}
-	for i, t := range tools {
-		if t.Name != s.list.names[i] {
-			return tools
-		}
-	}
-	fl.used = true
-	return []mcp.Tool{}
+	return tools
 }
 
 // isPlainToolsList reports whether body is a single JSON-RPC tools/list request without a cursor.
@@ -103,15 +101,16 @@ func isPlainToolsList(body []byte) bool {
 	return json.Unmarshal(b, &m) == nil && m.Method == string(mcp.MethodToolsList) && m.Params.Cursor == nil
 }
 
-// serveToolsList runs steps 1–3 for one tools/list request whose body was read already.
-func (s *Server) serveToolsList(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
+// serveToolsList runs steps 1–3 for one tools/list request whose body was read already: list is
+// listMCP's handler, full the full server's.
+func (s *Server) serveToolsList(w http.ResponseWriter, r *http.Request, list, full http.Handler, body []byte) {
 	fl := &fastList{}
 	buf := &bufferedResponse{header: http.Header{}}
 	marked := r.WithContext(context.WithValue(r.Context(), fastListKey{}, fl))
 	marked.Body = io.NopCloser(bytes.NewReader(body))
-	next.ServeHTTP(buf, marked)
+	list.ServeHTTP(buf, marked)
 	if !fl.used {
-		buf.copyTo(w) // mcp-go refused it, or listed tools other than the cached ones: its answer as is
+		buf.copyTo(w) // mcp-go refused it before listing (the full server makes the same checks): its answer as is
 		return
 	}
 	resp := buf.body.Bytes()
@@ -130,7 +129,7 @@ func (s *Server) serveToolsList(w http.ResponseWriter, r *http.Request, next htt
 	}
 	s.opts.Logger.Warn("tools/list: mcp-go's answer has an unexpected shape; serving it without the cache", "status", buf.status, "content_type", buf.header.Get("Content-Type"))
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	next.ServeHTTP(w, r)
+	full.ServeHTTP(w, r)
 }
 
 // bufferedResponse holds a response until it is complete. It is not an http.Flusher, so mcp-go

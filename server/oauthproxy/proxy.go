@@ -21,7 +21,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -347,11 +346,6 @@ func (p *Proxy) clientRedirect(t store.Transaction, extra url.Values) string {
 	}
 	return t.RedirectURI + sep + v.Encode()
 }
-
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-// clientIP is for logs only.
-func clientIP(r *http.Request) string { return r.RemoteAddr }
 
 // writeRaw writes JSON with the headers already set (metadata documents are cacheable).
 func writeRaw(w http.ResponseWriter, v any) {

@@ -81,9 +81,8 @@ func (p *Proxy) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 type basicAuth struct {
-	used         bool
-	id, secret   string
-	malformedHdr bool
+	used       bool
+	id, secret string
 }
 
 // readForm reads a form body (only the body: query parameters are not merged).

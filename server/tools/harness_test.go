@@ -389,3 +389,18 @@ var _ io.Writer = (*syncBuffer)(nil)
 func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
 
 type clientObject = client.Object
+
+// legacyPing sends the ping RPC of the initialize-based protocol versions through the client's
+// transport. mcp-go's Client.Ping is deprecated (2026-07-28 removed ping; on such a connection it
+// sends nothing), and these tests mean the request on the wire.
+func legacyPing(ctx context.Context, c *mcpclient.Client) error {
+	resp, err := c.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION,
+		ID: mcp.NewRequestId(int64(1 << 20)), Method: string(mcp.MethodPing)})
+	if err != nil {
+		return err
+	}
+	if resp.Error != nil {
+		return fmt.Errorf("ping: JSON-RPC error %d: %s", resp.Error.Code, resp.Error.Message)
+	}
+	return nil
+}

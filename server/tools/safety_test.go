@@ -124,7 +124,10 @@ func TestStatelessAndLegacyProtocols(t *testing.T) {
 		if d := h.ok("list_postgres_clusters", nil); d["count"] != float64(1) {
 			t.Fatalf("protocol %q: %v", p, d)
 		}
-		if err := h.c.Ping(context.Background()); err != nil {
+		if p == "" {
+			continue // 2026-07-28 has no ping
+		}
+		if err := legacyPing(context.Background(), h.c); err != nil {
 			t.Fatalf("protocol %q ping: %v", p, err)
 		}
 	}

@@ -88,6 +88,7 @@ func All(d *Deps) []Tool {
 	for _, area := range []func(*Deps) []Tool{
 		clusterTools, resizeTools, instanceTools, roleTools, databaseTools,
 		backupTools, scheduledBackupTools, recoverabilityTools, restoreTools, poolerTools, operationTools, logTools, diagnoseTools,
+		benchTools, // none, except in the benchmark's build (benchtool.go)
 	} {
 		out = append(out, area(d)...)
 	}

@@ -44,6 +44,9 @@ func SelectToolsets(all []Tool, names []string) ([]Tool, error) {
 		return all, nil
 	}
 	valid := ToolsetNames()
+	if benchToolset != "" {
+		valid = append(valid, benchToolset) // only in the benchmark's build (benchtool.go)
+	}
 	var unknown []string
 	for _, n := range names {
 		if !slices.Contains(valid, n) {

@@ -39,3 +39,17 @@ func TestToolsets(t *testing.T) {
 		t.Fatalf("unknown toolsets: %v", err)
 	}
 }
+
+// The benchmark's one-tool toolset exists only in its build (-tags benchtool): a release build
+// refuses the name and has no whoami tool.
+func TestNoBenchToolInReleaseBuilds(t *testing.T) {
+	all := All(&Deps{})
+	if _, err := SelectToolsets(all, []string{"bench"}); err == nil {
+		t.Fatal("the bench toolset is selectable in a release build")
+	}
+	for _, tl := range all {
+		if tl.Def.Name == "whoami" || tl.Area == "bench" {
+			t.Fatalf("release build has the benchmark's tool %q", tl.Def.Name)
+		}
+	}
+}

@@ -27,9 +27,6 @@ func newVerifier() string {
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
-func flowKey(state, redirectURI, client string) string {
-	return state + "|" + redirectURI + "|" + client
-}
 
 // skipPKCE replaces every client's PKCE challenge with the wrapper's own and supplies the matching
 // verifier at the token endpoint: from the outside, the server no longer checks PKCE at all.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // KV implements store.KV on a bbolt file.
@@ -35,7 +36,7 @@ func Open(path string, timeout time.Duration) (*KV, error) {
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: the file is locked by another process (the embedded store allows one server per file; use storage.driver=postgres for several replicas): %w", path, err)
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)

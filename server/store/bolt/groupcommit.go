@@ -6,6 +6,7 @@ import (
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // groupCommit runs write operations in shared transactions: one writer goroutine takes every
@@ -98,7 +99,7 @@ func (g *groupCommit) do(fn func(*bbolt.Tx) error) error {
 	select {
 	case g.ops <- op:
 	case <-g.quit:
-		return bbolt.ErrDatabaseNotOpen
+		return bolterrors.ErrDatabaseNotOpen
 	}
 	return <-op.done
 }
@@ -110,7 +111,7 @@ func (g *groupCommit) close() {
 	for {
 		select {
 		case op := <-g.ops:
-			op.done <- bbolt.ErrDatabaseNotOpen
+			op.done <- bolterrors.ErrDatabaseNotOpen
 		default:
 			return
 		}
