@@ -26,7 +26,7 @@ var (
 	flagFull      = flag.Bool("chaos.full", false, "the full run: 20 clients, 3 cycles, PostgreSQL down 0.5 s/5 s/20 s (fast) and 5 s (immediate), every upstream fault")
 	flagScenarios = flag.String("chaos.scenarios", "", "comma-separated scenarios (default: all): kill9-postgres, kill9-bolt, pgstop, pgrestart, upstream")
 	flagClients   = flag.Int("chaos.clients", 0, "concurrent clients (default 6, full 20)")
-	flagCycles    = flag.Int("chaos.cycles", 0, "faults per scenario (default 2, full 3)")
+	flagCycles    = flag.Int("chaos.cycles", 0, "faults per scenario (default 3, full 3)")
 	flagPGDown    = flag.String("chaos.pg-down", "", "PostgreSQL outages as mode:duration, comma-separated (default fast:2s; full fast:500ms,fast:5s,fast:20s,immediate:5s)")
 	flagUpDown    = flag.Duration("chaos.upstream-down", 0, "how long each upstream fault lasts (default 2s, full 5s)")
 	flagThink     = flag.Duration("chaos.think", 0, "pause between a client's iterations (default 50ms)")
@@ -51,7 +51,7 @@ type outage struct {
 }
 
 func readSettings(t *testing.T) settings {
-	s := settings{clients: 6, cycles: 2, upDown: 2 * time.Second, think: 50 * time.Millisecond, settle: 1500 * time.Millisecond,
+	s := settings{clients: 6, cycles: 3, upDown: 2 * time.Second, think: 50 * time.Millisecond, settle: 1500 * time.Millisecond,
 		retryFor: 45 * time.Second, recheckFor: 30 * time.Second, recoverWithin: 45 * time.Second}
 	pg := "fast:2s"
 	if *flagFull {

@@ -7,7 +7,7 @@
 #       fails on any lost grant, 401 for a valid token, unusable acknowledged token or unrecovered client.
 #       The full run (-chaos.full) takes about 10 minutes; CHAOS_REPORT names a markdown summary file.
 #
-# `make test` runs the short version (TestChaos with its defaults: 6 clients, 2 faults per scenario,
+# `make test` runs the short version (TestChaos with its defaults: 6 clients, 3 faults per scenario,
 # about a minute plus building the server) as an ordinary go test of ./chaos.
 
 CHAOS_ARGS    ?=
