@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -57,6 +58,9 @@ func FuzzCheckQuantity(f *testing.F) {
 		}
 		if q.Sign() <= 0 {
 			t.Fatalf("accepted non-positive %q", v)
+		}
+		if q.CmpInt64(math.MaxInt64) >= 0 {
+			t.Fatalf("accepted %q, which does not fit an int64 of bytes", v)
 		}
 		back, err := resource.ParseQuantity(q.String())
 		if err != nil || back.Cmp(q) != 0 {
