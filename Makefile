@@ -1,7 +1,8 @@
 # cnpg-mcp — top-level Makefile.
 #
 # Main targets (see README.md):
-#   make run          mock Auth0 + reference server on loopback (embedded store); prints "MCP endpoint: <url>"
+#   make run          mock Auth0 + reference server on loopback (embedded store); prints "MCP endpoint: <url>";
+#                     RUN_ARGS passes devstack's and the server's flags (make run RUN_ARGS=--help)
 #   make test         every test tier that runs in CI (installs missing Debian packages when run as root)
 #   make build        binaries into bin/
 #   make lint         gofmt + go vet
@@ -59,7 +60,7 @@ test: deps lint $(TEST_PREREQS) ## run all tests (unit, HTTP, stores, tools agai
 	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 .PHONY: run
-run: $(BIN)/devstack ## mock Auth0 + reference server on loopback (embedded store); prints "MCP endpoint: <url>"
+run: $(BIN)/devstack ## mock Auth0 + reference server on loopback; RUN_ARGS="--mcp-read-only ..." (RUN_ARGS=--help lists them)
 	@$(BIN)/devstack $(RUN_ARGS)
 
 .PHONY: clean

@@ -23,11 +23,11 @@ import (
 // The short run (the defaults) is part of `make test`; `make chaos` runs the full one (-chaos.full)
 // and accepts every flag through CHAOS_ARGS.
 var (
-	flagFull      = flag.Bool("chaos.full", false, "the full run: 20 clients, 3 cycles, PostgreSQL down 0.5 s/5 s/20 s (fast) and 5 s (immediate), every upstream fault")
+	flagFull      = flag.Bool("chaos.full", false, "the full run: 20 clients, 3 cycles, PostgreSQL down 0.5 s/5 s/20 s (fast) and 5 s (SIGKILL), every upstream fault")
 	flagScenarios = flag.String("chaos.scenarios", "", "comma-separated scenarios (default: all): kill9-postgres, kill9-bolt, pgstop, pgrestart, upstream")
 	flagClients   = flag.Int("chaos.clients", 0, "concurrent clients (default 6, full 20)")
 	flagCycles    = flag.Int("chaos.cycles", 0, "faults per scenario (default 3, full 3)")
-	flagPGDown    = flag.String("chaos.pg-down", "", "PostgreSQL outages as mode:duration, comma-separated (default fast:2s; full fast:500ms,fast:5s,fast:20s,immediate:5s)")
+	flagPGDown    = flag.String("chaos.pg-down", "", "PostgreSQL outages as mode:duration, comma-separated (mode fast = pg_ctl stop -m fast, kill = SIGKILL; default fast:2s; full fast:500ms,fast:5s,fast:20s,kill:5s)")
 	flagUpDown    = flag.Duration("chaos.upstream-down", 0, "how long each upstream fault lasts (default 2s, full 5s)")
 	flagThink     = flag.Duration("chaos.think", 0, "pause between a client's iterations (default 50ms)")
 	flagSettle    = flag.Duration("chaos.settle", 0, "normal running before each fault (default 1.5s, full 3s)")
@@ -46,7 +46,7 @@ type settings struct {
 }
 
 type outage struct {
-	mode pgtest.StopMode
+	mode string // "fast" (pgtest.Server.Stop) or "kill" (pgtest.Server.Kill)
 	d    time.Duration
 }
 
@@ -57,7 +57,7 @@ func readSettings(t *testing.T) settings {
 	if *flagFull {
 		s.clients, s.cycles, s.upDown, s.settle = 20, 3, 5*time.Second, 3*time.Second
 		s.retryFor, s.recheckFor, s.recoverWithin = 90*time.Second, 60*time.Second, 90*time.Second
-		pg = "fast:500ms,fast:5s,fast:20s,immediate:5s"
+		pg = "fast:500ms,fast:5s,fast:20s,kill:5s"
 	}
 	if *flagClients > 0 {
 		s.clients = *flagClients
@@ -80,10 +80,10 @@ func readSettings(t *testing.T) settings {
 	for _, item := range strings.Split(pg, ",") {
 		mode, d, ok := strings.Cut(strings.TrimSpace(item), ":")
 		dur, err := time.ParseDuration(d)
-		if !ok || err != nil || (mode != "fast" && mode != "immediate" && mode != "smart") || dur < 0 || dur > 10*time.Minute {
-			t.Fatalf("-chaos.pg-down: %q is not mode:duration (mode fast, immediate or smart; e.g. fast:5s)", item)
+		if !ok || err != nil || (mode != "fast" && mode != "kill") || dur < 0 || dur > 10*time.Minute {
+			t.Fatalf("-chaos.pg-down: %q is not mode:duration (mode fast or kill; e.g. fast:5s)", item)
 		}
-		s.pgDown = append(s.pgDown, outage{pgtest.StopMode(mode), dur})
+		s.pgDown = append(s.pgDown, outage{mode, dur})
 	}
 	return s
 }
@@ -182,9 +182,8 @@ func (e *env) server(t *testing.T, driver string) *chaos.Process {
 	return p
 }
 
-// database creates a fresh database. Its commits are synchronous: the test server runs with
-// synchronous_commit=off for speed, and an immediate stop would then lose commits PostgreSQL had
-// already acknowledged — a harness artefact, not the application's fault.
+// database creates a fresh database. pgtest runs with synchronous_commit=on (fsync off), so a stopped
+// or killed PostgreSQL keeps every commit it acknowledged: a lost commit would be the harness's fault.
 func (e *env) database(t *testing.T) string {
 	e.mu.Lock()
 	e.dbSeq++
@@ -195,10 +194,8 @@ func (e *env) database(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	for _, q := range []string{"CREATE DATABASE " + name, "ALTER DATABASE " + name + " SET synchronous_commit = on"} {
-		if _, err := conn.Exec(t.Context(), q); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
 	}
 	return e.pg.DSN(name)
 }
@@ -285,7 +282,7 @@ func TestChaos(t *testing.T) {
 			p := e.server(t, "postgres")
 			e.run(t, e.options(p), chaos.Scenario{Name: "pgrestart", Description: "pg_ctl restart -m fast while refreshes are in flight",
 				Inject: func(ctx context.Context, r *chaos.Runner, _ int) (chaos.Window, error) {
-					return e.pgOutage(ctx, r, pgtest.StopFast, 0)
+					return e.pgOutage(ctx, r, "fast", 0)
 				}})
 		})
 	}
@@ -336,19 +333,23 @@ func TestChaos(t *testing.T) {
 }
 
 // pgOutage stops PostgreSQL while a refresh is in flight, keeps it down for d and starts it again.
-func (e *env) pgOutage(ctx context.Context, r *chaos.Runner, mode pgtest.StopMode, d time.Duration) (chaos.Window, error) {
+func (e *env) pgOutage(ctx context.Context, r *chaos.Runner, mode string, d time.Duration) (chaos.Window, error) {
 	r.WaitRefreshInFlight(ctx, 2*time.Second)
 	start := time.Now()
-	if err := e.pg.Stop(mode); err != nil {
+	stop, how := e.pg.Stop, "pg_ctl stop -m fast"
+	if mode == "kill" {
+		stop, how = e.pg.Kill, "SIGKILL"
+	}
+	if err := stop(); err != nil {
 		return chaos.Window{}, err
 	}
 	time.Sleep(d)
-	if err := e.pg.Restart(); err != nil {
+	if err := e.pg.Start(); err != nil {
 		return chaos.Window{}, err
 	}
-	what := fmt.Sprintf("PostgreSQL stopped (-m %s) for %s and started", mode, d)
+	what := fmt.Sprintf("PostgreSQL stopped (%s) for %s and started", how, d)
 	if d == 0 {
-		what = fmt.Sprintf("PostgreSQL restarted (-m %s)", mode)
+		what = fmt.Sprintf("PostgreSQL restarted (%s)", how)
 	}
 	return chaos.Window{Fault: what, Start: start, End: time.Now()}, nil
 }

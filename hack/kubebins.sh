@@ -14,6 +14,13 @@ CACHE_DIR=${CACHE_DIR:-$HOME/.cache/cnpg-mcp}
 root=$CACHE_DIR/kube/$K8S_VERSION
 bin=$root/bin
 mkdir -p "$bin" "$root/k8s" "$root/etcd"
+# One build at a time per cache: a second run (another worktree, a parallel make) waits here and then
+# reuses what the first one built, instead of racing it on the same files.
+exec 9>"$root/.lock"
+if ! flock -n 9; then
+  echo "kubebins: another build holds $root/.lock; waiting for it" >&2
+  flock 9
+fi
 export GOFLAGS=-mod=mod CGO_ENABLED=0 GOWORK=off
 [ $# -gt 0 ] || set -- kube-apiserver etcd
 
@@ -61,13 +68,13 @@ for c in "$@"; do
   case "$c" in
     etcd)
       etcd_module
-      (cd "$root/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3) ;;
+      (cd "$root/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp.$$" go.etcd.io/etcd/server/v3) ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubeadm|kubectl)
       k8s_module
-      (cd "$root/k8s" && go build -trimpath -ldflags "$(ldflags)" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c") ;;
+      (cd "$root/k8s" && go build -trimpath -ldflags "$(ldflags)" -o "$bin/$c.tmp.$$" "k8s.io/kubernetes/cmd/$c") ;;
     *) echo "kubebins: unknown component $c" >&2; exit 2 ;;
   esac
-  mv "$bin/$c.tmp" "$bin/$c"
+  mv "$bin/$c.tmp.$$" "$bin/$c"
   echo "kubebins: built $c in $(( $(date +%s) - start ))s" >&2
 done
 echo "$bin"

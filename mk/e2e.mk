@@ -2,6 +2,7 @@
 #
 #   make helm-lint          helm lint + helm template of chart/cnpg-mcp in every supported configuration
 #   make images             our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance) with the local Docker
+#   make image-test         the suite's image runs: --list, and a short run with its Chromium against a local stack
 #   make offline-images     every image the offline cluster needs, built from Go modules + Debian (cached)
 #   make e2e [OFFLINE=1]    kind + CloudNativePG + the chart + the conformance suite + the tool checks
 #   make e2e-down           delete the e2e cluster and the containers beside it
@@ -44,7 +45,9 @@ helm-lint: $(HELM) ## helm lint + helm template of the chart (every values set i
 	@chart/lint.sh $(HELM) $(CHART)
 
 # ---------------------------------------------------------------------------------------------------------
-# Images: FROM scratch + one static binary + the CA bundle, non-root (images/<name>/Dockerfile).
+# Images: FROM scratch + one static binary + the CA bundle, non-root (images/<name>/Dockerfile); an image
+# with images/<name>/base.sh builds FROM the base image that script prints (mcp-auth-conformance: Debian
+# + Chromium from kind/offline's cached debootstrap builder).
 BINARIES += tcp-forward
 PKG_tcp-forward := ./e2e/cmd/tcp-forward
 # Recursive (=) and used only in recipes: BINARIES is complete only once every mk/*.mk is read
@@ -56,20 +59,31 @@ docker:
 	@kind/ensure-docker.sh
 
 .PHONY: images
-images: docker ## build our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance)
+images: docker ## build our images (cnpg-mcp-server, mockauth0, mcp-auth-conformance with Chromium)
 	@$(MAKE) --no-print-directory $(addprefix $(BIN)/,$(IMAGE_NAMES))
 	@for n in $(IMAGE_NAMES); do \
 	  ctx=$(CACHE_DIR)/images/$$n; rm -rf $$ctx; mkdir -p $$ctx; \
 	  cp $(BIN)/$$n $$ctx/$$n; cp /etc/ssl/certs/ca-certificates.crt $$ctx/; cp images/$$n/Dockerfile $$ctx/; \
-	  DOCKER_BUILDKIT=0 $(DOCKER) build -q --build-arg VERSION=$(IMAGE_TAG) -t $(IMAGE_PREFIX)/$$n:$(IMAGE_TAG) $$ctx >$$ctx.log 2>&1 \
-	    || { cat $$ctx.log; exit 1; }; \
+	  base=""; if [ -x images/$$n/base.sh ]; then base=$$(DOCKER=$(DOCKER) images/$$n/base.sh) || exit 1; fi; \
+	  DOCKER_BUILDKIT=0 $(DOCKER) build -q --build-arg VERSION=$(IMAGE_TAG) $${base:+--build-arg BASE=$$base} \
+	    -t $(IMAGE_PREFIX)/$$n:$(IMAGE_TAG) $$ctx >$$ctx.log 2>&1 || { cat $$ctx.log; exit 1; }; \
 	  printf '  %-44s %s\n' "$(IMAGE_PREFIX)/$$n:$(IMAGE_TAG)" "$$($(DOCKER) image inspect -f '{{.Size}}' $(IMAGE_PREFIX)/$$n:$(IMAGE_TAG) | awk '{printf "%.1f MB", $$1/1e6}')"; \
 	done
 	@for n in cnpg-mcp-server mockauth0 mcp-auth-conformance; do case " $(IMAGE_NAMES) " in *" $$n "*) ;; *) echo "  $$n: no binary target yet (BINARIES), image skipped";; esac; done
 
+.PHONY: image-test
+image-test: images ## the suite's image: --list, and a short run with its Chromium against a local stack (--network host)
+	CNPG_MCP_IMAGE=$(IMAGE_PREFIX)/mcp-auth-conformance:$(IMAGE_TAG) DOCKER=$(DOCKER) $(GO) test -count=1 -v -timeout 15m \
+	  -run '^TestImage$$' ./conformance/cmd/mcp-auth-conformance/
+
 .PHONY: offline-images
 offline-images: docker ## build every image of the offline cluster from Go modules + Debian (cached in CACHE_DIR)
 	@kind/offline/build.sh
+
+# The object store of the backup scenario (versitygw), built locally for online runs too.
+.PHONY: objectstore-image
+objectstore-image: docker ## build the e2e object store image (versitygw from its Go module; cached)
+	@kind/offline/build.sh --objectstore
 
 .PHONY: offline-images-check
 offline-images-check: ## exit 0 when every offline image is already built (then `make e2e OFFLINE=1` builds nothing)
@@ -81,15 +95,18 @@ E2E_TIMEOUT ?= 75m
 GINKGO_ARGS ?=
 
 .PHONY: e2e
-e2e: deps $(HELM) images $(if $(OFFLINE),offline-images) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
+e2e: deps $(HELM) images $(if $(OFFLINE),offline-images,objectstore-image) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
 	@mkdir -p $(E2E_REPORT)
 	@manifest=""; if [ -z "$(OFFLINE)" ]; then \
 	  d=$$($(GO) mod download -json github.com/cloudnative-pg/cloudnative-pg@v$(CNPG_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
 	  manifest=$$d/releases/cnpg-$(CNPG_VERSION).yaml; fi; \
+	pd=$$($(GO) mod download -json github.com/cloudnative-pg/plugin-barman-cloud@$(BARMAN_CLOUD_PLUGIN_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	objstore=$$(kind/offline/build.sh --list | sed -n 's/^OBJSTORE_IMAGE=//p'); \
 	start=$$(date +%s); \
 	E2E_OFFLINE=$(if $(OFFLINE),1,) E2E_CNPG_MANIFEST=$$manifest E2E_CLUSTER=$(E2E_CLUSTER) E2E_REPORT=$(E2E_REPORT) \
 	HELM=$(HELM) E2E_SERVER_IMAGE=$(IMAGE_PREFIX)/cnpg-mcp-server:$(IMAGE_TAG) E2E_MOCK_IMAGE=$(IMAGE_PREFIX)/mockauth0:$(IMAGE_TAG) \
 	E2E_FORWARD_IMAGE=$(IMAGE_PREFIX)/tcp-forward:$(IMAGE_TAG) \
+	E2E_PLUGIN_MANIFEST=$$pd/manifest.yaml E2E_OBJSTORE_IMAGE=$$objstore \
 	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/ -ginkgo.v \
 	  -ginkgo.json-report=$(E2E_REPORT)/e2e.json -ginkgo.junit-report=$(E2E_REPORT)/e2e-junit.xml $(GINKGO_ARGS); \
 	rc=$$?; echo "e2e: exit $$rc after $$(( $$(date +%s) - start ))s (reports in $(E2E_REPORT))"; exit $$rc

@@ -2,7 +2,7 @@
 #
 # `make test` gets: the kube-apiserver + etcd binaries (built once from Go modules, cached under
 # $(CACHE_DIR)/kube/<version>/bin) and KUBEBIN_DIR pointing at them, so server/tools and
-# server/internal/kubetest run against a real API server.
+# internal/kubetest run against a real API server.
 
 TOOLS_K8S_VERSION := $(shell . hack/versions.env && echo $$K8S_VERSION)
 KUBEBIN_DIR ?= $(CACHE_DIR)/kube/$(TOOLS_K8S_VERSION)/bin
@@ -19,8 +19,12 @@ tools-doc: ## regenerate docs/tools.md from the tool definitions
 	$(GO) generate ./server/mcpserver
 
 .PHONY: cnpg-crds
-cnpg-crds: ## re-extract the pinned CloudNativePG CRDs (server/internal/kubetest/crds) from the operator module
+cnpg-crds: ## re-extract the pinned CloudNativePG CRDs (internal/kubetest/crds) from the operator module
 	hack/cnpg-crds.sh
+
+.PHONY: bench-tools-list
+bench-tools-list: ## tools/list CPU and bytes per request through the bearer check: from memory, mcp-go's own, ping
+	$(GO) test ./server/mcpserver -run '^$$' -bench ToolsList -benchmem -benchtime 2000x -count 6
 
 .PHONY: bench-tools
 bench-tools: kubebins ## bearer-check overhead benchmarks + 50-client/30 s load run against kube-apiserver

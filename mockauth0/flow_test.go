@@ -643,3 +643,27 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		t.Fatal("query string logged")
 	}
 }
+
+// The default (dev) tenant's login page names its users' credentials; a tenant that does not say
+// so (any tenant loaded from a file, by default) never shows a password.
+func TestLoginPageDevCredentials(t *testing.T) {
+	for _, show := range []bool{true, false} {
+		e := start(t, func(c *mockauth0.Config) {
+			if !show {
+				c.Tenant.ShowCredentialsOnLogin = false
+			}
+		})
+		c := browser(t)
+		resp := e.get(c, e.iss+"authorize?"+e.authParams(newPKCE()).Encode())
+		body(t, resp)
+		page := body(t, e.get(c, e.abs(resp.Header.Get("Location"))))
+		has := strings.Contains(page, `id="dev-credentials"`) && strings.Contains(page, "<code>"+config.DefaultUserEmail+"</code>") &&
+			strings.Contains(page, "<code>"+config.DefaultUserPassword+"</code>")
+		if has != show || (!show && strings.Contains(page, config.DefaultUserPassword)) {
+			t.Fatalf("show=%v: credentials on the login page: %v\n%s", show, has, page)
+		}
+	}
+	if parsed, err := config.Parse([]byte("users: []\n")); err != nil || parsed.Tenant.ShowCredentialsOnLogin {
+		t.Fatalf("a tenant from a file shows credentials unless it says so (%v)", err)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -12,19 +13,36 @@ import (
 
 	"github.com/cnpg-mcp/cnpg-mcp/mockauth0"
 	mockconfig "github.com/cnpg-mcp/cnpg-mcp/mockauth0/config"
+	"github.com/cnpg-mcp/cnpg-mcp/server/config"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 )
 
-func TestHelpListsTheCommands(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}} {
+// --help (and the help command) print on stdout, nothing on stderr, and main exits 0 (nil or
+// flag.ErrHelp); the serve help lists the commands and every flag with its type and default.
+func TestHelpOnStdout(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"help"}, []string{"serve", "list-tools", "stdio", "setup-auth0", "  --mcp-read-only\n", "  --lifetimes-access-token duration\n", "(default 1h; env CNPG_MCP_LIFETIMES_ACCESS_TOKEN)"}},
+		{[]string{"--help"}, []string{"serve", "setup-auth0", "  --mcp-read-only\n", "  --storage-driver string\n"}},
+		{[]string{"serve", "-h"}, []string{"  --mcp-read-only\n"}},
+		{[]string{"--mcp-read-only", "--help"}, []string{"  --mcp-read-only\n"}},
+		{[]string{"list-tools", "--help"}, []string{"Usage: cnpg-mcp-server list-tools", "  --read-only\n"}},
+		{[]string{"stdio", "--help"}, []string{"Usage: cnpg-mcp-server stdio", "  --kubeconfig file\n", "  --read-only\n"}},
+		{[]string{"setup-auth0", "--help"}, []string{"setup-auth0", "  --domain string\n", "  --public-url string\n", "AUTH0_MGMT_CLIENT_SECRET", "(default cnpg-mcp-values.yaml)"}},
+	} {
 		var out, errb bytes.Buffer
-		err := run(args, func(string) string { return "" }, &out, &errb)
+		err := run(tc.args, func(string) string { return "" }, &out, &errb)
 		if err != nil && !errors.Is(err, flag.ErrHelp) {
-			t.Fatalf("%v: %v", args, err)
+			t.Fatalf("%v: %v", tc.args, err)
 		}
-		text := out.String() + errb.String()
-		for _, cmd := range []string{"serve", "list-tools", "stdio", "setup-auth0"} {
-			if !strings.Contains(text, cmd) {
-				t.Errorf("%v: the help does not name %q:\n%s", args, cmd, text)
+		if errb.Len() > 0 {
+			t.Errorf("%v: help on stderr: %s", tc.args, errb.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v: stdout lacks %q:\n%s", tc.args, w, out.String())
 			}
 		}
 	}
@@ -34,15 +52,37 @@ func TestHelpListsTheCommands(t *testing.T) {
 	}
 }
 
-func TestSetupAuth0Help(t *testing.T) {
-	var out, errb bytes.Buffer
-	err := run([]string{"setup-auth0", "--help"}, func(string) string { return "" }, &out, &errb)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("--help: %v (main exits 0 only on flag.ErrHelp)", err)
+// A flag of another command, or a misspelt one, names the flag meant and where the list is.
+func TestUnknownFlagSaysWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--read-only"}, "flag provided but not defined: --read-only; did you mean --mcp-read-only? (cnpg-mcp-server --help lists the flags)"},
+		{[]string{"stdio", "--mcp-read-only"}, "flag provided but not defined: --mcp-read-only (cnpg-mcp-server stdio --help lists the flags)"},
+		{[]string{"list-tools", "--readonly"}, "flag provided but not defined: --readonly (cnpg-mcp-server list-tools --help lists the flags)"},
+		{[]string{"setup-auth0", "--tenant", "x"}, "flag provided but not defined: --tenant (cnpg-mcp-server setup-auth0 --help lists the flags)"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(tc.args, func(string) string { return "" }, &out, &errb)
+		if err == nil || errors.Is(err, flag.ErrHelp) || err.Error() != tc.want {
+			t.Errorf("%v:\n got %v\nwant %s", tc.args, err, tc.want)
+		}
+		if out.Len()+errb.Len() > 0 {
+			t.Errorf("%v: printed %q %q besides the error", tc.args, out.String(), errb.String())
+		}
 	}
-	for _, want := range []string{"setup-auth0", "--domain", "--public-url", "AUTH0_MGMT_CLIENT_SECRET"} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("the help does not mention %s:\n%s", want, errb.String())
+}
+
+// stdio without any Kubernetes configuration fails at once, naming what it looked for and the
+// --kubeconfig flag of this command.
+func TestStdioWithoutKubernetesSaysWhatToDo(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	err := run([]string{"stdio"}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	for _, w := range []string{"no Kubernetes configuration found", "--kubeconfig: not set", "$KUBECONFIG=", "Configure one: pass --kubeconfig"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("stdio without Kubernetes: want %q in %v", w, err)
 		}
 	}
 }
@@ -106,5 +146,35 @@ func TestSetupAuth0ErrorSaysWhatToDo(t *testing.T) {
 		func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || errors.Is(err, flag.ErrHelp) || !strings.Contains(err.Error(), "AUTH0_MGMT_CLIENT_SECRET") {
 		t.Fatalf("missing management credentials: %v", err)
+	}
+}
+
+// The toolsets named in the flags' help are the tools package's; list-tools --toolsets selects them
+// and refuses an unknown one with the valid names.
+func TestToolsetsFlag(t *testing.T) {
+	if config.ToolsetNames != strings.Join(tools.ToolsetNames(), ", ") {
+		t.Fatalf("config.ToolsetNames %q is not tools.ToolsetNames %q", config.ToolsetNames, tools.ToolsetNames())
+	}
+	var out bytes.Buffer
+	if err := run([]string{"list-tools", "--toolsets", "roles, poolers", "--read-only"}, func(string) string { return "" }, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Tools []struct {
+			Name, Toolset string
+			Mutating      bool
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &list); err != nil || len(list.Tools) != 3 {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	for _, tl := range list.Tools {
+		if (tl.Toolset != "roles" && tl.Toolset != "poolers") || tl.Mutating {
+			t.Errorf("%+v listed", tl)
+		}
+	}
+	err := run([]string{"list-tools", "--toolsets", "backup"}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `unknown toolset "backup": use any of clusters, instances`) {
+		t.Fatalf("unknown toolset: %v", err)
 	}
 }

@@ -14,7 +14,7 @@ func asmChecks() map[string]func(*T) {
 	return map[string]func(*T){
 		"ASM-01": asm01, "ASM-02": asm02, "ASM-03": asm03, "ASM-04": asm04, "ASM-05": asm05, "ASM-06": asm06,
 		"ASM-07": asm07, "ASM-08": asm08, "ASM-09": asm09, "ASM-10": asm10, "ASM-11": asm11, "ASM-12": asm12,
-		"ASM-13": asm13,
+		"ASM-13": asm13, "ASM-15": asm15,
 	}
 }
 
@@ -22,7 +22,7 @@ func asmChecks() map[string]func(*T) {
 func (t *T) issuerFromPRM() string {
 	m, _ := t.fetchPRM()
 	if len(m.AuthorizationServers) == 0 {
-		t.Fatalf("the PRM lists no authorization_servers")
+		t.Inconclusive("read the authorization server from the protected-resource metadata", "the PRM lists no authorization_servers", "", "PRM-02")
 	}
 	return m.AuthorizationServers[0]
 }
@@ -36,7 +36,7 @@ func (t *T) discoverAS() (*oauthclient.ASMetadata, []oauthclient.Probe) {
 		for _, p := range probes {
 			parts = append(parts, describeFetch(p.URL, p.Resp, p.Err))
 		}
-		t.Fatalf("no authorization-server metadata for %s: %s", issuer, strings.Join(parts, "; "))
+		t.Inconclusive("discover the metadata of "+issuer, strings.Join(parts, "; "), "", "ASM-01")
 	}
 	return m, probes
 }
@@ -224,11 +224,14 @@ func asm10(t *T) {
 			t.Errorf("%s: %s", f, p)
 		}
 	}
-	if m.RevocationEndpoint != "" && m.Has("revocation_endpoint_auth_methods_supported") && m.RegistrationEndpoint != "" {
-		c := t.RegisterClient(nil)
-		method := c.Reg.TokenEndpointAuthMethod
-		if method == "none" && !slices.Contains(m.RevocationEndpointAuthMethodsSupported, "none") {
-			t.Errorf("registered clients are public (none) but revocation_endpoint_auth_methods_supported is %v", m.RevocationEndpointAuthMethodsSupported)
+	// Truthful revocation auth methods: a client the server registers must be able to use one.
+	if rm := m.RevocationEndpointAuthMethodsSupported; m.RevocationEndpoint != "" && m.Has("revocation_endpoint_auth_methods_supported") && m.RegistrationEndpoint != "" {
+		usable := false
+		for _, x := range rm {
+			usable = usable || slices.Contains(m.TokenEndpointAuthMethodsSupported, x) || (x == "none" && !m.Has("token_endpoint_auth_methods_supported"))
+		}
+		if !usable {
+			t.Errorf("revocation_endpoint_auth_methods_supported %v lists no method the server registers clients with (token_endpoint_auth_methods_supported %v): no registered client can revoke", rm, m.TokenEndpointAuthMethodsSupported)
 		}
 	}
 }
@@ -267,4 +270,11 @@ func asm13(t *T) {
 	if !corsAllowed(resp, testOrigin) {
 		t.Warnf("the metadata is not readable cross-origin (no Access-Control-Allow-Origin); browser-based clients cannot discover the AS")
 	}
+}
+
+// ASM-15: no member shadows a registered one under another spelling (code_challenge_methods for
+// code_challenge_methods_supported).
+func asm15(t *T) {
+	m, _ := t.discoverAS()
+	t.gradeShadows("the AS metadata", m.Raw, asMembers)
 }

@@ -135,11 +135,11 @@ func az05(t *T) {
 	if p.Kind == ClientRedirect && p.Client.Has("state") {
 		t.Errorf("error response to a request without state carries state=%q", p.Client.Get("state"))
 	}
-	r := t.Authorize(Flow{Client: c, State: ptr(odd), Name: "unusual state"})
+	r := t.Authorize(Flow{Client: c, State: ptr(odd), Name: "unusual state", Subject: true})
 	if got := r.Response.State(); got != odd || r.Response.Count("state") != 1 {
 		t.Errorf("success response: state %q came back as %q (%d times)", odd, got, r.Response.Count("state"))
 	}
-	r = t.Authorize(Flow{Client: c, State: ptr(""), Name: "no state"})
+	r = t.Authorize(Flow{Client: c, State: ptr(""), Name: "no state", Subject: true})
 	if r.Response.Has("state") {
 		t.Errorf("success response to a request without state carries state=%q (OAuth 2.1 §4.1.2: only when sent)", r.Response.State())
 	}
@@ -320,7 +320,7 @@ func az13(t *T) {
 	default:
 		t.Warnf("an unknown scope was accepted (%s): lenient (see CLI-11) — the scope must not be granted", p.Describe())
 	}
-	g := t.Grant(Flow{Client: c, Scope: ptr(""), Name: "no scope"})
+	g := t.Grant(Flow{Client: c, Scope: ptr(""), Name: "no scope", Subject: true})
 	t.Logf("without scope the AS granted %q", g.Tokens.Scope)
 }
 

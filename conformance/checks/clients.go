@@ -117,7 +117,7 @@ func cli07(t *T) {
 	t.Must(err, "open another loopback port")
 	c := t.RegisterClient(nil)
 	alt := c.Endpoint.WithPort(port)
-	r := t.Authorize(Flow{Client: c, RedirectURI: ptr(alt), Name: "redirect on another port"})
+	r := t.Authorize(Flow{Client: c, RedirectURI: ptr(alt), Name: "redirect on another port", Subject: true})
 	if u, _ := url.Parse(r.Response.URL); u == nil || u.Port() != itoa(port) {
 		t.Errorf("the code was delivered to %s, not to the requested port %d", r.Response.URL, port)
 	}

@@ -13,6 +13,7 @@ func dcrChecks() map[string]func(*T) {
 	return map[string]func(*T){
 		"DCR-01": dcr01, "DCR-02": dcr02, "DCR-03": dcr03, "DCR-04": dcr04, "DCR-05": dcr05, "DCR-06": dcr06,
 		"DCR-07": dcr07, "DCR-08": dcr08, "DCR-09": dcr09, "DCR-10": dcr10, "DCR-11": dcr11, "DCR-12": dcr12,
+		"DCR-13": dcr13,
 	}
 }
 
@@ -29,7 +30,7 @@ func (t *T) registration() string {
 func (t *T) register(label string, meta map[string]any) *oauthclient.Response {
 	resp, err := t.client.PostJSON(t.Label("%s", label), t.registration(), meta, http.Header{"Accept": {"application/json"}})
 	t.Must(err, label)
-	t.skipIfRateLimited(resp)
+	t.inconclusiveIfRateLimited(label, resp)
 	return resp
 }
 
@@ -84,7 +85,7 @@ func dcr02(t *T) {
 		meta = t.loopbackMeta(nil)
 		resp = t.register("register a public client", meta)
 		if resp.Status != http.StatusCreated && resp.Status != http.StatusOK {
-			t.Fatalf("registration failed: %s", resp.Describe())
+			t.Inconclusive("register a public loopback client", resp.Describe(), "", "DCR-01")
 		}
 	}
 	method := resp.Str("token_endpoint_auth_method")
@@ -164,14 +165,19 @@ func dcr08(t *T) {
 	}
 }
 
-// DCR-09: application_type rules: web ⇒ https non-loopback; absent or native + loopback works.
+// DCR-09: application_type rules: web ⇒ https non-loopback (the MUST binds clients: a server
+// that accepts web + loopback gets a warning); absent or native + loopback must work.
 func dcr09(t *T) {
 	ep := t.env.redirect.NewEndpoint()
 	resp := t.register("register application_type web with a loopback URI", t.loopbackMeta(func(m map[string]any) {
 		m["application_type"] = "web"
 		m["redirect_uris"] = []string{ep.URI()}
 	}))
-	t.expectRegistrationError("application_type web with http://127.0.0.1", resp, "invalid_redirect_uri", "invalid_client_metadata")
+	if resp.Status == http.StatusCreated || resp.Status == http.StatusOK {
+		t.Warnf("application_type web with http://127.0.0.1 was registered (%s); OpenID Registration §2 says web clients use https non-loopback redirects (the MCP MUST binds clients, so this is reported, not failed)", resp.Describe())
+	} else {
+		t.expectRegistrationError("application_type web with http://127.0.0.1", resp, "invalid_redirect_uri", "invalid_client_metadata")
+	}
 	for _, at := range []string{"", "native"} {
 		resp := t.register("register a loopback client with application_type "+at, t.loopbackMeta(func(m map[string]any) {
 			if at != "" {
@@ -184,14 +190,13 @@ func dcr09(t *T) {
 	}
 }
 
-// DCR-10: an unknown client at /token gets 401 invalid_client, so clients re-register.
+// DCR-10: an unknown client at /token gets invalid_client (401 preferred, so clients re-register;
+// 400 allowed without an Authorization header: a warning).
 func dcr10(t *T) {
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {"conformance-bogus-code"}, "client_id": {"conformance-unknown-client-" + oauthclient.RandomString(6)},
 		"code_verifier": {oauthclient.NewVerifier()}, "redirect_uri": {t.env.redirect.NewEndpoint().URI()}}
 	resp := t.Token("token request from an unknown client", form)
-	if resp.Status != http.StatusUnauthorized || resp.ErrorCode() != "invalid_client" {
-		t.Errorf("an unknown client_id at /token got %s; want 401 invalid_client (Claude re-registers on it)", resp.Describe())
-	}
+	t.gradeUnknownClient("an unknown client_id at /token", resp, false)
 	if t.env.cfg.SecondInstance == "" {
 		t.Logf("persistence across restarts/replicas is checked by PXY-17 when --second-instance is set")
 	}
@@ -233,5 +238,18 @@ func dcr12(t *T) {
 		if slices.Contains(rts, any("token")) {
 			t.Errorf("the AS registered response_types [token] (the implicit grant)")
 		}
+	}
+}
+
+// DCR-13: a client registered with token_endpoint_auth_method none gets no client_secret (RFC 7591
+// §2, §3.2.1: a secret is for confidential clients; one issued to a public client invites its use
+// and its leak).
+func dcr13(t *T) {
+	resp := t.register("register a public client (token_endpoint_auth_method none)", t.loopbackMeta(nil))
+	if resp.Status != http.StatusCreated && resp.Status != http.StatusOK {
+		t.Inconclusive("register a public loopback client", resp.Describe(), "", "DCR-01")
+	}
+	if sec := resp.Str("client_secret"); sec != "" {
+		t.Errorf("a client registered with token_endpoint_auth_method none was issued a client_secret (token_endpoint_auth_method in the response: %q): public clients must get none", resp.Str("token_endpoint_auth_method"))
 	}
 }

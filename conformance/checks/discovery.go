@@ -122,7 +122,16 @@ func defaultScope(cfg Config, d *Discovery) string {
 func (t *T) Discovery() *Discovery {
 	d := t.env.Discovery(t.ctx)
 	if d.Err != nil {
-		t.Fatalf("cannot run: discovery failed (see PRM-01, ASM-01): %v", d.Err)
+		owner, step := "ASM-01", "discover the authorization server's metadata"
+		switch {
+		case d.Unauth == nil:
+			owner, step = "", "reach the MCP endpoint"
+		case d.PRM == nil:
+			owner, step = "PRM-01", "find the protected-resource metadata"
+		case len(d.PRM.AuthorizationServers) == 0:
+			owner, step = "PRM-02", "read the authorization servers from the protected-resource metadata"
+		}
+		t.Inconclusive(step, d.Err.Error(), "", owner)
 	}
 	return d
 }

@@ -106,6 +106,8 @@ type Env struct {
 	pool         *flowPool
 	tab          *browser.Session
 	upstreamToks upstreamTokens
+	clients      map[string]*Client
+	design       designOnce
 }
 
 // NewEnv validates cfg and starts the redirect listener. Close it when the run is over.

@@ -2,9 +2,12 @@ package checks
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +25,31 @@ type Client struct {
 	Endpoint    *redirect.Endpoint
 	Reg         *oauthclient.Registration
 	Metadata    map[string]any
+	// AuthMethod is how the client authenticates at the token and revocation endpoints: "none"
+	// (a public client: client_id in the body), "client_secret_basic" or "client_secret_post".
+	AuthMethod string
+	Secret     string
+}
+
+// Confidential reports whether the client authenticates with a secret.
+func (c *Client) Confidential() bool { return c != nil && c.Secret != "" }
+
+// authenticate adds the client's authentication to a token or revocation request body and
+// returns the headers to send (the Basic credentials of client_secret_basic).
+func (c *Client) authenticate(form url.Values) http.Header {
+	if !c.Confidential() {
+		return nil
+	}
+	switch c.AuthMethod {
+	case "client_secret_basic":
+		form.Del("client_id")
+		form.Del("client_secret")
+		return http.Header{"Authorization": {"Basic " + b64([]byte(url.QueryEscape(c.ID)+":"+url.QueryEscape(c.Secret)))}}
+	default:
+		form.Set("client_id", c.ID)
+		form.Set("client_secret", c.Secret)
+		return nil
+	}
 }
 
 // RegisterClient returns a registered public loopback client. Without mod it is the run's shared
@@ -40,27 +68,110 @@ func (t *T) RegisterClient(mod func(meta map[string]any)) *Client {
 	return s.c
 }
 
-// NewClient registers a fresh public loopback client (mod may change the metadata). It stops the
-// check when the target offers no registration endpoint or refuses the registration.
+// NewClient registers a fresh public loopback client (mod may change the metadata). Without a
+// registration endpoint it publishes a client ID metadata document instead, when the run has a
+// CIMD host and the target supports CIMD; otherwise the check is skipped. A refused registration
+// makes the check inconclusive: a standard public loopback client refused is DCR-01's failure,
+// a client changed by mod refused is the server's registration policy.
 func (t *T) NewClient(mod func(meta map[string]any)) *Client {
 	as := t.AS()
 	if as.RegistrationEndpoint == "" {
-		t.Skipf("the authorization server offers no dynamic client registration (no registration_endpoint); this check needs a client it can register")
+		if v, _ := as.Bool("client_id_metadata_document_supported"); v && t.env.cfg.CIMD != nil {
+			c, _ := t.cimdClient(t.env.cfg.CIMD, mod)
+			return c
+		}
+		t.SkipFor("--cimd-base-url", "the authorization server offers no dynamic client registration (no registration_endpoint) and the run has no client-metadata document host; this check needs a client of its own")
 	}
 	ep := t.env.redirect.NewEndpoint()
 	meta := oauthclient.PublicClientMetadata("mcp-auth-conformance "+t.entry.ID, ep.URI())
+	standard := mod == nil || isStandardMod(mod)
 	if mod != nil {
 		mod(meta)
 	}
+	return t.registerMeta(meta, ep, standard)
+}
+
+// isStandardMod reports whether mod changes only the client name (the shared and pool clients).
+func isStandardMod(mod func(map[string]any)) bool {
+	a := oauthclient.PublicClientMetadata("x", "http://127.0.0.1/cb")
+	mod(a)
+	b := oauthclient.PublicClientMetadata("x", "http://127.0.0.1/cb")
+	delete(a, "client_name")
+	delete(b, "client_name")
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// registerMeta registers meta for the endpoint ep.
+func (t *T) registerMeta(meta map[string]any, ep *redirect.Endpoint, standard bool) *Client {
+	as := t.AS()
 	reg, resp, err := t.client.Register(t.Label("register a client"), as.RegistrationEndpoint, meta)
-	t.skipIfRateLimited(resp)
+	t.inconclusiveIfRateLimited("register a client", resp)
 	if err != nil {
+		step := fmt.Sprintf("register a client (%s)", describeMeta(meta))
+		answer := err.Error()
 		if resp != nil {
-			t.Fatalf("could not register a client: %s", resp.Describe())
+			answer = resp.Describe()
 		}
-		t.Fatalf("could not register a client: %v", err)
+		if standard {
+			t.Inconclusive(step, answer, "a public loopback client (token_endpoint_auth_method none, a loopback redirect URI) is how MCP clients register; this check needs one", "DCR-01")
+		}
+		t.Inconclusive(step, answer, fmt.Sprintf("the server's registration policy refused the client shape this check needs; a policy refusal is no verdict on %s", t.entry.ID), "")
 	}
-	return &Client{ID: reg.ClientID, RedirectURI: ep.URI(), Endpoint: ep, Reg: reg, Metadata: meta}
+	c := &Client{ID: reg.ClientID, RedirectURI: ep.URI(), Endpoint: ep, Reg: reg, Metadata: meta, AuthMethod: "none"}
+	if m, _ := meta["token_endpoint_auth_method"].(string); m != "" && m != "none" && reg.ClientSecret != "" {
+		c.AuthMethod, c.Secret = m, reg.ClientSecret
+		if reg.TokenEndpointAuthMethod != "" {
+			c.AuthMethod = reg.TokenEndpointAuthMethod
+		}
+		t.env.rememberClient(c)
+	}
+	return c
+}
+
+// describeMeta names what is unusual about a registration body, for messages.
+func describeMeta(meta map[string]any) string {
+	var parts []string
+	if v, ok := meta["redirect_uris"]; ok {
+		parts = append(parts, fmt.Sprintf("redirect_uris %v", v))
+	}
+	for _, k := range []string{"token_endpoint_auth_method", "grant_types", "application_type", "scope"} {
+		if v, ok := meta[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %v", k, v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ConfidentialClient registers a confidential loopback client authenticating with one of the
+// secret methods the authorization server advertises (client_secret_basic preferred). The check
+// is inconclusive when the server advertises none or refuses the registration.
+func (t *T) ConfidentialClient(why string) *Client {
+	as := t.AS()
+	method := ""
+	for _, m := range []string{"client_secret_basic", "client_secret_post"} {
+		if slices.Contains(as.TokenEndpointAuthMethodsSupported, m) {
+			method = m
+			break
+		}
+	}
+	if method == "" {
+		t.Inconclusive("register a confidential client ("+why+")", fmt.Sprintf("token_endpoint_auth_methods_supported %v offers no client_secret_basic or client_secret_post", as.TokenEndpointAuthMethodsSupported),
+			"this check needs a confidential client and the server advertises no way to register one", "")
+	}
+	if as.RegistrationEndpoint == "" {
+		t.SkipFor("", "this check needs a confidential client and the authorization server offers no dynamic client registration")
+	}
+	ep := t.env.redirect.NewEndpoint()
+	meta := oauthclient.PublicClientMetadata("mcp-auth-conformance "+t.entry.ID+" (confidential)", ep.URI())
+	meta["token_endpoint_auth_method"] = method
+	c := t.registerMeta(meta, ep, false)
+	if !c.Confidential() {
+		t.Inconclusive("register a confidential client with "+method+" ("+why+")", "the registration response carries no client_secret",
+			"this check needs a confidential client; the server registered a public one", "")
+	}
+	return c
 }
 
 // Flow describes one browser authorization. Nil pointers mean "the usual value"; pointers to ""
@@ -94,6 +205,10 @@ type Flow struct {
 	Fresh bool
 	// Until ends the flow early when it reports true (e.g. once a blocked request was captured).
 	Until func() bool
+	// Subject says the flow's success is part of what the check verifies (a request with
+	// unusual parameters the server must accept): its failure fails the check. Otherwise the
+	// flow is a precondition and its failure makes the check inconclusive.
+	Subject bool
 }
 
 // FlowResult is where a browser flow ended.
@@ -167,7 +282,7 @@ func (t *T) Browse(f Flow) *FlowResult {
 		URL: oauthclient.AuthorizeURL(t.AS().AuthorizationEndpoint, params)}
 	b, err := t.env.Browser()
 	if err != nil {
-		t.Fatalf("cannot run the browser flow: %v", err)
+		t.Inconclusive("start the browser", err.Error(), "the suite's browser did not start (check --chromium or --browser-url)", "")
 	}
 	s := f.Session
 	shared := false
@@ -223,7 +338,8 @@ func (t *T) Browse(f Flow) *FlowResult {
 	}
 	if fe, ok := login.AsFlowError(res.Err); ok {
 		if fe.Status == http.StatusTooManyRequests {
-			t.Skipf("the server rate-limited the suite (HTTP 429 at %s): raise the limit for the test or run fewer checks (--label-filter)", stripQuery(fe.URL))
+			t.Inconclusive("authorize in the browser", fmt.Sprintf("HTTP 429 at %s", stripQuery(fe.URL)),
+				"the server rate-limited the suite; rate limiting says nothing about this row: raise the limit for the test client or run fewer checks (--label-filter)", "")
 		}
 		t.rec.AddScreenshot(evidence.Screenshot{Label: fmt.Sprintf("%s: %s", name, fe.Reason), URL: fe.URL, PNG: fe.Screenshot})
 	}
@@ -276,10 +392,13 @@ func (t *T) Screenshot(s *browser.Session, label string) {
 }
 
 // Authorize runs a browser flow that must end with an authorization code at the redirect URI. A
-// plain flow comes from the prefetch pool when one is ready.
+// plain flow comes from the prefetch pool when one is ready. When the flow does not end with a
+// code, the check fails if the flow is its Subject, and is inconclusive otherwise (a plain flow's
+// failure is AZ-01's).
 func (t *T) Authorize(f Flow) *FlowResult {
 	var r *FlowResult
-	if f.isDefault() {
+	plain := f.isDefault()
+	if plain {
 		if it, ok := t.env.pool.take(t); ok {
 			r = it.res
 			t.Logf("%s: a prefetched browser flow (made %s before use)", f.Name, time.Since(it.made).Round(time.Millisecond))
@@ -292,17 +411,30 @@ func (t *T) Authorize(f Flow) *FlowResult {
 	if r == nil {
 		r = t.Browse(f)
 	}
-	if r.Err != nil {
-		t.Fatalf("the authorization flow did not complete: %v", r.Err)
+	problem := ""
+	switch {
+	case r.Err != nil:
+		problem = fmt.Sprintf("the flow did not complete: %v", r.Err)
+	case !r.Got:
+		problem = "the flow ended without a response at the redirect URI"
+	case r.Response.Error() != "":
+		problem = fmt.Sprintf("the authorization failed: error=%s error_description=%q", r.Response.Error(), r.Response.Get("error_description"))
+	case r.Response.Code() == "":
+		problem = fmt.Sprintf("the authorization response has no code: %v", evidence.RedactValues(r.Response.Query))
 	}
-	if !r.Got {
-		t.Fatalf("the authorization flow ended without a response at the redirect URI")
-	}
-	if r.Response.Error() != "" {
-		t.Fatalf("the authorization failed: error=%s error_description=%q", r.Response.Error(), r.Response.Get("error_description"))
-	}
-	if r.Response.Code() == "" {
-		t.Fatalf("the authorization response has no code: %v", evidence.RedactValues(r.Response.Query))
+	if problem != "" {
+		name := f.Name
+		if name == "" {
+			name = "a plain authorization"
+		}
+		if f.Subject {
+			t.Fatalf("%s: %s", name, problem)
+		}
+		owner := ""
+		if plain {
+			owner = "AZ-01"
+		}
+		t.Inconclusive("authorize in the browser ("+name+")", problem, "", owner)
 	}
 	return r
 }
@@ -313,12 +445,25 @@ func (r *FlowResult) CodeExchange() oauthclient.CodeExchange {
 		CodeVerifier: r.Verifier, Resource: r.Params.Get("resource")}
 }
 
-// Token posts a token request.
+// Token posts a token request. A confidential client the suite registered is authenticated the
+// way it registered (found by the form's client_id).
 func (t *T) Token(label string, form url.Values) *oauthclient.Response {
-	resp, err := t.client.Token(t.Label("%s", label), t.AS().TokenEndpoint, form)
+	var h http.Header
+	if c := t.env.clientByID(form.Get("client_id")); c != nil {
+		form = cloneValues(form)
+		h = c.authenticate(form)
+	}
+	resp, err := t.client.PostForm(t.Label("%s", label), t.AS().TokenEndpoint, form, mergeHeader(http.Header{"Accept": {"application/json"}}, h))
 	t.Must(err, label)
-	t.skipIfRateLimited(resp)
+	t.inconclusiveIfRateLimited(label, resp)
 	return resp
+}
+
+func mergeHeader(a, b http.Header) http.Header {
+	for k, vs := range b {
+		a[k] = vs
+	}
+	return a
 }
 
 // Grant is a completed authorization: a flow and the tokens it was exchanged for.
@@ -329,18 +474,36 @@ type Grant struct {
 	Resp   *oauthclient.Response
 }
 
-// Grant authorizes in the browser and exchanges the code; the check stops if either fails.
+// Grant authorizes in the browser and exchanges the code; the check stops if either fails (see
+// Authorize; a refused redemption of a valid code is TOK-03's failure unless the flow is the
+// check's Subject).
 func (t *T) Grant(f Flow) *Grant {
 	r := t.Authorize(f)
 	resp := t.Token("redeem the authorization code", r.CodeExchange().Form())
 	tok, err := oauthclient.DecodeToken(resp)
-	t.Must(err, "redeem the authorization code")
+	if err != nil {
+		if f.Subject {
+			t.Fatalf("redeem the authorization code: %v", err)
+		}
+		t.Inconclusive("redeem the authorization code", resp.Describe(), "", "TOK-03")
+	}
 	return &Grant{Flow: r, Client: r.Client, Tokens: tok, Resp: resp}
 }
 
 // RefreshForm is the usual refresh request for a grant's client.
 func (g *Grant) RefreshForm(refreshToken string) url.Values {
 	return oauthclient.RefreshRequest{ClientID: g.Client.ID, RefreshToken: refreshToken}.Form()
+}
+
+// AcceptedOrInconclusive reports whether the MCP endpoint accepts a token that should work: a
+// 2xx is yes, a 401 or 403 no; anything else (404, 5xx, …) says nothing about the token — the
+// endpoint itself does not answer MCP — and makes the check inconclusive (RS-11 grades that).
+func (t *T) AcceptedOrInconclusive(label, token string) (bool, *oauthclient.Response) {
+	ok, resp := t.AcceptedByMCP(label, token)
+	if !ok && resp.Status != http.StatusUnauthorized && resp.Status != http.StatusForbidden {
+		t.Inconclusive(label, resp.Describe(), "the MCP endpoint answered an authorized initialize with neither success nor an authorization error: it does not answer MCP requests (a misrouted or failing backend), which says nothing about the token", "RS-11")
+	}
+	return ok, resp
 }
 
 // CallMCP calls the MCP endpoint (initialize) with an Authorization header value.
@@ -369,19 +532,40 @@ func evalText(t *T, s *browser.Session) (string, error) {
 	return browser.Eval[string](t.ctx, s, `document.body ? document.body.innerText : ""`)
 }
 
-// skipIfRateLimited stops the check as skipped when the server rate-limited the suite: a 429 says
-// nothing about the behaviour under test.
-func (t *T) skipIfRateLimited(resp *oauthclient.Response) {
+// inconclusiveIfRateLimited stops the check as inconclusive when the server rate-limited the
+// suite: a 429 says nothing about the behaviour under test.
+func (t *T) inconclusiveIfRateLimited(step string, resp *oauthclient.Response) {
 	if resp != nil && resp.Status == http.StatusTooManyRequests {
 		ra := resp.Header.Get("Retry-After")
 		if ra == "" {
 			ra = "not given"
 		}
-		t.Skipf("the server rate-limited the suite (HTTP 429 at %s, Retry-After %s): raise the limit for the test client or run fewer checks (--label-filter)", resp.URL, ra)
+		t.Inconclusive(step, fmt.Sprintf("HTTP 429 at %s (Retry-After %s)", resp.URL, ra),
+			"the server rate-limited the suite; rate limiting says nothing about this row: raise the limit for the test client or run fewer checks (--label-filter)", "")
 	}
 }
 
 type sharedClient struct {
 	mu sync.Mutex
 	c  *Client
+}
+
+// rememberClient keeps a confidential client, so token requests made with its client_id are
+// authenticated.
+func (e *Env) rememberClient(c *Client) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.clients == nil {
+		e.clients = map[string]*Client{}
+	}
+	e.clients[c.ID] = c
+}
+
+func (e *Env) clientByID(id string) *Client {
+	if id == "" {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.clients[id]
 }

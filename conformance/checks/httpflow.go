@@ -41,6 +41,8 @@ type AuthzProbe struct {
 	Form *consentform.Form
 	// Hops are the responses seen, in order.
 	Hops []*oauthclient.Response
+	// jar holds the cookies the probe collected.
+	jar http.CookieJar
 }
 
 // Describe summarises the probe for messages.
@@ -122,12 +124,12 @@ func (t *T) probeFrom(label, start string, jar http.CookieJar, clientURIs []stri
 		jar = NewJar()
 	}
 	c := t.ClientWithJar(jar)
-	p := &AuthzProbe{URL: start}
+	p := &AuthzProbe{URL: start, jar: jar}
 	next := start
 	for hop := 0; hop < 8; hop++ {
 		resp, err := c.Get(t.Label("%s", label), next, http.Header{"Accept": {"text/html,application/xhtml+xml"}})
 		t.Must(err, label)
-		t.skipIfRateLimited(resp)
+		t.inconclusiveIfRateLimited(label, resp)
 		p.Hops = append(p.Hops, resp)
 		p.Final, p.FinalURL = resp, next
 		switch {
@@ -204,11 +206,9 @@ func (t *T) OpenConsent(label string, f *Flow, jar http.CookieJar) (*AuthzProbe,
 	params := t.AuthParams(f)
 	p := t.ProbeAuthorize(label, params, jar, f.Client.RedirectURI)
 	if p.Form == nil {
-		t.requireConsentDesign()
-		if p.Kind == Proceed && p.Left != "" {
-			t.Fatalf("the authorization request went straight to %s without a consent page of the MCP server", p.Describe())
-		}
-		t.Fatalf("no consent form: the authorization request %s", p.Describe())
+		t.requireConsentPage()
+		t.Inconclusive("open the consent page over plain HTTP and read its form", p.Describe(),
+			"this check posts the consent form itself, and no approve/deny form was found in the page's HTML (a page built by script, or a login before the consent page)", "")
 	}
 	return p, params
 }

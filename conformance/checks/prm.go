@@ -3,6 +3,7 @@ package checks
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,6 +25,7 @@ func prmChecks() map[string]func(*T) {
 		"PRM-08": prm08,
 		"PRM-09": prm09,
 		"PRM-10": prm10,
+		"PRM-11": prm11,
 	}
 }
 
@@ -52,7 +54,7 @@ func (t *T) fetchPRM() (*oauthclient.ProtectedResourceMetadata, string) {
 		}
 		tried = append(tried, describeFetch(u, r, err))
 	}
-	t.Fatalf("no protected-resource metadata found: %s", strings.Join(tried, "; "))
+	t.Inconclusive("find the protected-resource metadata", strings.Join(tried, "; "), "", "PRM-01")
 	return nil, ""
 }
 
@@ -97,16 +99,17 @@ func prm02(t *T) {
 func prm03(t *T) {
 	m, _ := t.fetchPRM()
 	target := t.env.cfg.Target
+	const hint = " (RFC 9728 §3.3: identical; clients compare byte for byte and refuse the metadata — if --target is not the canonical URL, pass the canonical one)"
 	switch {
 	case m.Resource == "":
 		t.Fatalf("the PRM at %s has no resource", m.URL)
 	case m.Resource == target:
 	case strings.TrimSuffix(m.Resource, "/") == strings.TrimSuffix(target, "/"):
-		t.Warnf("resource %q differs from the target %q only by a trailing slash; clients compare byte for byte — check which one is canonical", m.Resource, target)
+		t.Errorf("resource %q differs from the MCP endpoint %q by a trailing slash"+hint, m.Resource, target)
 	case strings.EqualFold(m.Resource, target):
-		t.Warnf("resource %q differs from the target %q only by letter case; clients compare byte for byte", m.Resource, target)
+		t.Errorf("resource %q differs from the MCP endpoint %q by letter case"+hint, m.Resource, target)
 	default:
-		t.Errorf("resource %q is not the MCP endpoint %q", m.Resource, target)
+		t.Errorf("resource %q is not the MCP endpoint %q"+hint, m.Resource, target)
 	}
 	// RFC 9728 §3.3: the resource must be the one the well-known URL was built from.
 	const wk = "/.well-known/oauth-protected-resource"
@@ -116,7 +119,7 @@ func prm03(t *T) {
 		if u.RawQuery != "" {
 			derived += "?" + u.RawQuery
 		}
-		if strings.TrimSuffix(derived, "/") != strings.TrimSuffix(m.Resource, "/") {
+		if derived != m.Resource && derived+"/" != m.Resource {
 			t.Errorf("the PRM at %s names resource %q, but that URL stands for %q (RFC 9728 §3.3)", m.URL, m.Resource, derived)
 		}
 	}
@@ -160,7 +163,13 @@ func prm04(t *T) {
 func prm05(t *T) {
 	m, _ := t.fetchPRM()
 	if _, ok := m.Raw["scopes_supported"]; !ok {
-		t.Warnf("the PRM has no scopes_supported (RECOMMENDED: clients pick scopes from it)")
+		msg := "the PRM has no scopes_supported (RECOMMENDED: clients pick scopes from it)"
+		for k := range m.Raw {
+			if shadowOf(k, prmMembers) == "scopes_supported" {
+				msg += fmt.Sprintf("; it has %q, which clients ignore (see PRM-11)", k)
+			}
+		}
+		t.Warnf("%s", msg)
 	}
 	if _, ok := m.Raw["resource_name"]; !ok {
 		t.Warnf("the PRM has no resource_name (RECOMMENDED: shown to users)")
@@ -210,7 +219,7 @@ func prm08(t *T) {
 func prm09(t *T) {
 	m, _ := t.fetchPRM()
 	if len(m.AuthorizationServers) == 0 {
-		t.Fatalf("the PRM lists no authorization_servers")
+		t.Inconclusive("read the authorization servers from the protected-resource metadata", "the PRM lists no authorization_servers", "", "PRM-02")
 	}
 	for _, issuer := range m.AuthorizationServers {
 		as, probes, err := t.client.DiscoverAS(t.Label("discover %s", issuer), issuer)
@@ -260,4 +269,10 @@ func prm10(t *T) {
 			t.Logf("%s answers %s", v, resp.Describe())
 		}
 	}
+}
+
+// PRM-11: no member shadows a registered one under another spelling (scopes for scopes_supported).
+func prm11(t *T) {
+	m, _ := t.fetchPRM()
+	t.gradeShadows("the PRM", m.Raw, prmMembers)
 }

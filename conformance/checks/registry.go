@@ -68,12 +68,19 @@ func levelRank(l catalogue.Level) int {
 	return 0
 }
 
-// CrossRef grades this check by the results of the checks it maps to (section D and the client
-// interop rows), running those that have not run yet in this run. In a mixed-level row ("MUST /
-// SHOULD"), a failure of a weaker-level check is reported as a warning; in a plain MUST row every
-// failure counts.
+// CrossRef grades this row by the rows it maps to (section D and the client-interop rows),
+// running those that have not run yet in this run. The row is derived: it never repeats its
+// owners' messages, it links to them (Result.Links). It fails when an owner failed (in a
+// mixed-level row such as "MUST / SHOULD", a failure of a weaker-level owner is a warning), is
+// inconclusive when no owner failed and one was inconclusive, skipped when every owner was
+// skipped, and passes (or warns) otherwise.
 func (t *T) CrossRef(ids ...string) {
+	mixed := strings.ContainsAny(t.entry.LevelText, "/") || strings.Contains(t.entry.LevelText, "RECOMMENDED")
 	var skipped []string
+	var inconclusive *report.Result
+	t.mu.Lock()
+	t.derived = true
+	t.mu.Unlock()
 	for _, id := range ids {
 		res, ok := t.env.Result(id)
 		if !ok {
@@ -83,23 +90,36 @@ func (t *T) CrossRef(ids ...string) {
 			}
 			res = Run(t.ctx, t.env, c)
 		}
-		t.Logf("%s: %s %s", id, res.Status, oneLine(res.Message()))
+		t.mu.Lock()
+		t.links = append(t.links, report.Link{ID: id, Level: res.Level, Status: res.Status})
+		t.mu.Unlock()
+		t.Logf("%s: %s", id, res.Status)
 		switch res.Status {
 		case report.Fail:
-			msg := fmt.Sprintf("%s failed: %s", id, oneLine(strings.Join(res.Failures, "; ")))
-			mixed := strings.ContainsAny(t.entry.LevelText, "/") || strings.Contains(t.entry.LevelText, "RECOMMENDED")
 			if mixed && levelRank(res.Level) < levelRank(t.entry.Level) && res.Level != catalogue.LevelMust {
-				t.Warnf("%s (graded %s there)", msg, res.Level)
+				t.Warnf("%s failed (see %s; graded %s there, a weaker part of this row)", id, id, res.Level)
 			} else {
-				t.Errorf("%s", msg)
+				t.Errorf("%s failed (see %s)", id, id)
 			}
 		case report.Warn:
-			t.Warnf("%s: %s", id, oneLine(res.Message()))
+			t.Warnf("%s passed with a warning (see %s)", id, id)
+		case report.Inconclusive:
+			if inconclusive == nil {
+				r := res
+				inconclusive = &r
+			}
 		case report.Skip:
-			skipped = append(skipped, fmt.Sprintf("%s (%s)", id, res.SkipReason))
+			skipped = append(skipped, fmt.Sprintf("%s (%s)", id, res.Message()))
 		}
 	}
+	if t.Failed() {
+		return
+	}
+	if inconclusive != nil {
+		t.Inconclusive("grade by "+strings.Join(ids, ", "), inconclusive.ID+" is inconclusive",
+			fmt.Sprintf("this row is graded by %s, which could not reach a verdict (see %s)", strings.Join(ids, ", "), inconclusive.ID), "")
+	}
 	if len(skipped) == len(ids) {
-		t.Skipf("every check this row maps to was skipped: %s", strings.Join(skipped, "; "))
+		t.Skipf("every row this one is graded by was skipped: %s", strings.Join(skipped, "; "))
 	}
 }

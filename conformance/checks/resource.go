@@ -33,7 +33,7 @@ func res01(t *T) {
 
 // RES-02: a request without resource still works (Claude omits it).
 func res02(t *T) {
-	g := t.Grant(Flow{Resource: ptr(""), Name: "no resource"})
+	g := t.Grant(Flow{Resource: ptr(""), Name: "no resource", Subject: true})
 	if ok, resp := t.AcceptedByMCP("the token obtained without resource", g.Tokens.AccessToken); !ok {
 		t.Errorf("a token obtained without resource is refused by the MCP endpoint: %s", resp.Describe())
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/evidence"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/oauthclient"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/report"
 )
 
 // C.2 Resource-server request handling.
@@ -54,7 +55,7 @@ func rs01(t *T) {
 func rs02(t *T) {
 	resp, ch, ok := t.unauthChallenge()
 	if resp.Status != http.StatusUnauthorized || !ok {
-		t.Fatalf("a request without a token got %s without a Bearer challenge", resp.Describe())
+		t.Inconclusive("send initialize without a token", resp.Describe()+" without a Bearer challenge", "there is no challenge to inspect", "RS-01")
 	}
 	if e, has := ch.Param("error"); has {
 		t.Errorf("the challenge to a request without credentials carries error=%q (RFC 6750 §3.1: SHOULD NOT)", e)
@@ -134,10 +135,19 @@ func rs04(t *T) {
 	}
 }
 
-// RS-05: no passthrough: an access token issued by the upstream IdP is refused.
+// RS-05: no passthrough: an access token issued by the upstream IdP is refused. In a pass-through
+// design the upstream is the client's authorization server: its tokens for this resource are the
+// client's tokens, and only upstream tokens for another audience must be refused.
 func rs05(t *T) {
 	toks := t.UpstreamTokens()
+	passThrough := t.isPassThrough()
 	for name, tok := range toks {
+		if passThrough {
+			if d := decodeJWT(tok); d.Kind == evidence.KindJWS && audContains(d.Claims, t.Resource()) {
+				t.Logf("%s is for this resource; in a pass-through design it is a token the client could have been issued", name)
+				continue
+			}
+		}
 		resp := t.CallMCP("MCP initialize with "+name, oauthclient.Bearer(tok))
 		if resp.Status != http.StatusUnauthorized {
 			t.Errorf("%s issued by the upstream was accepted by the MCP endpoint (%s); tokens must be issued by this server for this resource", name, resp.Describe())
@@ -187,7 +197,7 @@ func rs07(t *T) {
 func (t *T) initSession(label, token string) (string, *oauthclient.Response) {
 	resp := t.CallMCP(label, oauthclient.Bearer(token))
 	if resp.Status < 200 || resp.Status >= 300 {
-		t.Fatalf("%s: %s", label, resp.Describe())
+		t.Inconclusive(label, resp.Describe(), "a valid token must work for initialize before anything else can be tried", "RS-11")
 	}
 	return resp.Header.Get("Mcp-Session-Id"), resp
 }
@@ -229,6 +239,9 @@ func rs09(t *T) {
 
 // RS-10: once the upstream grant is revoked and tokens expire, the proxy stops accepting the grant.
 func rs10(t *T) {
+	if t.design().Kind == report.DesignOwnAS {
+		t.Skipf("not applicable: %s, so there is no upstream grant to revoke", t.design().Evidence)
+	}
 	up := t.Upstream()
 	g := t.Grant(Flow{Name: "grant to revoke upstream"})
 	sub := t.subjectOf(g)

@@ -6,21 +6,26 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/report"
 )
 
 // sharedGrant is one authorization per run that checks which only *read* a token use (RS-*,
 // TOK-02/03/15/16, RES-01, …), so the run needs fewer browser flows. Checks that revoke, replay or
 // rotate make their own grants.
 type sharedGrant struct {
-	mu  sync.Mutex
-	g   *Grant
-	by  string
-	err string
+	mu   sync.Mutex
+	g    *Grant
+	by   string
+	fail *report.InconclusiveStep
 }
 
-// SharedGrant returns the run's shared grant, creating it on first use.
+// SharedGrant returns the run's shared grant, creating it on first use (the preflight makes it in
+// a full run). When it cannot be obtained the check is inconclusive, graded by the row that owns
+// the failed step (AZ-01 for the authorization, TOK-03 for the redemption).
 func (t *T) SharedGrant() *Grant {
 	s := &t.env.shared
 	s.mu.Lock()
@@ -30,20 +35,25 @@ func (t *T) SharedGrant() *Grant {
 		t.rec.AddToken("access_token", s.g.Tokens.AccessToken)
 		return s.g
 	}
-	if s.err != "" {
-		t.Fatalf("the run's shared grant could not be obtained (during %s): %s", s.by, s.err)
+	if s.fail != nil {
+		t.Inconclusive(s.fail.Step, s.fail.Answer, fmt.Sprintf("the run's shared authorization could not be obtained (during %s)", s.by), s.fail.Owner)
 	}
 	s.by = t.entry.ID
 	done := false
 	defer func() {
-		if !done {
-			t.mu.Lock()
-			if n := len(t.failures); n > 0 {
-				s.err = t.failures[n-1]
-			} else {
-				s.err = "aborted"
-			}
-			t.mu.Unlock()
+		if done {
+			return
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		switch {
+		case t.inconclusive != nil:
+			st := *t.inconclusive
+			s.fail = &st
+		case len(t.failures) > 0:
+			s.fail = &report.InconclusiveStep{Step: "authorize and redeem the run's shared grant", Answer: t.failures[len(t.failures)-1], Owner: t.entry.ID}
+		default:
+			s.fail = &report.InconclusiveStep{Step: "authorize and redeem the run's shared grant", Answer: "aborted"}
 		}
 	}()
 	g := t.Grant(Flow{Name: "shared grant"})
@@ -56,7 +66,7 @@ func (t *T) SharedGrant() *Grant {
 // check that needs one authorizes again.
 func (e *Env) forgetShared() {
 	e.shared.mu.Lock()
-	e.shared.g, e.shared.err, e.shared.by = nil, "", ""
+	e.shared.g, e.shared.fail, e.shared.by = nil, nil, ""
 	e.shared.mu.Unlock()
 }
 

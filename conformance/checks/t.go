@@ -34,12 +34,17 @@ type T struct {
 
 	client *oauthclient.Client
 
-	mu        sync.Mutex
-	failures  []string
-	warnings  []string
-	skip      string
-	cleanups  []func()
-	exclusive bool
+	mu           sync.Mutex
+	failures     []string
+	warnings     []string
+	skip         string
+	skipFlag     string
+	inconclusive *report.InconclusiveStep
+	derived      bool
+	links        []report.Link
+	attempts     *report.Attempts
+	cleanups     []func()
+	exclusive    bool
 }
 
 type stopCheck struct{}
@@ -88,20 +93,60 @@ func (t *T) Warnf(format string, args ...any) {
 }
 
 // Skipf stops the check as not applicable or not testable here, with the reason.
-func (t *T) Skipf(format string, args ...any) {
+func (t *T) Skipf(format string, args ...any) { t.SkipFor("", format, args...) }
+
+// SkipFor stops the check because a need is not met that flag (e.g. "--mock-auth0-admin") meets.
+func (t *T) SkipFor(flag, format string, args ...any) {
 	t.mu.Lock()
 	t.skip = fmt.Sprintf(format, args...)
+	t.skipFlag = flag
 	t.mu.Unlock()
 	panic(stopCheck{})
+}
+
+// Inconclusive stops the check: a precondition step was refused or failed, so the check cannot
+// reach a verdict. answer is what the server answered; why says why that is no verdict on this
+// row (a default is used when empty). owner names the row that grades the refusal when it is
+// itself a violation ("" when it is an allowed policy or says nothing): when the check is that
+// row, the refusal is its failure instead.
+func (t *T) Inconclusive(step, answer, why, owner string) {
+	if owner != "" && owner == t.entry.ID {
+		if why != "" {
+			t.Fatalf("%s: %s (%s)", step, answer, why)
+		}
+		t.Fatalf("%s: %s", step, answer)
+	}
+	if why == "" {
+		if owner != "" {
+			why = fmt.Sprintf("this step is a precondition of %s, not its subject; the refusal is a violation graded by %s", t.entry.ID, owner)
+		} else {
+			why = fmt.Sprintf("this step is a precondition of %s, not its subject; its failure is no verdict on %s", t.entry.ID, t.entry.ID)
+		}
+	}
+	st := &report.InconclusiveStep{Step: oneLine(step), Answer: oneLine(answer), Why: why, Owner: owner}
+	t.rec.Note("inconclusive: " + st.String())
+	t.mu.Lock()
+	t.inconclusive = st
+	t.mu.Unlock()
+	panic(stopCheck{})
+}
+
+// Attempts records how often a repeated (race) check tried.
+func (t *T) setAttempts(a report.Attempts) {
+	t.mu.Lock()
+	t.attempts = &a
+	t.mu.Unlock()
 }
 
 // Logf adds a line to the evidence.
 func (t *T) Logf(format string, args ...any) { t.rec.Note(fmt.Sprintf(format, args...)) }
 
-// Must stops the check when err is not nil ("what" says what was being done).
+// Must stops the check when err is not nil ("what" says what was being done). An error here is
+// no answer from the target (a network error) or a failure on the suite's side, never a verdict:
+// the check is inconclusive.
 func (t *T) Must(err error, what string) {
 	if err != nil {
-		t.Fatalf("%s: %v", what, err)
+		t.Inconclusive(what, "no answer: "+err.Error(), "", "")
 	}
 }
 
@@ -144,7 +189,11 @@ func Run(ctx context.Context, env *Env, c Check) (res report.Result) {
 			defer func() {
 				if r := recover(); r != nil {
 					if _, ok := r.(stopCheck); !ok {
-						t.Errorf("check panicked: %v\n%s", r, debug.Stack())
+						t.rec.Note(fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
+						t.mu.Lock()
+						t.inconclusive = &report.InconclusiveStep{Step: "run the check", Answer: fmt.Sprintf("the suite panicked: %v", r),
+							Why: "an error inside the suite is no verdict on the target (please report it; the stack is in the evidence)"}
+						t.mu.Unlock()
 					}
 				}
 			}()
@@ -157,17 +206,21 @@ func Run(ctx context.Context, env *Env, c Check) (res report.Result) {
 			t.cleanups[i]()
 		}()
 	}
-	if t.ctx.Err() != nil && ctx.Err() == nil && len(t.failures) == 0 && t.skip == "" {
-		t.Errorf("the check did not finish within %s", env.cfg.CheckTimeout)
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.ctx.Err() != nil && ctx.Err() == nil && len(t.failures) == 0 && t.skip == "" && t.inconclusive == nil {
+		t.inconclusive = &report.InconclusiveStep{Step: "finish the check", Answer: fmt.Sprintf("no verdict within --check-timeout %s", env.cfg.CheckTimeout),
+			Why: "a check that runs out of time has not seen the behaviour it checks (a slow or hanging target, or a loaded machine): raise --check-timeout"}
+	}
 	res.Failures, res.Warnings = t.failures, t.warnings
+	res.Derived, res.Links, res.Attempts = t.derived, t.links, t.attempts
 	switch {
 	case len(t.failures) > 0:
 		res.Status = report.Fail
+	case t.inconclusive != nil:
+		res.Status, res.Inconclusive = report.Inconclusive, t.inconclusive
 	case t.skip != "":
-		res.Status, res.SkipReason = report.Skip, t.skip
+		res.Status, res.SkipReason, res.SkipFlag = report.Skip, t.skip, t.skipFlag
 	case len(t.warnings) > 0:
 		res.Status = report.Warn
 	default:

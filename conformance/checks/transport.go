@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
-	"github.com/cnpg-mcp/cnpg-mcp/conformance/login"
 )
 
 // C.14 Transport and general security.
@@ -54,15 +53,11 @@ func sec01(t *T) {
 
 // SEC-02: client-controlled text is escaped on the consent page (no script runs).
 func sec02(t *T) {
-	t.requireConsentDesign()
+	t.requireConsentPage()
 	payload := `<img src=x onerror="window.__mcpconfXSS=1">conformance-xss`
 	c := t.RegisterClient(func(m map[string]any) { m["client_name"] = payload })
-	s := t.loggedInTab()
 	stateProbe := `"><img src=x onerror="window.__mcpconfXSS=2">`
-	r := t.Browse(Flow{Client: c, Session: s, Consent: login.StopAtConsent, State: ptr(stateProbe), Name: "consent with hostile text"})
-	if r.Outcome.Stopped != "consent" {
-		t.Fatalf("no consent page was shown (%v)", r.Err)
-	}
+	s, _ := t.consentPage(Flow{Client: c, State: ptr(stateProbe), Name: "consent with hostile text"})
 	sleepCtx(t.ctx, 200e6)
 	v, err := browser.Eval[int](t.ctx, s, `window.__mcpconfXSS || 0`)
 	t.Must(err, "read the page")

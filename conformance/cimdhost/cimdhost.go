@@ -28,9 +28,18 @@ type Host struct {
 	srv  *http.Server
 	ln   net.Listener
 
-	mu   sync.Mutex
-	docs map[string]doc
-	hits map[string]int
+	mu     sync.Mutex
+	docs   map[string]doc
+	hits   map[string]int
+	filter func(path string, body []byte) []byte
+}
+
+// SetFilter installs a function that rewrites every document body as it is served (nil: none).
+// The conformance self-test uses it to show the target another document than the suite wrote.
+func (h *Host) SetFilter(f func(path string, body []byte) []byte) {
+	h.mu.Lock()
+	h.filter = f
+	h.mu.Unlock()
 }
 
 // Options configure a Host.
@@ -90,6 +99,7 @@ func (h *Host) serve(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.hits[r.URL.Path]++
 	d, ok := h.docs[r.URL.Path]
+	filter := h.filter
 	h.mu.Unlock()
 	if !ok {
 		http.NotFound(w, r)
@@ -101,6 +111,10 @@ func (h *Host) serve(w http.ResponseWriter, r *http.Request) {
 	if d.status == 0 {
 		d.status = http.StatusOK
 	}
+	body := d.body
+	if filter != nil && d.status == http.StatusOK {
+		body = filter(r.URL.Path, body)
+	}
 	w.WriteHeader(d.status)
-	_, _ = w.Write(d.body)
+	_, _ = w.Write(body)
 }

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,9 +31,13 @@ import (
 
 // Exit statuses.
 const (
-	ExitPass     = 0 // no MUST check failed
+	ExitPass     = 0 // evaluated: no MUST check failed
 	ExitMustFail = 1 // a MUST check failed (or, with --strict, a SHOULD check)
-	ExitUsage    = 2 // bad flags or configuration; nothing was checked
+	ExitUsage    = 2 // bad flags or configuration (a label filter that selects nothing too); nothing was checked
+	// ExitCouldNotEvaluate: the preflight gate failed (the target unreachable, no 401, no
+	// metadata, no client registration, no browser authorization or its token refused): the run
+	// says which step and why, and grades nothing.
+	ExitCouldNotEvaluate = 3
 )
 
 // EnvPrefix: every flag can also be set as MCP_AUTH_CONFORMANCE_<FLAG> (dashes → underscores).
@@ -47,6 +52,7 @@ type flags struct {
 	upstreamIssuer, upstreamClientID, upstreamSecret, upstreamAud    string
 	sibling, secondInstance                                          string
 	cimdBaseURL, cimdListen                                          string
+	cimdTLS                                                          bool
 	probeTool, probeArgs, probeGranted, probeNeeds, scopeImplies     string
 	probeNarrowTool                                                  string
 	chromium, browserURL                                             string
@@ -85,6 +91,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.secondInstance, "second-instance", "", "MCP URL of another replica of the same deployment (PXY-17)")
 	fs.StringVar(&f.cimdBaseURL, "cimd-base-url", "", "https URL at which the target reaches --cimd-listen (CIMD checks)")
 	fs.StringVar(&f.cimdListen, "cimd-listen", "127.0.0.1:0", "listen address of the client-metadata document server")
+	fs.BoolVar(&f.cimdTLS, "cimd-tls", false, "serve the client-metadata documents over https itself, with a certificate from a generated CA whose file (in --report-dir) it prints for the target to trust; without --cimd-base-url the base URL is https://<--cimd-listen address>")
 	fs.StringVar(&f.probeTool, "scope-probe-tool", "", "a tool whose call needs a scope --scope-probe-granted lacks (SC-02/03)")
 	fs.StringVar(&f.probeArgs, "scope-probe-args", "{}", "JSON arguments for --scope-probe-tool")
 	fs.StringVar(&f.probeGranted, "scope-probe-granted", "", "the narrow scope to request, e.g. mcp:read")
@@ -138,7 +145,8 @@ check catalogue (one check per catalogue ID), driving the browser steps through 
 
   mcp-auth-conformance --target https://mcp.example.com/mcp --username USER --password PASS
 
-Exit status: 0 no MUST check failed, 1 a MUST check failed, 2 bad usage.
+Exit status: 0 no MUST check failed, 1 a MUST check failed, 2 bad usage (or a --label-filter
+that selects no check), 3 could not evaluate (the preflight gate failed: the run names the step).
 Every flag can also be set as %s<FLAG> (e.g. %sPASSWORD).
 
 Flags:
@@ -158,14 +166,25 @@ Flags:
 	if f.list {
 		return list(stdout, stderr, f.labelFilter)
 	}
-	cfg, cleanup, err := f.config(ctx)
+	if _, err := suite.Count(f.labelFilter); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return ExitUsage
+	}
+	versionSource := "default"
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "spec-version" {
+			versionSource = "--spec-version"
+		}
+	})
+	cfg, cleanup, err := f.config(ctx, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
 	}
 	defer cleanup()
 	return RunSuite(ctx, cfg, RunOptions{LabelFilter: f.labelFilter, ReportDir: f.reportDir, NoReport: f.noReport,
-		Verbose: f.verbose, Color: !f.noColor && IsTerminal(stdout), Strict: f.strict, GinkgoOutput: f.ginkgoOutput}, stdout, stderr)
+		Verbose: f.verbose, Color: !f.noColor && IsTerminal(stdout), Strict: f.strict, GinkgoOutput: f.ginkgoOutput,
+		SpecVersionSource: versionSource}, stdout, stderr)
 }
 
 // RunOptions control how a run is reported.
@@ -177,6 +196,16 @@ type RunOptions struct {
 	Color        bool
 	Strict       bool
 	GinkgoOutput bool
+	// SpecVersionSource says where the MCP version came from: "default" or "--spec-version".
+	SpecVersionSource string
+}
+
+// versionLine says which MCP version the run assumes, and how to change it.
+func versionLine(version, source string) string {
+	if source == "--spec-version" {
+		return "MCP " + version + ", from --spec-version"
+	}
+	return "MCP " + version + ", assumed by default; for a server implementing another version pass --spec-version 2025-06-18, 2025-11-25 or 2026-07-28"
 }
 
 // RunSuite runs the suite against cfg, prints progress and the summary, writes the reports and
@@ -193,9 +222,13 @@ func RunSuite(ctx context.Context, cfg checks.Config, o RunOptions, stdout, stde
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
 	}
-	fmt.Fprintf(stdout, "mcp-auth-conformance: %d checks against %s (MCP %s)\n", n, cfg.Target, env.Config().SpecVersion)
+	if o.SpecVersionSource == "" {
+		o.SpecVersionSource = "default"
+	}
+	fmt.Fprintf(stdout, "mcp-auth-conformance: %d checks against %s (%s)\n", n, cfg.Target, versionLine(env.Config().SpecVersion, o.SpecVersionSource))
 	run, err := suite.Run(ctx, env, suite.Options{LabelFilter: o.LabelFilter, Progress: stdout, Verbose: o.Verbose,
-		Color: o.Color, GinkgoOutput: o.GinkgoOutput})
+		Color: o.Color, GinkgoOutput: o.GinkgoOutput, SpecVersionSource: o.SpecVersionSource,
+		Preflight: func(p *report.Preflight) { writePreflight(stdout, p) }})
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
@@ -209,6 +242,9 @@ func RunSuite(ctx context.Context, cfg checks.Config, o RunOptions, stdout, stde
 			fmt.Fprintf(stdout, "reports: %s/{%s,%s,%s}\n", abs, report.JUnitFile, report.JSONFile, report.HTMLFile)
 		}
 	}
+	if !run.Evaluated() {
+		return ExitCouldNotEvaluate
+	}
 	if run.Counts().MustFail > 0 {
 		return ExitMustFail
 	}
@@ -220,6 +256,18 @@ func RunSuite(ctx context.Context, cfg checks.Config, o RunOptions, stdout, stde
 		}
 	}
 	return ExitPass
+}
+
+// writePreflight prints the gate's outcome: one line when it passed; the failed step otherwise
+// (the summary repeats it with the hint).
+func writePreflight(w io.Writer, p *report.Preflight) {
+	if p.Passed {
+		fmt.Fprintf(w, "preflight: passed (%d steps in %s)\n", len(p.Steps), time.Duration(p.DurationMS*float64(time.Millisecond)).Round(time.Millisecond))
+		return
+	}
+	if st := p.Failed(); st != nil {
+		fmt.Fprintf(w, "preflight: the step %q failed — no check is run\n", st.Name)
+	}
 }
 
 func list(stdout, stderr io.Writer, filter string) int {
@@ -249,7 +297,7 @@ func IsTerminal(w io.Writer) bool {
 }
 
 // config turns flags into a checks.Config (and starts the helpers it needs).
-func (f *flags) config(ctx context.Context) (checks.Config, func(), error) {
+func (f *flags) config(ctx context.Context, stdout io.Writer) (checks.Config, func(), error) {
 	var cleanups []func()
 	cleanup := func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -308,13 +356,29 @@ func (f *flags) config(ctx context.Context) (checks.Config, func(), error) {
 		}
 		cfg.UpstreamClient = &checks.UpstreamClient{Issuer: iss, ClientID: f.upstreamClientID, ClientSecret: f.upstreamSecret, Audience: f.upstreamAud}
 	}
-	if f.cimdBaseURL != "" {
-		if !strings.HasPrefix(f.cimdBaseURL, "https://") {
+	if f.cimdBaseURL != "" || f.cimdTLS {
+		if f.cimdBaseURL != "" && !strings.HasPrefix(f.cimdBaseURL, "https://") {
 			return fail(fmt.Errorf("--cimd-base-url %q must be an https URL (client ID metadata documents are fetched over https)", f.cimdBaseURL))
 		}
-		h, err := cimdhost.Start(cimdhost.Options{Listen: f.cimdListen, BaseURL: f.cimdBaseURL})
+		opts := cimdhost.Options{Listen: f.cimdListen, BaseURL: f.cimdBaseURL}
+		caFile := ""
+		if f.cimdTLS {
+			hosts, err := cimdHosts(f.cimdListen, f.cimdBaseURL)
+			if err != nil {
+				return fail(err)
+			}
+			tlsCfg, caPath, err := cimdhost.GenerateTLS(hosts, f.reportDir)
+			if err != nil {
+				return fail(fmt.Errorf("--cimd-tls: %w", err))
+			}
+			opts.TLS, caFile = tlsCfg, caPath
+		}
+		h, err := cimdhost.Start(opts)
 		if err != nil {
 			return fail(err)
+		}
+		if caFile != "" {
+			fmt.Fprintf(stdout, "CIMD host: %s serves https with a certificate from a generated CA; make the target trust %s\n", h.BaseURL(), caFile)
 		}
 		cleanups = append(cleanups, func() { _ = h.Close() })
 		cfg.CIMD = h
@@ -335,4 +399,25 @@ func (f *flags) config(ctx context.Context) (checks.Config, func(), error) {
 		cfg.ScopeProbe = p
 	}
 	return cfg, cleanup, nil
+}
+
+// cimdHosts are the names the generated CIMD certificate is for: --cimd-base-url's host, else the
+// listen address (127.0.0.1 and localhost for a wildcard or loopback listen address).
+func cimdHosts(listen, base string) ([]string, error) {
+	if base != "" {
+		u, err := url.Parse(base)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("--cimd-base-url %q has no host", base)
+		}
+		return []string{u.Hostname()}, nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("--cimd-listen %q: %w", listen, err)
+	}
+	switch host {
+	case "", "0.0.0.0", "::", "127.0.0.1", "localhost":
+		return []string{"127.0.0.1", "localhost"}, nil
+	}
+	return []string{host}, nil
 }

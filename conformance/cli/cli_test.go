@@ -3,6 +3,12 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,7 +61,72 @@ func TestList(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	code, out, _ = run([]string{"--list"}, nil)
-	if code != cli.ExitPass || !strings.Contains(out, "206 checks") {
+	if code != cli.ExitPass || !strings.Contains(out, "209 checks") {
 		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+// TestLabelFilterSelectingNothing: a filter that selects no check is a usage error (a typo would
+// otherwise run nothing and pass), for --list and for a run.
+func TestLabelFilterSelectingNothing(t *testing.T) {
+	for _, args := range [][]string{
+		{"--list", "--label-filter", "PKCE-99"},
+		{"--target", "https://mcp.example/mcp", "--label-filter", "PKCE-99"},
+	} {
+		code, _, errs := run(args, nil)
+		if code != cli.ExitUsage || !strings.Contains(errs, "selects no check") || !strings.Contains(errs, "--list") {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+}
+
+// TestCouldNotEvaluate: an unreachable target and a misrouted one (404 at the MCP URL) are one
+// clear "could not evaluate" message naming the failed preflight step, exit status 3, and no
+// check graded — not a page of failures.
+func TestCouldNotEvaluate(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/mcp"
+	ln.Close()
+	misrouted := httptest.NewServer(http.NotFoundHandler())
+	defer misrouted.Close()
+	for _, tc := range []struct{ target, step, hint string }{
+		{closed, `"reachability"`, "check --target"},
+		{misrouted.URL + "/mcp", `"401 challenge"`, "does not look like the MCP endpoint"},
+	} {
+		dir := t.TempDir()
+		code, out, errs := run([]string{"--target", tc.target, "--report-dir", dir, "--chromium", "/nonexistent/chromium", "--no-color"}, nil)
+		if code != cli.ExitCouldNotEvaluate {
+			t.Fatalf("%s: exit %d, want %d\n%s\n%s", tc.target, code, cli.ExitCouldNotEvaluate, out, errs)
+		}
+		for _, want := range []string{"COULD NOT EVALUATE", tc.step, tc.hint, "assumed by default; for a server implementing another version pass --spec-version"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.target, want, out)
+			}
+		}
+		if strings.Contains(out, "FAIL ") || strings.Count(out, "\n") > 12 {
+			t.Errorf("%s: more than one message:\n%s", tc.target, out)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct {
+			Results   []any `json:"results"`
+			Preflight struct {
+				Passed bool `json:"passed"`
+				Steps  []struct{ Name, Status, Hint string }
+			} `json:"preflight"`
+			SpecVersionSource string `json:"specVersionSource"`
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		last := rep.Preflight.Steps[len(rep.Preflight.Steps)-1]
+		if len(rep.Results) != 0 || rep.Preflight.Passed || last.Status != "fail" || last.Hint == "" || rep.SpecVersionSource != "default" {
+			t.Errorf("%s: report %+v", tc.target, rep)
+		}
 	}
 }

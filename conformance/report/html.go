@@ -31,6 +31,8 @@ type htmlPage struct {
 	Generated string
 	Duration  string
 	Passed    bool
+	// Failed is the failed preflight step (nil when the gate passed).
+	Failed *PreflightStep
 }
 
 var htmlLevels = []catalogue.Level{catalogue.LevelMust, catalogue.LevelShould, catalogue.LevelMay, catalogue.LevelInfo}
@@ -65,7 +67,7 @@ var page = template.Must(template.New("report").Funcs(funcs).Parse(`<!doctype ht
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>MCP authorization conformance — {{.Run.Target}}</title>
 <style>
-:root{--pass:#1a7f37;--fail:#cf222e;--warn:#9a6700;--skip:#6e7781;--bg:#f6f8fa;--line:#d0d7de}
+:root{--pass:#1a7f37;--fail:#cf222e;--warn:#9a6700;--skip:#6e7781;--inconclusive:#8250df;--bg:#f6f8fa;--line:#d0d7de}
 *{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1f2328}
 header{padding:20px 28px;border-bottom:1px solid var(--line);background:var(--bg)}
 h1{font-size:20px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 10px}main{padding:0 28px 40px}
@@ -76,12 +78,12 @@ table.matrix{border-collapse:collapse;width:100%;margin-top:8px}
 .matrix th,.matrix td{border:1px solid var(--line);padding:6px 8px;vertical-align:top;text-align:left}
 .matrix th{background:var(--bg);font-weight:600}
 .b{display:inline-block;margin:2px 3px 2px 0;padding:1px 6px;border-radius:4px;font:12px ui-monospace,SFMono-Regular,Menlo,monospace;text-decoration:none;color:#fff}
-.b.pass{background:var(--pass)}.b.fail{background:var(--fail)}.b.warn{background:var(--warn)}.b.skip{background:var(--skip)}
+.b.pass{background:var(--pass)}.b.fail{background:var(--fail)}.b.warn{background:var(--warn)}.b.skip{background:var(--skip)}.b.inconclusive{background:var(--inconclusive)}
 .check{border:1px solid var(--line);border-radius:6px;margin:10px 0;padding:10px 14px}
-.check.fail{border-left:5px solid var(--fail)}.check.warn{border-left:5px solid var(--warn)}.check.pass{border-left:5px solid var(--pass)}.check.skip{border-left:5px solid var(--skip)}
+.check.fail{border-left:5px solid var(--fail)}.check.warn{border-left:5px solid var(--warn)}.check.pass{border-left:5px solid var(--pass)}.check.skip{border-left:5px solid var(--skip)}.check.inconclusive{border-left:5px solid var(--inconclusive)}
 .check h3{font-size:15px;margin:0 0 4px}.meta{color:#57606a;font-size:12px}
 .msg{margin:6px 0;padding:6px 8px;border-radius:4px;white-space:pre-wrap}
-.msg.fail{background:#ffebe9}.msg.warn{background:#fff8c5}.msg.skip{background:#f6f8fa}
+.msg.fail{background:#ffebe9}.msg.warn{background:#fff8c5}.msg.skip{background:#f6f8fa}.msg.inconclusive{background:#fbefff}
 details{margin:6px 0}summary{cursor:pointer;color:#0969da}
 pre{background:var(--bg);padding:8px;border-radius:4px;overflow:auto;font:12px ui-monospace,SFMono-Regular,Menlo,monospace;max-height:420px}
 img.shot{max-width:100%;border:1px solid var(--line);border-radius:4px;margin-top:6px}
@@ -90,9 +92,15 @@ img.shot{max-width:100%;border:1px solid var(--line);border-radius:4px;margin-to
 <body>
 <header>
 <h1>MCP authorization conformance</h1>
-<div>Target <code>{{.Run.Target}}</code> · MCP spec {{.Run.SpecVersion}} · {{.Generated}} · {{.Duration}}{{if .Run.LabelFilter}} · filter <code>{{.Run.LabelFilter}}</code>{{end}}</div>
-<p><span class="verdict {{if .Passed}}pass{{else}}fail{{end}}">{{if .Passed}}PASS — no MUST check failed{{else}}FAIL — {{.Counts.MustFail}} MUST check(s) failed{{end}}</span></p>
-<div class="counts"><span><b>{{.Counts.Total}}</b> checks</span><span style="color:var(--pass)"><b>{{.Counts.Pass}}</b> passed</span><span style="color:var(--fail)"><b>{{.Counts.Fail}}</b> failed</span><span style="color:var(--warn)"><b>{{.Counts.Warn}}</b> warnings</span><span style="color:var(--skip)"><b>{{.Counts.Skip}}</b> skipped</span></div>
+<div>Target <code>{{.Run.Target}}</code> · MCP spec {{.Run.SpecVersion}}{{if eq .Run.SpecVersionSource "default"}} (assumed by default; change with <code>--spec-version</code>){{end}} · {{.Generated}} · {{.Duration}}{{if .Run.LabelFilter}} · filter <code>{{.Run.LabelFilter}}</code>{{end}}</div>
+{{if .Failed}}<p><span class="verdict fail">COULD NOT EVALUATE — the preflight step “{{.Failed.Name}}” failed; no check was graded</span></p>
+<div class="msg fail">{{.Failed.Detail}}</div>{{if .Failed.Hint}}<div class="msg warn">hint: {{.Failed.Hint}}</div>{{end}}
+{{else}}<p><span class="verdict {{if .Passed}}pass{{else}}fail{{end}}">{{if .Passed}}PASS — no MUST check failed{{else}}FAIL — {{.Counts.MustFail}} MUST check(s) failed{{end}}</span></p>
+<div class="counts"><span><b>{{.Counts.Total}}</b> checks</span><span style="color:var(--pass)"><b>{{.Counts.Pass}}</b> passed</span><span style="color:var(--fail)"><b>{{.Counts.Fail}}</b> failed</span><span style="color:var(--warn)"><b>{{.Counts.Warn}}</b> warnings</span><span style="color:var(--inconclusive)"><b>{{.Counts.Inconclusive}}</b> inconclusive</span><span style="color:var(--skip)"><b>{{.Counts.Skip}}</b> skipped</span></div>
+{{with .Run.Design}}<div class="meta">design: {{.Kind}} — {{.Evidence}}</div>{{end}}{{end}}
+{{with .Run.Preflight}}<details><summary>Preflight ({{len .Steps}} steps)</summary><pre>{{range .Steps}}{{.Status}}  {{.Name}}: {{.Detail}}{{if .Hint}}
+      hint: {{.Hint}}{{end}}
+{{end}}</pre></details>{{end}}
 </header>
 <main>
 <h2>Checks by section and level</h2>
@@ -100,7 +108,7 @@ img.shot{max-width:100%;border:1px solid var(--line);border-radius:4px;margin-to
 {{range .Rows}}<tr><th>{{.Section}}</th>{{range .Cells}}<td>{{range .Results}}<a class="b {{lower .Status}}" href="#{{anchor .ID}}" title="{{.Status}}: {{.Title}}">{{.ID}}</a>{{end}}</td>{{end}}</tr>
 {{end}}</tbody></table>
 <h2>Details</h2>
-<div class="filters">Show: <label><input type="checkbox" checked data-s="fail"> failed</label><label><input type="checkbox" checked data-s="warn"> warnings</label><label><input type="checkbox" checked data-s="skip"> skipped</label><label><input type="checkbox" checked data-s="pass"> passed</label></div>
+<div class="filters">Show: <label><input type="checkbox" checked data-s="fail"> failed</label><label><input type="checkbox" checked data-s="inconclusive"> inconclusive</label><label><input type="checkbox" checked data-s="warn"> warnings</label><label><input type="checkbox" checked data-s="skip"> skipped</label><label><input type="checkbox" checked data-s="pass"> passed</label></div>
 {{range .Results}}
 <section class="check {{lower .Status}}" id="{{anchor .ID}}" data-s="{{lower .Status}}">
 <h3>{{.ID}} · {{.Title}}</h3>
@@ -108,7 +116,10 @@ img.shot{max-width:100%;border:1px solid var(--line);border-radius:4px;margin-to
 <div class="meta">{{.Requirement}}</div>
 {{range .Failures}}<div class="msg fail">{{.}}</div>{{end}}
 {{range .Warnings}}<div class="msg warn">{{.}}</div>{{end}}
-{{if .SkipReason}}<div class="msg skip">skipped: {{.SkipReason}}</div>{{end}}
+{{if .SkipReason}}<div class="msg skip">skipped: {{.SkipReason}}{{if .SkipFlag}} — set <code>{{.SkipFlag}}</code>{{end}}</div>{{end}}
+{{with .Inconclusive}}<div class="msg inconclusive">inconclusive — step: {{.Step}}<br>the server answered: {{.Answer}}<br>why this is no verdict: {{.Why}}{{if .Owner}}<br>graded by <a href="#{{anchor .Owner}}">{{.Owner}}</a>{{end}}</div>{{end}}
+{{if .Links}}<div class="meta">graded by: {{range .Links}}<a class="b {{lower .Status}}" href="#{{anchor .ID}}">{{.ID}}</a>{{end}}</div>{{end}}
+{{with .Attempts}}<div class="meta">{{.String}}</div>{{end}}
 {{with .Evidence}}
 {{range .Screenshots}}<details open><summary>Screenshot: {{.Label}}</summary><div class="meta">{{.URL}}</div><img class="shot" alt="{{.Label}}" src="{{png .PNG}}"></details>{{end}}
 {{if .Notes}}<details><summary>Notes ({{len .Notes}})</summary><pre>{{range .Notes}}{{.}}
@@ -144,7 +155,7 @@ document.querySelectorAll('.filters input').forEach(function (cb) {
 
 // WriteHTML writes a self-contained page (no external resources; screenshots inlined).
 func WriteHTML(w io.Writer, run *Run) error {
-	p := htmlPage{Run: run, Counts: run.Counts(), Levels: htmlLevels, Results: run.Results, Passed: run.Passed(),
+	p := htmlPage{Run: run, Counts: run.Counts(), Levels: htmlLevels, Results: run.Results, Passed: run.Passed(), Failed: run.Preflight.Failed(),
 		Generated: run.Started.UTC().Format("2006-01-02 15:04 UTC"),
 		Duration:  time.Duration(run.DurationMS * float64(time.Millisecond)).Round(10 * time.Millisecond).String()}
 	rows := map[string]*htmlRow{}

@@ -80,7 +80,11 @@ func WriteJUnit(w io.Writer, run *Run) error {
 			s.Failures++
 			out.Failures++
 		case Skip:
-			c.Skipped = &junitMessage{Message: r.SkipReason}
+			c.Skipped = &junitMessage{Message: r.Message()}
+			s.Skipped++
+			out.Skipped++
+		case Inconclusive:
+			c.Skipped = &junitMessage{Message: "inconclusive: " + r.Message()}
 			s.Skipped++
 			out.Skipped++
 		}

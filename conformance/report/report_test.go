@@ -89,3 +89,74 @@ func TestWriters(t *testing.T) {
 		t.Errorf("progress:\n%s", prog.String())
 	}
 }
+
+// TestOutcomes: inconclusive results say the step, the answer, why and the owner; derived rows
+// link to their owners without repeating their messages and a derived MUST failure whose owner
+// is a failed MUST row is counted once; the attempts of a race row are shown.
+func TestOutcomes(t *testing.T) {
+	run := sampleRun()
+	az03 := report.Result{ID: "AZ-03", Level: "MUST", Status: report.Inconclusive, Inconclusive: &report.InconclusiveStep{
+		Step: "register a client (redirect_uris [https://c.example/cb])", Answer: "HTTP 400 error=invalid_redirect_uri", Why: "a registration policy", Owner: ""}}
+	bcp08 := report.Result{ID: "BCP-08", Level: "MUST", Status: report.Fail, Derived: true, Failures: []string{"TOK-04 failed (see TOK-04)"},
+		Links: []report.Link{{ID: "AZ-09", Level: "MUST", Status: report.Pass}, {ID: "TOK-04", Level: "MUST", Status: report.Fail}}}
+	rt10 := report.Result{ID: "RT-10", Level: "info", Status: report.Pass, Attempts: &report.Attempts{Count: 6, Max: 6, BudgetMS: 10000}}
+	run.Results = append(run.Results, az03, bcp08, rt10)
+	run.SpecVersionSource = "default"
+	c := run.Counts()
+	if c.Inconclusive != 1 || c.MustFail != 1 || c.DerivedFail != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	if m := az03.Message(); !strings.Contains(m, "register a client") || !strings.Contains(m, "invalid_redirect_uri") || !strings.Contains(m, "policy") {
+		t.Errorf("inconclusive message %q", m)
+	}
+	var sum bytes.Buffer
+	report.WriteSummary(&sum, run)
+	for _, want := range []string{"1 inconclusive", "BCP-08→TOK-04", "inconclusive (a precondition was refused; see the report): AZ-03", "pass --spec-version"} {
+		if !strings.Contains(sum.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum.String())
+		}
+	}
+	var prog bytes.Buffer
+	p := &report.Progress{W: &prog, Total: 3, Verbose: true}
+	for _, r := range []report.Result{az03, bcp08, rt10} {
+		p.Line(r)
+	}
+	for _, want := range []string{"INCO MUST   AZ-03", "↳ inconclusive: register a client", "attempts: 6 of at most 6"} {
+		if !strings.Contains(prog.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, prog.String())
+		}
+	}
+	var h bytes.Buffer
+	if err := report.WriteHTML(&h, run); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"why this is no verdict: a registration policy", `href="#check-TOK-04">TOK-04`, "assumed by default"} {
+		if !strings.Contains(h.String(), want) {
+			t.Errorf("the HTML report lacks %q", want)
+		}
+	}
+}
+
+// TestPreflightFailure: a run stopped at the gate is not evaluated, names the failed step with its
+// hint, and is not a pass.
+func TestPreflightFailure(t *testing.T) {
+	run := &report.Run{Target: "http://127.0.0.1:1/mcp", SpecVersion: "2026-07-28", Preflight: &report.Preflight{Steps: []report.PreflightStep{
+		{Name: "reachability", Status: report.Fail, Detail: "connection refused", Hint: "check --target"}}}}
+	if run.Evaluated() || run.Passed() {
+		t.Fatal("a run stopped at the preflight must be neither evaluated nor passed")
+	}
+	var sum bytes.Buffer
+	report.WriteSummary(&sum, run)
+	for _, want := range []string{`COULD NOT EVALUATE: the preflight step "reachability" failed`, "seen: connection refused", "hint: check --target", "exit status 3"} {
+		if !strings.Contains(sum.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum.String())
+		}
+	}
+	var h bytes.Buffer
+	if err := report.WriteHTML(&h, run); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(h.String(), "COULD NOT EVALUATE") || strings.Contains(h.String(), "PASS — no MUST") {
+		t.Error("the HTML report does not show the failed preflight")
+	}
+}

@@ -3,7 +3,8 @@
 // `--label-filter` selects e.g. `MUST`, `PKCE` or `PXY-06`. Ginkgo is used as a library inside
 // a binary (or a go test), the way the Kubernetes e2e framework ships its suite.
 //
-// Ginkgo allows one RunSpecs per process: Run may be called once.
+// Ginkgo allows one RunSpecs per process: Run may be called once (runs that stop at the preflight
+// gate do not count).
 package suite
 
 import (
@@ -38,7 +39,14 @@ type Options struct {
 	T ginkgo.GinkgoTestingT
 	// Timeout bounds the whole run (1 h when zero).
 	Timeout time.Duration
+	// SpecVersionSource says where the MCP version came from ("default" or "--spec-version").
+	SpecVersionSource string
+	// Preflight receives the gate's outcome before any check runs (nil: not reported).
+	Preflight func(*report.Preflight)
 }
+
+// ErrNoChecks is returned when the label filter selects no check.
+var ErrNoChecks = errors.New("the label filter selects no check")
 
 type failRecorder struct{ failed bool }
 
@@ -62,7 +70,8 @@ func Selector(filter string) func([]string) bool {
 	return f
 }
 
-// Count returns how many checks a label filter selects.
+// Count returns how many checks a label filter selects; a filter that selects none is an error
+// (a typo in an ID or label would otherwise run nothing and report success).
 func Count(filter string) (int, error) {
 	if filter != "" {
 		if _, err := types.ParseLabelFilter(filter); err != nil {
@@ -76,27 +85,39 @@ func Count(filter string) (int, error) {
 			n++
 		}
 	}
+	if n == 0 {
+		return 0, fmt.Errorf("%w: %q (labels are check IDs such as PKCE-01, levels MUST SHOULD MAY info, and areas such as PRM DCR PKCE Token Refresh Revocation Proxy; --list shows them)", ErrNoChecks, filter)
+	}
 	return n, nil
 }
 
 // Run runs the selected checks against env and returns the results in catalogue order.
 func Run(ctx context.Context, env *checks.Env, opts Options) (*report.Run, error) {
-	first := false
-	ran.Do(func() { first = true })
-	if !first {
-		return nil, ErrRanTwice
-	}
 	total, err := Count(opts.LabelFilter)
 	if err != nil {
 		return nil, err
 	}
 	run := &report.Run{Tool: "mcp-auth-conformance", Target: env.Config().Target, SpecVersion: env.Config().SpecVersion,
-		LabelFilter: opts.LabelFilter, Started: time.Now()}
+		SpecVersionSource: opts.SpecVersionSource, LabelFilter: opts.LabelFilter, Started: time.Now()}
 	var progress *report.Progress
 	if opts.Progress != nil {
 		progress = &report.Progress{W: opts.Progress, Total: total, Verbose: opts.Verbose, Color: opts.Color}
 	}
 	env.StartBrowser()
+	run.Preflight = env.Preflight(ctx)
+	if opts.Preflight != nil {
+		opts.Preflight(run.Preflight)
+	}
+	if !run.Preflight.Passed {
+		run.DurationMS = float64(time.Since(run.Started).Microseconds()) / 1000
+		return run, nil
+	}
+	first := false
+	ran.Do(func() { first = true })
+	if !first {
+		return nil, ErrRanTwice
+	}
+	run.Design = env.DetectDesign(ctx)
 	var mu sync.Mutex
 	register(env, func(r report.Result) {
 		mu.Lock()
@@ -129,7 +150,6 @@ func Run(ctx context.Context, env *checks.Env, opts Options) (*report.Run, error
 		formatter.ColorableStdOut = io.Discard
 		defer func() { formatter.ColorableStdOut = prev }()
 	}
-	_ = ctx
 	ginkgo.RunSpecs(t, "MCP authorization conformance", suiteCfg, reporterCfg)
 	run.DurationMS = float64(time.Since(run.Started).Microseconds()) / 1000
 	run.SortByCatalogue()
@@ -165,7 +185,9 @@ func register(env *checks.Env, record func(report.Result)) {
 						case report.Fail:
 							ginkgo.Fail(fmt.Sprintf("%s: %s", c.ID, joinLines(res.Failures)))
 						case report.Skip:
-							ginkgo.Skip(res.SkipReason)
+							ginkgo.Skip(res.Message())
+						case report.Inconclusive:
+							ginkgo.Skip("inconclusive: " + res.Message())
 						case report.Warn:
 							ginkgo.AddReportEntry("warning", joinLines(res.Warnings))
 						}

@@ -62,6 +62,9 @@ type TenantSettings struct {
 	ResourceParameterProfile string `json:"resource_parameter_profile,omitempty"`
 	// AllowPlainPKCE accepts code_challenge_method=plain (Auth0 advertises it). Default false.
 	AllowPlainPKCE bool `json:"allow_plain_pkce,omitempty"`
+	// ShowCredentialsOnLogin lists the users' emails and passwords on the login page: a development
+	// aid (make run). On in Default(); off in a tenant loaded from a file unless set there.
+	ShowCredentialsOnLogin bool `json:"show_credentials_on_login,omitempty"`
 }
 
 // DCREnabled reports whether /oidc/register is on (default true for the mock).
@@ -252,7 +255,7 @@ func ManagementScopes() []string { return slices.Clone(managementScopes) }
 func Default() Config {
 	return Config{
 		Addr:   "127.0.0.1:0",
-		Tenant: TenantSettings{FriendlyName: "cnpg-mcp dev tenant"},
+		Tenant: TenantSettings{FriendlyName: "cnpg-mcp dev tenant", ShowCredentialsOnLogin: true},
 		Users: []User{{
 			Sub: DefaultUserSub, Email: DefaultUserEmail, Password: DefaultUserPassword,
 			Name: "Dev User", Nickname: "dev",
@@ -285,6 +288,65 @@ func Default() Config {
 			EnabledClients: []string{DefaultClientID},
 		}},
 	}
+}
+
+// DefaultApplication returns the index of the application that command-line additions (extra
+// callbacks) apply to: the first interactive one (not non_interactive), cnpg-mcp-proxy in the
+// default tenant. It is -1 when the tenant has none.
+func (c *Config) DefaultApplication() int {
+	for i, cl := range c.Clients {
+		if cl.AppType != "non_interactive" {
+			return i
+		}
+	}
+	return -1
+}
+
+// AddCallbacks appends allowed callback URLs to the default application (see DefaultApplication),
+// so that a proxy put in front of the mock needs no tenant file. Each URL must be absolute and
+// without a fragment; URLs already allowed are not repeated.
+func (c *Config) AddCallbacks(urls ...string) error {
+	if len(urls) == 0 {
+		return nil
+	}
+	i := c.DefaultApplication()
+	if i < 0 {
+		return errors.New("the tenant has no interactive application to add callbacks to (add one under clients:)")
+	}
+	for _, cb := range urls {
+		u, err := url.Parse(cb)
+		if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(cb, "#") {
+			return fmt.Errorf("%q: must be an absolute URL without fragment, e.g. http://localhost:8080/oauth/callback", cb)
+		}
+		if !slices.Contains(c.Clients[i].Callbacks, cb) {
+			c.Clients[i].Callbacks = append(c.Clients[i].Callbacks, cb)
+		}
+	}
+	return nil
+}
+
+// AddAPIs adds an API (an audience) per identifier, shaped like the default tenant's API: scopes
+// mcp:read and mcp:write, offline access allowed. An identifier the tenant already has is an error
+// (it would shadow that API's settings).
+func (c *Config) AddAPIs(identifiers ...string) error {
+	for _, id := range identifiers {
+		if strings.TrimSpace(id) == "" || strings.ContainsAny(id, " \t\n") {
+			return fmt.Errorf("%q: must be a non-empty string without spaces, e.g. http://localhost:8080/mcp", id)
+		}
+		for _, a := range c.APIs {
+			if a.Identifier == id {
+				return fmt.Errorf("%q: the tenant already has this API", id)
+			}
+		}
+		c.APIs = append(c.APIs, API{
+			Name: "extra API " + id, Identifier: id, AllowOfflineAccess: true,
+			Scopes: []Scope{
+				{Value: "mcp:read", Description: "Read through MCP"},
+				{Value: "mcp:write", Description: "Change through MCP"},
+			},
+		})
+	}
+	return nil
 }
 
 // Load reads a YAML file. Unknown fields are errors so a typo does not silently change behaviour.

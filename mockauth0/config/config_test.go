@@ -96,3 +96,36 @@ clients:
 		t.Fatal("missing file accepted")
 	}
 }
+
+func TestAddCallbacksAndAPIs(t *testing.T) {
+	c := Default()
+	if err := c.AddCallbacks("http://localhost:8080/oauth/callback", "http://localhost:8080/oauth/callback"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Clients[0].Callbacks; len(got) != 3 || got[2] != "http://localhost:8080/oauth/callback" {
+		t.Fatalf("callbacks of %s: %v (want the URL added once)", c.Clients[0].ClientID, got)
+	}
+	if err := c.AddAPIs("http://localhost:8080/mcp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the tenant with additions is invalid: %v", err)
+	}
+	if a := c.APIs[len(c.APIs)-1]; a.Identifier != "http://localhost:8080/mcp" || !a.AllowOfflineAccess || len(a.Scopes) != 2 {
+		t.Fatalf("added API: %+v", a)
+	}
+	for _, bad := range []string{"", "relative/cb", "https://x.example/cb#f"} {
+		if err := c.AddCallbacks(bad); err == nil {
+			t.Errorf("AddCallbacks(%q) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"", "has space", DefaultAPIIdentifier} {
+		if err := c.AddAPIs(bad); err == nil {
+			t.Errorf("AddAPIs(%q) accepted", bad)
+		}
+	}
+	m2m := Config{Clients: []Client{{ClientID: "m2m", AppType: "non_interactive"}}}
+	if err := m2m.AddCallbacks("http://localhost/cb"); err == nil || !strings.Contains(err.Error(), "no interactive application") {
+		t.Errorf("a tenant without an interactive application: %v", err)
+	}
+}

@@ -12,17 +12,36 @@ import (
 )
 
 // The pages use Universal Login's selectors (input#username, input#password,
-// button[type=submit][name=action]) so one browser driver works here and on a real tenant.
+// button[type=submit][name=action]) so one browser driver works here and on a real tenant. They are
+// styled like the reference server's pages (a card, light and dark), with no JavaScript except the
+// form_post page, which submits itself as Auth0's does.
+const pageCSS = `:root{color-scheme:light dark;--bg:#eef0f3;--card:#fff;--fg:#1f2328;--muted:#57606a;--line:#d0d7de;--accent:#5b3cc4;` +
+	`--accent-fg:#fff;--accent-hover:#472fa0;--note-bg:#eef3ff;--note-line:#9db4f0;--err:#cf222e}` +
+	`@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--fg:#e6edf3;--muted:#9da7b3;--line:#3d444d;` +
+	`--accent:#a08cf5;--accent-fg:#0d1117;--accent-hover:#bdb0f8;--note-bg:#15213a;--note-line:#3a5a9c;--err:#f85149}}` +
+	`*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}` +
+	`main{max-width:26rem;margin:0 auto;padding:3rem 1rem}.card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:2rem}` +
+	`h1{font-size:1.5rem;margin:0 0 .25rem;text-align:center}header p{margin:0 0 1.5rem;text-align:center;color:var(--muted)}` +
+	`label{display:block;font-weight:600;font-size:.9375rem}` +
+	`input.input{display:block;width:100%;margin:.375rem 0 1rem;padding:.625rem .75rem;font:inherit;color:inherit;background:var(--card);border:1px solid var(--muted);border-radius:8px}` +
+	`button{font:inherit;font-weight:600;border-radius:8px;padding:.625rem 1.25rem;cursor:pointer;border:1px solid var(--line);background:transparent;color:var(--fg)}` +
+	`.ulp-button-primary{display:block;width:100%;background:var(--accent);border-color:var(--accent);color:var(--accent-fg)}` +
+	`.ulp-button-primary:hover{background:var(--accent-hover)}.actions{display:flex;gap:.75rem}.actions button{flex:1}` +
+	`.ulp-input-error-message{display:block;color:var(--err);margin:0 0 1rem}` +
+	`.dev{background:var(--note-bg);border:1px solid var(--note-line);border-radius:8px;padding:.75rem 1rem;margin:0 0 1.5rem;font-size:.9375rem}` +
+	`.dev p{margin:0 0 .25rem}.dev ul{margin:0;padding-left:1.25rem}code{font:.9em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}` +
+	`:focus-visible{outline:3px solid var(--accent);outline-offset:2px}`
+
 var pages = template.Must(template.New("pages").Parse(`
 {{define "head"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:sans-serif;background:#f3f3f3}main{max-width:400px;margin:60px auto;background:#fff;padding:32px;border-radius:5px}
-input{display:block;width:100%;margin:8px 0 16px;padding:8px;box-sizing:border-box}button{padding:10px 18px;margin-right:8px}
-.ulp-input-error-message{color:#d00}</style></head><body><main class="login-id">{{end}}
+<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
+<style>` + pageCSS + `</style></head><body><main class="login-id"><div class="card">{{end}}
 
 {{define "login"}}{{template "head" .}}
 <header><h1>Welcome</h1><p>Log in to {{.Tenant}} to continue to {{.Client}}.</p></header>
-{{if .Error}}<div id="prompt-alert"><span id="error-element-password" class="ulp-input-error-message" data-error-code="wrong-credentials">{{.Error}}</span></div>{{end}}
+{{if .Credentials}}<div class="dev" id="dev-credentials" role="note"><p><strong>Development tenant.</strong> Log in as:</p><ul>
+{{range .Credentials}}<li><code>{{.Email}}</code> / <code>{{.Password}}</code></li>{{end}}</ul></div>{{end}}
+{{if .Error}}<div id="prompt-alert" role="alert"><span id="error-element-password" class="ulp-input-error-message" data-error-code="wrong-credentials">{{.Error}}</span></div>{{end}}
 <form method="POST" action="/u/login?state={{.State}}" data-form-primary="true">
 <input type="hidden" name="state" value="{{.State}}">
 <label for="username">Email address</label>
@@ -30,7 +49,7 @@ input{display:block;width:100%;margin:8px 0 16px;padding:8px;box-sizing:border-b
 <label for="password">Password</label>
 <input class="input" id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit" name="action" value="default" class="ulp-button-primary" data-action-button-primary="true">Continue</button>
-</form></main></body></html>{{end}}
+</form></div></main></body></html>{{end}}
 
 {{define "consent"}}{{template "head" .}}
 <header><h1>Authorize {{.Client}}</h1><p>{{.Client}} is requesting access to your {{.Tenant}} account.</p></header>
@@ -38,14 +57,14 @@ input{display:block;width:100%;margin:8px 0 16px;padding:8px;box-sizing:border-b
 {{if .Audience}}<p>API: <code>{{.Audience}}</code></p>{{end}}
 <form method="POST" action="/u/consent?state={{.State}}">
 <input type="hidden" name="state" value="{{.State}}">
-<button type="submit" name="action" value="accept" class="ulp-button-primary" data-action-button-primary="true">Accept</button>
-<button type="submit" name="action" value="deny" class="ulp-button-secondary">Decline</button>
-</form></main></body></html>{{end}}
+<div class="actions"><button type="submit" name="action" value="accept" class="ulp-button-primary" data-action-button-primary="true">Accept</button>
+<button type="submit" name="action" value="deny" class="ulp-button-secondary">Decline</button></div>
+</form></div></main></body></html>{{end}}
 
 {{define "error"}}{{template "head" .}}
 <header><h1>Oops!, something went wrong</h1></header>
 <p class="error-code" id="error-code">{{.Code}}</p><p class="error-description" id="error-description">{{.Description}}</p>
-</main></body></html>{{end}}
+</div></main></body></html>{{end}}
 
 {{define "formpost"}}<!DOCTYPE html><html><head><title>Submit This Form</title></head>
 <body onload="document.forms[0].submit()"><form method="post" action="{{.Action}}">
@@ -77,10 +96,25 @@ func renderFormPost(w http.ResponseWriter, action string, params url.Values) {
 func (h *Handler) renderLogin(w http.ResponseWriter, status int, state, clientName, username, errMsg string) {
 	pageHeaders(w)
 	w.WriteHeader(status)
-	_ = pages.ExecuteTemplate(w, "login", map[string]string{
+	_ = pages.ExecuteTemplate(w, "login", map[string]any{
 		"Title": "Log in | " + h.tenantName(), "Tenant": h.tenantName(), "Client": clientName,
-		"State": state, "Username": username, "Error": errMsg,
+		"State": state, "Username": username, "Error": errMsg, "Credentials": h.devCredentials(),
 	})
+}
+
+// devCredentials are the users the login page names when the tenant says so (the default tenant
+// does: make run prints no password, the page shows it). Blocked users are left out.
+func (h *Handler) devCredentials() []config.User {
+	if !h.tenant.Settings().ShowCredentialsOnLogin {
+		return nil
+	}
+	var out []config.User
+	for _, u := range h.tenant.Users() {
+		if !u.Blocked && u.Password != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 func (h *Handler) tenantName() string {

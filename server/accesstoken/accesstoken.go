@@ -10,7 +10,9 @@
 // alg HS256 only (alg=none and RS/ES refused), typ at+jwt (so an id_token or another JWT type is
 // refused), known kid within its validity, signature, iss exact, aud exact, exp present and not passed
 // (leeway configurable, default 0), iat not in the future, and finally that the grant (sid) has not been
-// revoked, through GrantChecker — revoking a grant therefore kills all its access tokens at once.
+// revoked, through GrantChecker — revoking a grant therefore kills all its access tokens at once. When
+// the grant cannot be looked up (the store is down) Verify returns ErrUnavailable, not *Error: that is
+// no verdict on the token.
 package accesstoken
 
 import (
@@ -194,6 +196,10 @@ func headerSegment(kid string) (string, error) {
 	return hdr, nil
 }
 
+// ErrUnavailable means the token could not be judged: the grant store did not answer. It is no
+// verdict on the token (the bearer check answers 503, never 401).
+var ErrUnavailable = errors.New("access token: the grant store is unavailable")
+
 // Error says why a token was refused; it never contains the token.
 type Error struct{ Reason string }
 
@@ -266,7 +272,7 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Claims, error) {
 	}
 	active, err := t.o.Grants.GrantActive(ctx, c.Sid)
 	if err != nil {
-		return Claims{}, fmt.Errorf("access token: grant lookup: %w", err)
+		return Claims{}, fmt.Errorf("%w: grant lookup: %w", ErrUnavailable, err)
 	}
 	if !active {
 		return Claims{}, refuse("grant revoked or expired")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cnpg-mcp/cnpg-mcp/server/bearer"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/bolt"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
@@ -219,5 +220,35 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := tk.Verify(ctx, s); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+type downGrants struct{}
+
+func (downGrants) GrantActive(context.Context, string) (bool, error) {
+	return false, errors.New("dial unix /run/postgresql: connect: no such file or directory")
+}
+
+// A grant store that does not answer is no verdict on the token: Verify returns ErrUnavailable (not
+// a refusal), and VerifyAccessToken hands the bearer check bearer.ErrUnavailable (503, not 401).
+// A revoked grant stays a refusal.
+func TestGrantStoreDownIsUnavailableNotRefused(t *testing.T) {
+	tk := newTokens(t, downGrants{}, key1)
+	at, _, err := tk.Issue(claimsFor("g1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tk.Verify(context.Background(), at)
+	var refused *Error
+	if !errors.Is(err, ErrUnavailable) || errors.As(err, &refused) {
+		t.Fatalf("Verify with the store down: %v", err)
+	}
+	if _, err := tk.VerifyAccessToken(context.Background(), at); !errors.Is(err, bearer.ErrUnavailable) {
+		t.Fatalf("VerifyAccessToken with the store down: %v", err)
+	}
+	tk = newTokens(t, grants{}, key1)
+	_, err = tk.VerifyAccessToken(context.Background(), at)
+	if err == nil || errors.Is(err, bearer.ErrUnavailable) || !errors.As(err, &refused) {
+		t.Fatalf("revoked grant: %v", err)
 	}
 }

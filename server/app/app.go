@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/accesstoken"
@@ -24,6 +25,8 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/bolt"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/postgres"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools/kube"
 	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -52,6 +55,10 @@ var Version = "dev"
 
 // App is a built server.
 type App struct {
+	// upstreamErr is why the upstream is not usable (nil: discovered, credentials accepted).
+	upstreamMu  sync.Mutex
+	upstreamErr error
+
 	Config   *config.Config
 	Log      *slog.Logger
 	Store    store.Store
@@ -62,6 +69,8 @@ type App struct {
 	Handler  http.Handler
 	listener net.Listener
 	now      func() time.Time
+	kube     kube.Source // where the tools' Kubernetes configuration came from
+	kubeErr  error       // set when there is none (AllowMissingKubernetes)
 }
 
 // NewLogger returns the JSON logger at level.
@@ -107,12 +116,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}()
 	base := cfg.BaseURL()
-	a.Upstream, err = upstream.Discover(ctx, upstream.Options{
+	a.Upstream = upstream.New(upstream.Options{
 		Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.Secrets.ClientSecret, Audience: cfg.Audience,
 		Scope: cfg.Scope, RedirectURL: base + cfg.CallbackPath, JWKSURI: cfg.JWKSURI, JWEKey: cfg.Secrets.UpstreamJWEKey,
 		ForwardResource: cfg.ForwardResource, AuthInBody: cfg.ClientAuthMethod == "client_secret_post", HTTPClient: o.UpstreamHTTPClient, Now: o.Now, Logger: o.Logger,
 	})
-	if err != nil {
+	if err := a.checkUpstream(ctx, true); err != nil {
 		return nil, err
 	}
 	var tk []accesstoken.Key
@@ -131,12 +140,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		cimd = &oauthproxy.CIMD{HTTPClient: oauthproxy.NewCIMDHTTPClient(o.CIMDAllowIP, o.CIMDTLS), DefaultTTL: cfg.Lifetimes.ClientMetadataCache, MaxTTL: 24 * time.Hour}
 	}
 	a.Proxy, err = oauthproxy.New(oauthproxy.Options{
-		Issuer: cfg.IssuerURL(), Resource: cfg.ResourceURL(), ResourceName: cfg.ResourceName, ScopesSupported: cfg.ScopesSupported,
+		Issuer: cfg.IssuerURL(), Resource: cfg.ResourceURL(), ResourceName: cfg.ResourceName, ScopesSupported: GrantableScopes(cfg),
+		ScopeDescriptions: cfg.ScopeDescriptions, BaseScopes: []string{tools.ScopeRead},
 		CallbackPath: cfg.CallbackPath, Store: a.Store, Tokens: a.Tokens, Upstream: a.Upstream, SecureCookies: !cfg.Dev(), CIMD: cimd,
 		Now: o.Now, Logger: o.Logger, InvalidGrantStatus: cfg.InvalidGrantStatus, Wrap: a.Metrics.Middleware,
 		Lifetimes: oauthproxy.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken, AuthorizationCode: cfg.Lifetimes.AuthorizationCode,
 			Transaction: cfg.Lifetimes.Transaction, RefreshIdle: cfg.Lifetimes.RefreshTokenIdle, RefreshAbsolute: cfg.Lifetimes.RefreshTokenAbsolute,
-			UnusedRegistration: cfg.Lifetimes.UnusedRegistration},
+			UnusedRegistration: cfg.Lifetimes.UnusedRegistration, RefreshReuseWindow: cfg.Lifetimes.ReuseWindow()},
 	})
 	if err != nil {
 		return nil, err
@@ -163,6 +173,76 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	return a, nil
 }
 
+// checkUpstream discovers the upstream provider and verifies our client credentials with it
+// (upstream.CheckCredentials). Wrong credentials, an application that may not use the code grant,
+// or a discovery document that contradicts the configuration are fatal at start-up (the error names
+// the setting to fix); an unreachable provider is not: the server serves, /readyz says "upstream"
+// is not ready and why, and Run checks again until it is.
+func (a *App) checkUpstream(ctx context.Context, startup bool) error {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err := a.Upstream.Discover(cctx)
+	if err != nil && !errors.Is(err, upstream.ErrUnavailable) {
+		return err // issuer mismatch, endpoints missing: configuration
+	}
+	if err == nil {
+		err = a.Upstream.CheckCredentials(cctx)
+	}
+	c := a.Config
+	var ce *upstream.CredentialsError
+	switch {
+	case err == nil:
+		if startup {
+			a.Log.Info("upstream client credentials accepted", "client_id", c.ClientID, "client_auth", c.ClientAuthMethod)
+		} else if a.upstreamState() != nil {
+			a.Log.Info("upstream reachable again; client credentials accepted", "issuer", c.Issuer)
+		}
+		a.setUpstream(nil)
+	case errors.As(err, &ce):
+		var fix error
+		if ce.Code == "unauthorized_client" {
+			fix = fmt.Errorf("%w: allow the Authorization Code grant for the application %q at the provider (Auth0: Applications → the application → Advanced Settings → Grant Types)", ce, c.ClientID)
+		} else {
+			fix = fmt.Errorf("%w: check that %s holds the current client secret of the application %q (%s), and that %s, now %s, is the application's token endpoint authentication method",
+				ce, config.Describe("client_secret_file"), c.ClientID, config.Describe("client_id"), config.Describe("client_auth_method"), c.ClientAuthMethod)
+		}
+		a.setUpstream(fix)
+		if startup {
+			return fix
+		}
+		a.Log.Error("upstream refuses our client credentials", "err", fix.Error())
+	case errors.Is(err, upstream.ErrUnavailable):
+		a.setUpstream(err)
+		a.Log.Warn("upstream identity provider not reachable: serving, but not ready until it is (checked again every 15 s)", "issuer", c.Issuer, "err", err.Error())
+	default:
+		// The check is inconclusive (an answer it does not know): say so, do not block.
+		a.setUpstream(nil)
+		a.Log.Warn("upstream client credentials could not be verified", "err", err.Error())
+	}
+	return nil
+}
+
+func (a *App) setUpstream(err error) {
+	a.upstreamMu.Lock()
+	a.upstreamErr = err
+	a.upstreamMu.Unlock()
+}
+
+// upstreamState is why the upstream is not usable now (nil when it is).
+func (a *App) upstreamState() error {
+	a.upstreamMu.Lock()
+	defer a.upstreamMu.Unlock()
+	return a.upstreamErr
+}
+
+// UpstreamReady is the /readyz check of the upstream provider.
+func (a *App) UpstreamReady(context.Context) error {
+	if err := a.upstreamState(); err != nil {
+		return fmt.Errorf("%s: %w", a.Config.Issuer, err)
+	}
+	return nil
+}
+
 // Addr is the address the server listens on.
 func (a *App) Addr() net.Addr { return a.listener.Addr() }
 
@@ -176,14 +256,24 @@ func (a *App) LogStartup() {
 		"token", e.Token, "register", e.Register, "revoke", e.Revoke, "consent", e.Consent, "callback", e.Callback)
 	a.Log.Info("token flow", "pkce", "S256 (clients) + own S256 pair upstream", "consent", c.Consent.Mode,
 		"access_token", "HS256 at+jwt, kid="+c.SigningKeys[0].ID, "access_token_lifetime", c.Lifetimes.AccessToken.String(),
-		"refresh_token", fmt.Sprintf("rotating, reuse detection, idle %s, absolute %s", c.Lifetimes.RefreshTokenIdle, c.Lifetimes.RefreshTokenAbsolute),
+		"refresh_token", fmt.Sprintf("rotating, reuse detection, idle %s, absolute %s, reuse window %s", c.Lifetimes.RefreshTokenIdle, c.Lifetimes.RefreshTokenAbsolute, c.Lifetimes.ReuseWindow()),
 		"client_id_metadata_documents", *c.ClientMetadataDocuments, "secure_cookies", !c.Dev())
 	a.Log.Info("upstream", "issuer", m.Issuer, "authorization_endpoint", m.AuthorizationEndpoint, "token_endpoint", m.TokenEndpoint,
 		"revocation_endpoint", m.RevocationEndpoint, "client_id", c.ClientID, "client_auth", c.ClientAuthMethod, "audience", c.Audience, "scope", c.Scope,
 		"forward_resource", c.ForwardResource, "jwe_private_key", c.Secrets.UpstreamJWEKey != nil, "callback", e.Callback)
-	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly,
+	toolsets := c.MCP.Toolsets
+	if len(toolsets) == 0 {
+		toolsets = []string{"all"}
+	}
+	a.Log.Info("mcp endpoint", "url", c.ResourceURL(), "bearer", "our at+jwt (HS256), grant checked per request", "read_only", c.MCP.ReadOnly, "toolsets", toolsets,
 		"namespaces", c.Kubernetes.Namespaces, "health", "/healthz /readyz", "metrics", "/metrics")
-	a.Log.Info("storage", "driver", c.Storage.Driver, "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
+	switch {
+	case a.kubeErr != nil:
+		a.Log.Warn("kubernetes: tool calls will fail until this is fixed: "+a.kubeErr.Error(), "source", "none")
+	case a.kube.Server != "":
+		a.Log.Info("kubernetes", a.kube.LogAttrs()...)
+	}
+	a.Log.Info("storage", "driver", c.Storage.Driver, "backend", a.Store.Backend(), "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
 	if c.Dev() {
 		a.Log.Warn("public_url is plain http on loopback: development mode (cookies without __Host-/Secure); use https in production")
 	}
@@ -197,10 +287,16 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { errc <- srv.Serve(a.listener) }()
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
+	upcheck := time.NewTicker(15 * time.Second)
+	defer upcheck.Stop()
 	for {
 		select {
+		case <-upcheck.C:
+			if a.upstreamState() != nil {
+				_ = a.checkUpstream(ctx, false)
+			}
 		case err := <-errc:
-			a.Store.Close()
+			a.closeStore(ctx)
 			return err
 		case <-sweep.C:
 			if n, err := a.Store.Sweep(ctx); err != nil {
@@ -213,7 +309,7 @@ func (a *App) Run(ctx context.Context) error {
 			err := srv.Shutdown(sctx)
 			cancel()
 			<-errc
-			if cerr := a.Store.Close(); err == nil {
+			if cerr := a.closeStore(ctx); err == nil {
 				err = cerr
 			}
 			if errors.Is(err, http.ErrServerClosed) {
@@ -222,6 +318,15 @@ func (a *App) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// closeStore saves what the OAuth proxy still holds in memory (rotations whose commit failed while
+// the store was down; at most 10 s), then closes the store.
+func (a *App) closeStore(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	a.Proxy.Close(sctx)
+	cancel()
+	return a.Store.Close()
 }
 
 // URL is the server's public base URL.

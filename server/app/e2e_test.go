@@ -70,7 +70,7 @@ func TestE2E_FlowAgainstMockAuth0(t *testing.T) {
 		uq.Get("state") == "client-state" || uq.Get("nonce") == "" || uq.Get("audience") != mconfig.DefaultAPIIdentifier || uq.Has("resource") {
 		t.Fatalf("upstream authorize %v", uq)
 	}
-	tok := s.mock.RequestsTo("/oauth/token")
+	tok := s.tokenRequests()
 	if len(tok) == 0 || tok[0].Form.Get("code_verifier") == s.lastVerifier || challenge(tok[0].Form.Get("code_verifier")) != uq.Get("code_challenge") {
 		t.Fatalf("upstream token request %v", tok)
 	}
@@ -170,7 +170,7 @@ func TestRS10_RT09_UpstreamGrantRevoked(t *testing.T) {
 	if st != 200 {
 		t.Fatalf("refresh with live upstream grant: %d %v", st, r)
 	}
-	if n := len(s.mock.RequestsTo("/oauth/token")); n != 2 {
+	if n := len(s.tokenRequests()); n != 2 {
 		t.Fatalf("upstream token endpoint called %d times, want 2 (code + refresh)", n)
 	}
 	s.mock.RevokeUserGrants(mconfig.DefaultUserSub)

@@ -1,10 +1,13 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/cnpg-mcp/cnpg-mcp/server/config"
 )
 
 const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`
@@ -53,5 +56,37 @@ func TestMCPEndpointWithOurTokens(t *testing.T) {
 	}
 	if _, body := s.get(nil, in.base+"/metrics"); !strings.Contains(body, `route="token"`) {
 		t.Error("OAuth endpoints not in the metrics")
+	}
+}
+
+// The scope strategy end to end (SC-01, docs/mcp-endpoint.md "Scopes"): the first 401 names every
+// scope the served tools need and the protected-resource metadata lists the same; a read-only
+// server asks for, advertises and grants mcp:read only (its consent page never offers mcp:write).
+func TestScopeStrategy(t *testing.T) {
+	s := newStack(t, nil)
+	for _, c := range []struct {
+		readOnly bool
+		want     string
+	}{{false, "mcp:read mcp:write"}, {true, "mcp:read"}} {
+		in := s.start(func(cfg *config.Config) { cfg.MCP.ReadOnly = c.readOnly })
+		res := s.mcp(in, "")
+		if res.StatusCode != 401 || !strings.Contains(res.Header.Get("WWW-Authenticate"), `scope="`+c.want+`"`) {
+			t.Fatalf("read-only %v: 401 challenge %q, want scope %q", c.readOnly, res.Header.Get("WWW-Authenticate"), c.want)
+		}
+		for _, doc := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server"} {
+			_, body := s.get(nil, in.base+doc)
+			var m struct {
+				Scopes []string `json:"scopes_supported"`
+			}
+			if err := json.Unmarshal([]byte(body), &m); err != nil || strings.Join(m.Scopes, " ") != c.want {
+				t.Fatalf("read-only %v: %s scopes_supported %v, want %q (%v)", c.readOnly, doc, m.Scopes, c.want, err)
+			}
+		}
+		id := s.register(in)
+		loc := s.login(in, in, id, url.Values{"scope": {"mcp:read mcp:write"}})
+		if got := s.exchange(in, id, loc.Query().Get("code"))["scope"]; got != c.want {
+			t.Fatalf("read-only %v: granted %v, want %q", c.readOnly, got, c.want)
+		}
+		in.stop()
 	}
 }

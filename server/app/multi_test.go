@@ -15,7 +15,8 @@ import (
 
 // PXY-17: two replicas on one PostgreSQL behind one public URL. The flow starts on replica A, the
 // consent, callback and code exchange happen on B, refresh on A; tokens minted by one validate on the
-// other; a revocation on one is seen by the other at once.
+// other; a retry of a rotated token on the other replica gets the kept answer; a reuse on one is seen
+// by the other at once.
 func TestPXY17_TwoInstancesOnPostgres(t *testing.T) {
 	pg := pgtest.Start(t)
 	ctx := context.Background()
@@ -64,7 +65,18 @@ func TestPXY17_TwoInstancesOnPostgres(t *testing.T) {
 	if st != 200 {
 		t.Fatalf("refresh on A of a token issued by B: %d %v", st, r)
 	}
-	// Reuse of the rotated token on B is detected (shared family state) and kills A's new tokens.
+	// A retry of the rotated token on B, inside the reuse window and before the new token was used,
+	// gets A's answer again (shared state; the answer was kept sealed by A).
+	to(b)
+	if st, again := s.refresh(viaFront, id, m["refresh_token"].(string)); st != 200 || again["refresh_token"] != r["refresh_token"] || again["access_token"] != r["access_token"] {
+		t.Fatalf("retry on the other replica: %d, same answer %v", st, again["refresh_token"] == r["refresh_token"])
+	}
+	// Once the new token is used (on A), reuse of the old one on B is detected and kills A's tokens.
+	to(a)
+	st, r = s.refresh(viaFront, id, r["refresh_token"].(string))
+	if st != 200 {
+		t.Fatalf("refresh with the new token on A: %d %v", st, r)
+	}
 	to(b)
 	if st, _ := s.refresh(viaFront, id, m["refresh_token"].(string)); st != 400 {
 		t.Fatalf("reuse on the other replica: %d", st)

@@ -24,6 +24,7 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/mockauth0"
 	mconfig "github.com/cnpg-mcp/cnpg-mcp/mockauth0/config"
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
+	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
 )
 
 type offsetClock struct {
@@ -295,4 +296,16 @@ func (s *stack) exchange(in *instance, clientID, code string) map[string]any {
 
 func (s *stack) refresh(in *instance, clientID, rt string) (int, map[string]any) {
 	return s.token(in, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {clientID}})
+}
+
+// tokenRequests are the mock's /oauth/token requests made for users: the start-up credential check
+// (a made-up code, upstream.StartupCodePrefix) is left out.
+func (s *stack) tokenRequests() []mockauth0.RecordedRequest {
+	var out []mockauth0.RecordedRequest
+	for _, r := range s.mock.RequestsTo("/oauth/token") {
+		if !strings.HasPrefix(r.Form.Get("code"), upstream.StartupCodePrefix) {
+			out = append(out, r)
+		}
+	}
+	return out
 }

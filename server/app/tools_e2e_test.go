@@ -8,26 +8,36 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/config"
-	"github.com/cnpg-mcp/cnpg-mcp/server/internal/kubetest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // kubeconfigFor writes a kubeconfig for the test API server's admin identity.
 func kubeconfigFor(t *testing.T, env *kubetest.Env, dir string) string {
 	t.Helper()
-	a := env.Admin
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["k"] = &clientcmdapi.Cluster{Server: a.Host, CertificateAuthorityData: a.CAData}
-	kc.AuthInfos["k"] = &clientcmdapi.AuthInfo{ClientCertificateData: a.CertData, ClientKeyData: a.KeyData, Token: a.BearerToken}
-	kc.Contexts["k"] = &clientcmdapi.Context{Cluster: "k", AuthInfo: "k", Namespace: "default"}
-	kc.CurrentContext = "k"
 	p := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, p); err != nil {
+	if err := env.WriteKubeconfig(p); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// startKube starts kube-apiserver and etcd for the test (skipped without the binaries, unless
+// CNPG_MCP_REQUIRE_ALL=1).
+func startKube(t *testing.T) *kubetest.Env {
+	t.Helper()
+	if !kubetest.Available() {
+		if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
+			t.Fatal(kubetest.ErrNoBinaries)
+		}
+		t.Skip(kubetest.ErrNoBinaries.Error())
+	}
+	env, err := kubetest.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Stop)
+	return env
 }
 
 // rpc posts one JSON-RPC message to /mcp with our token and returns the status and body.
@@ -50,17 +60,7 @@ func (s *stack) rpc(in *instance, token, session, body string) (int, http.Header
 // mutating tool call with it gets HTTP 403 insufficient_scope (SC-02) from the bearer check, which
 // reads the scopes from our token.
 func TestE2E_ToolCallWithOurToken(t *testing.T) {
-	if !kubetest.Available() {
-		if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
-			t.Fatal(kubetest.ErrNoBinaries)
-		}
-		t.Skip(kubetest.ErrNoBinaries.Error())
-	}
-	env, err := kubetest.Start(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Stop)
+	env := startKube(t)
 	s := newStack(t, nil)
 	kubeconfig := kubeconfigFor(t, env, s.dir)
 	in := s.start(func(c *config.Config) { c.Kubernetes.Kubeconfig = kubeconfig })

@@ -8,14 +8,20 @@
 //   - RS-13: a request whose Origin header is not allowed: 403, before anything else [TestOrigin].
 //   - RS-01, RS-02, SC-01, PRM-04: no Authorization header (or a non-Bearer scheme, or a token only in
 //     the query string or form body, RS-06): 401 with
-//     `WWW-Authenticate: Bearer resource_metadata="<absolute URL>", scope="<required>"` and no
-//     `error` attribute [TestMissingToken, TestTokenOutsideHeader].
+//     `WWW-Authenticate: Bearer resource_metadata="<absolute URL>", scope="<challenge scopes>"` and no
+//     `error` attribute [TestMissingToken, TestTokenOutsideHeader]. The challenge scopes are every
+//     scope the tool set needs (ChallengeScopes, e.g. "mcp:read mcp:write"), so clients that follow
+//     the MCP scope selection strategy ask for them all at once and the user decides on the consent
+//     page [TestChallengeScopes].
 //   - RS-07: the scheme is matched case-insensitively [TestSchemeCaseInsensitive].
 //   - RS-12: a malformed Authorization header (empty token, two tokens, several Authorization
 //     headers, characters outside RFC 6750 b64token): 400 invalid_request or 401 invalid_token,
 //     never 200 or 500 [TestMalformedHeader].
 //   - RS-03, RS-04, RS-05: any error from the Verifier (bad signature, expired, wrong iss/aud,
 //     alg=none, refresh token, upstream token): 401 `error="invalid_token"` [TestInvalidToken].
+//   - The Verifier could not decide (an error wrapping ErrUnavailable: the grant store is down): 503
+//     `temporarily_unavailable` with Retry-After and no challenge, so clients keep a valid token and
+//     retry instead of starting a new sign-in [TestVerifierUnavailable].
 //   - SC-02, SC-03: a valid token without a scope every request needs, or a tools/call of a tool
 //     that needs more (e.g. mcp:write for mutating tools): 403 with `error="insufficient_scope"` and
 //     every scope the operation needs in one `scope` attribute, as an HTTP step-up challenge rather
@@ -43,16 +49,25 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/identity"
 )
 
-// Verifier validates an access token and returns who it was issued to. Any error means the token is
-// not acceptable here (401 invalid_token); the error text is logged at debug level, never returned.
+// Verifier validates an access token and returns who it was issued to. An error wrapping
+// ErrUnavailable means it could not decide (503); any other error means the token is not acceptable
+// here (401 invalid_token). The error text is logged, never returned.
 type Verifier interface {
 	VerifyAccessToken(ctx context.Context, token string) (identity.Identity, error)
 }
+
+// ErrUnavailable is what a Verifier wraps when it cannot judge a token now (its grant store is
+// unreachable): the request gets 503 temporarily_unavailable, never 401.
+var ErrUnavailable = errors.New("bearer: token verification temporarily unavailable")
+
+// RetryAfterSeconds is the Retry-After of a 503 from the check.
+const RetryAfterSeconds = 5
 
 // VerifierFunc adapts a function to Verifier.
 type VerifierFunc func(ctx context.Context, token string) (identity.Identity, error)
@@ -69,9 +84,13 @@ type Options struct {
 	// ResourceMetadataURL is the absolute URL of this resource's RFC 9728 metadata, sent in every
 	// challenge. Required.
 	ResourceMetadataURL string
-	// RequiredScopes are needed for any request (e.g. "mcp:read"). They are also the `scope` of the
-	// 401 challenge. Empty means a valid token is enough.
+	// RequiredScopes are needed for any request (e.g. "mcp:read"). Empty means a valid token is
+	// enough.
 	RequiredScopes []string
+	// ChallengeScopes are the `scope` of the 401 challenge: what a client should ask for when it
+	// authorizes (MCP 2025-11-25 "Scope Selection Strategy": clients use the challenge's scope as
+	// given). Empty means RequiredScopes.
+	ChallengeScopes []string
 	// ToolScopes returns the extra scopes a tools/call of the named tool needs (e.g. "mcp:write" for
 	// mutating tools). Nil means no per-tool scopes.
 	ToolScopes func(tool string) []string
@@ -88,9 +107,10 @@ type Options struct {
 
 // Middleware is the configured check.
 type Middleware struct {
-	opts     Options
-	origins  map[string]bool
-	required []string
+	opts      Options
+	origins   map[string]bool
+	required  []string
+	challenge []string
 }
 
 // DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes is zero.
@@ -105,7 +125,7 @@ func New(opts Options) (*Middleware, error) {
 	if err != nil || !u.IsAbs() || u.Host == "" || strings.ContainsAny(opts.ResourceMetadataURL, "\"\\ ") {
 		return nil, fmt.Errorf("bearer: ResourceMetadataURL %q must be an absolute URL (e.g. https://mcp.example.com/.well-known/oauth-protected-resource/mcp)", opts.ResourceMetadataURL)
 	}
-	for _, s := range append(slices.Clone(opts.RequiredScopes), "") {
+	for _, s := range append(append(slices.Clone(opts.RequiredScopes), opts.ChallengeScopes...), "") {
 		if strings.ContainsAny(s, "\" \\") {
 			return nil, fmt.Errorf("bearer: scope %q contains a space, quote or backslash", s)
 		}
@@ -120,6 +140,7 @@ func New(opts Options) (*Middleware, error) {
 		opts.Logger = slog.Default()
 	}
 	m := &Middleware{opts: opts, origins: map[string]bool{strings.ToLower(u.Scheme + "://" + u.Host): true}, required: uniq(opts.RequiredScopes)}
+	m.challenge = uniq(append(slices.Clone(m.required), opts.ChallengeScopes...))
 	for _, o := range opts.AllowedOrigins {
 		ou, err := url.Parse(o)
 		if err != nil || ou.Scheme == "" || ou.Host == "" || (ou.Path != "" && ou.Path != "/") {
@@ -158,13 +179,19 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 
 		token, status, code, desc := m.extract(r)
 		if status != 0 {
-			m.reject(w, r, status, m.scopeAttr(nil), code, desc)
+			m.reject(w, r, status, strings.Join(m.challenge, " "), code, desc)
 			return
 		}
 		id, err := m.opts.Verifier.VerifyAccessToken(r.Context(), token)
+		if errors.Is(err, ErrUnavailable) {
+			m.opts.Logger.WarnContext(r.Context(), "bearer: token not verifiable now: answering 503", "reason", err.Error(), "path", r.URL.Path)
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the access token cannot be checked right now; keep it and try again shortly")
+			return
+		}
 		if err != nil {
 			m.opts.Logger.DebugContext(r.Context(), "bearer: token rejected", "reason", err.Error(), "path", r.URL.Path)
-			m.reject(w, r, http.StatusUnauthorized, m.scopeAttr(nil), "invalid_token", "the access token is invalid, expired or not issued for this resource")
+			m.reject(w, r, http.StatusUnauthorized, strings.Join(m.challenge, " "), "invalid_token", "the access token is invalid, expired or not issued for this resource")
 			return
 		}
 		if missing := id.Missing(m.required); len(missing) > 0 {

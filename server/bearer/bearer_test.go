@@ -3,6 +3,8 @@ package bearer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -171,6 +173,35 @@ func TestMissingToken(t *testing.T) {
 		if got := resp.Header.Get("Access-Control-Expose-Headers"); !strings.Contains(got, "WWW-Authenticate") {
 			t.Fatalf("CLI-17: expose headers %q", got)
 		}
+	}
+}
+
+// SC-01 with ChallengeScopes: the 401 (no token, or an invalid one) names every scope the tool set
+// needs, so a client following the MCP scope selection strategy asks for all of them at once; a
+// 403 for a missing required scope still names only what that request needs; a token with the
+// required scope alone passes (SC-06: the challenge is what to ask for, not what every request needs).
+func TestChallengeScopes(t *testing.T) {
+	srv, iss := setup(t, func(o *bearer.Options) { o.ChallengeScopes = []string{"mcp:read", "mcp:write"} })
+	for name, authz := range map[string][]string{"no token": nil, "invalid token": {"Bearer not-a-valid-token"}} {
+		resp := do(t, srv, req{authz: authz})
+		if c := challenge(t, resp); resp.StatusCode != http.StatusUnauthorized || c["scope"] != "mcp:read mcp:write" {
+			t.Fatalf("%s: %d %v, want 401 with scope \"mcp:read mcp:write\"", name, resp.StatusCode, c)
+		}
+	}
+	resp := do(t, srv, req{authz: []string{"Bearer " + iss.Mint(t, bearertest.Claims{Scopes: []string{"openid"}})}})
+	if c := challenge(t, resp); resp.StatusCode != http.StatusForbidden || c["scope"] != "mcp:read" {
+		t.Fatalf("missing required scope: %d %v, want 403 with scope \"mcp:read\"", resp.StatusCode, c)
+	}
+	if resp := do(t, srv, req{authz: []string{"Bearer " + iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read"}})}}); resp.StatusCode != 200 {
+		t.Fatalf("read token on tools/list: %d", resp.StatusCode)
+	}
+	// The required scopes always lead the challenge, even when ChallengeScopes forgets them.
+	srv2, _ := setup(t, func(o *bearer.Options) { o.ChallengeScopes = []string{"mcp:write"} })
+	if c := challenge(t, do(t, srv2, req{})); c["scope"] != "mcp:read mcp:write" {
+		t.Fatalf("challenge without the required scope listed: %v", c)
+	}
+	if _, err := bearer.New(bearer.Options{Verifier: iss, ResourceMetadataURL: prmURL, ChallengeScopes: []string{"a b"}}); err == nil {
+		t.Fatal("a challenge scope with a space was accepted")
 	}
 }
 
@@ -428,5 +459,36 @@ func TestVerifierFunc(t *testing.T) {
 	id, _ := v.VerifyAccessToken(context.Background(), "x")
 	if id.Subject != "x" {
 		t.Fatal(id)
+	}
+}
+
+// A Verifier that cannot decide (its grant store is down) gets 503 temporarily_unavailable with
+// Retry-After and no challenge, never 401: an MCP client must keep its valid token and retry, not
+// start a new sign-in. Any other Verifier error stays 401.
+func TestVerifierUnavailable(t *testing.T) {
+	down := bearer.VerifierFunc(func(context.Context, string) (identity.Identity, error) {
+		return identity.Identity{}, fmt.Errorf("access token: %w: grant lookup: connection refused", bearer.ErrUnavailable)
+	})
+	srv, _ := setup(t, func(o *bearer.Options) { o.Verifier = down })
+	resp := do(t, srv, req{authz: []string{"Bearer abc.def.ghi"}})
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if v := resp.Header.Values("WWW-Authenticate"); len(v) != 0 {
+		t.Fatalf("a 503 carries a challenge %q: clients would discard their token", v)
+	}
+	var body map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body["error"] != "temporarily_unavailable" {
+		t.Fatalf("body %v %v", body, err)
+	}
+	refused := bearer.VerifierFunc(func(context.Context, string) (identity.Identity, error) {
+		return identity.Identity{}, errors.New("access token refused: expired")
+	})
+	srv, _ = setup(t, func(o *bearer.Options) { o.Verifier = refused })
+	if resp := do(t, srv, req{authz: []string{"Bearer abc.def.ghi"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a refused token: %d, want 401", resp.StatusCode)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,9 +51,12 @@ type Config struct {
 	ResourceName       string `yaml:"resource_name"`
 	// InvalidGrantStatus is the HTTP status of invalid_grant token errors: 400 (RFC 6749, default)
 	// or 401 for clients that only re-authorize on 401.
-	InvalidGrantStatus      int      `yaml:"invalid_grant_status"`
-	ScopesSupported         []string `yaml:"scopes_supported"` // our scopes; default mcp:read mcp:write
-	ClientMetadataDocuments *bool    `yaml:"client_id_metadata_documents"`
+	InvalidGrantStatus int      `yaml:"invalid_grant_status"`
+	ScopesSupported    []string `yaml:"scopes_supported"` // our scopes; default mcp:read mcp:write
+	// ScopeDescriptions say in plain words what each scope allows; the consent page shows them.
+	// Defaults describe mcp:read and mcp:write; an entry here replaces the default for its scope.
+	ScopeDescriptions       map[string]string `yaml:"scope_descriptions"`
+	ClientMetadataDocuments *bool             `yaml:"client_id_metadata_documents"`
 
 	SigningKeyFile string       `yaml:"signing_key_file"` // shortcut for signing_keys: [{id: default, secret_file: …}]
 	SealingKeyFile string       `yaml:"sealing_key_file"` // shortcut for sealing_keys: [{id: 1, secret_file: …}]
@@ -100,6 +104,22 @@ type Lifetimes struct {
 	// UnusedRegistration is how long a dynamically registered client that never completes an
 	// authorization is kept (open registration must not grow the store without bound), default 24h.
 	UnusedRegistration time.Duration `yaml:"unused_registration"`
+	// RefreshReuseWindow: for this long after a rotation, the same client presenting the old
+	// refresh token (while the new one is unused) gets the identical answer again — a retry of an
+	// answer lost on the way — instead of being treated as reuse. 0 is strict reuse detection.
+	// Default 60s, at most 10m (see server/README.md, "Refresh rotation").
+	RefreshReuseWindow *time.Duration `yaml:"refresh_reuse_window"`
+}
+
+// DefaultRefreshReuseWindow is lifetimes.refresh_reuse_window when unset.
+const DefaultRefreshReuseWindow = 60 * time.Second
+
+// ReuseWindow is lifetimes.refresh_reuse_window with its default.
+func (l Lifetimes) ReuseWindow() time.Duration {
+	if l.RefreshReuseWindow == nil {
+		return DefaultRefreshReuseWindow
+	}
+	return *l.RefreshReuseWindow
 }
 
 // Consent configures the consent page.
@@ -111,6 +131,8 @@ type Consent struct {
 type MCP struct {
 	Path     string `yaml:"path"` // default /mcp
 	ReadOnly bool   `yaml:"read_only"`
+	// Toolsets are the groups of tools to expose (server/tools.Toolsets); empty: all.
+	Toolsets []string `yaml:"toolsets"`
 	// AllowedOrigins are browser origins (https://host[:port]) allowed to call the MCP endpoint,
 	// e.g. the MCP Inspector; the server's own origin is always allowed.
 	AllowedOrigins []string `yaml:"allowed_origins"`
@@ -127,6 +149,10 @@ type Kubernetes struct {
 	ImageTemplate string `yaml:"image_template"`
 	ImageCatalog  string `yaml:"image_catalog"`
 }
+
+// ToolsetNames are the toolsets of server/tools (a test there keeps this list equal to
+// tools.ToolsetNames; config does not import the tools).
+const ToolsetNames = "clusters, instances, roles, databases, backups, poolers, operations, observability"
 
 // Secrets are the values read from the secret files.
 type Secrets struct {
@@ -173,6 +199,14 @@ func (c *Config) Defaults() {
 	if len(c.ScopesSupported) == 0 {
 		c.ScopesSupported = []string{"mcp:read", "mcp:write"}
 	}
+	for scope, text := range DefaultScopeDescriptions {
+		if _, set := c.ScopeDescriptions[scope]; !set {
+			if c.ScopeDescriptions == nil {
+				c.ScopeDescriptions = map[string]string{}
+			}
+			c.ScopeDescriptions[scope] = text
+		}
+	}
 	if c.ClientMetadataDocuments == nil {
 		t := true
 		c.ClientMetadataDocuments = &t
@@ -184,12 +218,23 @@ func (c *Config) Defaults() {
 	defD(&c.Lifetimes.RefreshTokenAbsolute, 90*24*time.Hour)
 	defD(&c.Lifetimes.ClientMetadataCache, time.Hour)
 	defD(&c.Lifetimes.UnusedRegistration, 24*time.Hour)
+	if c.Lifetimes.RefreshReuseWindow == nil {
+		d := DefaultRefreshReuseWindow
+		c.Lifetimes.RefreshReuseWindow = &d
+	}
+}
+
+// DefaultScopeDescriptions are the consent page's words for the tools' scopes.
+var DefaultScopeDescriptions = map[string]string{
+	"mcp:read":  "See your PostgreSQL clusters, databases, roles, backups and logs",
+	"mcp:write": "Create, change and delete them",
 }
 
 // Field is one scalar setting reachable by environment variable and flag.
 type Field struct {
 	Path  string // yaml path, e.g. storage.driver
 	Usage string
+	Kind  string // string, bool, duration, int or list: the flag's type in --help
 	Set   func(c *Config, v string) error
 	Get   func(c *Config) string
 }
@@ -205,26 +250,49 @@ func (f Field) Flag() string {
 }
 
 func str(path, usage string, p func(*Config) *string) Field {
-	return Field{Path: path, Usage: usage,
+	return Field{Path: path, Usage: usage, Kind: "string",
 		Set: func(c *Config, v string) error { *p(c) = v; return nil },
 		Get: func(c *Config) string { return *p(c) }}
 }
 
+func parseBool(path, v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not a boolean (true/false)", path, v)
+	}
+	return b, nil
+}
+
 func boolean(path, usage string, p func(*Config) *bool) Field {
-	return Field{Path: path, Usage: usage,
+	return Field{Path: path, Usage: usage, Kind: "bool",
 		Set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%s: %q is not a boolean (true/false)", path, v)
-			}
+			b, err := parseBool(path, v)
 			*p(c) = b
-			return nil
+			return err
 		},
 		Get: func(c *Config) string { return strconv.FormatBool(*p(c)) }}
 }
 
+// optBool is a boolean whose unset state means "the default" (nil until Defaults).
+func optBool(path, usage string, p func(*Config) **bool) Field {
+	return Field{Path: path, Usage: usage, Kind: "bool",
+		Set: func(c *Config, v string) error {
+			b, err := parseBool(path, v)
+			if err == nil {
+				*p(c) = &b
+			}
+			return err
+		},
+		Get: func(c *Config) string {
+			if *p(c) == nil {
+				return ""
+			}
+			return strconv.FormatBool(**p(c))
+		}}
+}
+
 func duration(path, usage string, p func(*Config) *time.Duration) Field {
-	return Field{Path: path, Usage: usage,
+	return Field{Path: path, Usage: usage, Kind: "duration",
 		Set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -233,11 +301,23 @@ func duration(path, usage string, p func(*Config) *time.Duration) Field {
 			*p(c) = d
 			return nil
 		},
-		Get: func(c *Config) string { return p(c).String() }}
+		Get: func(c *Config) string { return FormatDuration(*p(c)) }}
+}
+
+// FormatDuration prints d the way people write it: 1h, 15m, 336h, 1h30m (not 1h0m0s).
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func list(path, usage string, p func(*Config) *[]string) Field {
-	return Field{Path: path, Usage: usage + " (comma-separated)",
+	return Field{Path: path, Usage: usage, Kind: "list",
 		Set: func(c *Config, v string) error {
 			*p(c) = nil
 			for _, s := range strings.Split(v, ",") {
@@ -267,7 +347,7 @@ func Fields() []Field {
 		str("listen", "listen address", func(c *Config) *string { return &c.Listen }),
 		str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		str("resource_name", "human-readable name in the protected-resource metadata", func(c *Config) *string { return &c.ResourceName }),
-		{Path: "invalid_grant_status", Usage: "HTTP status of invalid_grant token errors (400 or 401)",
+		{Path: "invalid_grant_status", Usage: "HTTP status of invalid_grant token errors (400 or 401)", Kind: "int",
 			Set: func(c *Config, v string) error {
 				n, err := strconv.Atoi(v)
 				if err != nil {
@@ -278,46 +358,179 @@ func Fields() []Field {
 			},
 			Get: func(c *Config) string { return strconv.Itoa(c.InvalidGrantStatus) }},
 		list("scopes_supported", "scopes this server grants", func(c *Config) *[]string { return &c.ScopesSupported }),
+		optBool("client_id_metadata_documents", "accept Client ID Metadata Documents (URL client IDs)", func(c *Config) **bool { return &c.ClientMetadataDocuments }),
 		str("signing_key_file", "shortcut: a single access-token signing key file (id \"default\")", func(c *Config) *string { return &c.SigningKeyFile }),
 		str("sealing_key_file", "shortcut: a single sealing key file (id 1)", func(c *Config) *string { return &c.SealingKeyFile }),
 		str("storage.driver", "bolt or postgres", func(c *Config) *string { return &c.Storage.Driver }),
 		str("storage.path", "bolt database file", func(c *Config) *string { return &c.Storage.Path }),
 		str("storage.dsn_file", "file holding the PostgreSQL DSN", func(c *Config) *string { return &c.Storage.DSNFile }),
 		str("storage.dsn", "PostgreSQL DSN (prefer storage.dsn_file for passwords)", func(c *Config) *string { return &c.Storage.DSN }),
-		duration("lifetimes.access_token", "access-token lifetime", func(c *Config) *time.Duration { return &c.Lifetimes.AccessToken }),
-		duration("lifetimes.authorization_code", "authorization-code lifetime", func(c *Config) *time.Duration { return &c.Lifetimes.AuthorizationCode }),
-		duration("lifetimes.transaction", "consent + upstream login time limit", func(c *Config) *time.Duration { return &c.Lifetimes.Transaction }),
+		duration("lifetimes.access_token", "access-token lifetime (at most 24h)", func(c *Config) *time.Duration { return &c.Lifetimes.AccessToken }),
+		duration("lifetimes.authorization_code", "authorization-code lifetime (at most 10m)", func(c *Config) *time.Duration { return &c.Lifetimes.AuthorizationCode }),
+		duration("lifetimes.transaction", "consent + upstream login time limit (at most 1h)", func(c *Config) *time.Duration { return &c.Lifetimes.Transaction }),
 		duration("lifetimes.refresh_token_idle", "refresh-token inactivity expiry", func(c *Config) *time.Duration { return &c.Lifetimes.RefreshTokenIdle }),
 		duration("lifetimes.refresh_token_absolute", "refresh-token absolute expiry", func(c *Config) *time.Duration { return &c.Lifetimes.RefreshTokenAbsolute }),
-		str("consent.mode", "consent mode (always)", func(c *Config) *string { return &c.Consent.Mode }),
+		duration("lifetimes.refresh_reuse_window", "how long the same client may retry a rotated-out refresh token and get the identical answer (0: strict)", func(c *Config) *time.Duration {
+			if c.Lifetimes.RefreshReuseWindow == nil {
+				c.Lifetimes.RefreshReuseWindow = new(time.Duration)
+			}
+			return c.Lifetimes.RefreshReuseWindow
+		}),
+		duration("lifetimes.client_metadata_cache", "default and longest cache time of client metadata documents (at most 24h)", func(c *Config) *time.Duration { return &c.Lifetimes.ClientMetadataCache }),
+		duration("lifetimes.unused_registration", "how long a registered client that never completes an authorization is kept", func(c *Config) *time.Duration { return &c.Lifetimes.UnusedRegistration }),
+		str("consent.mode", "when to ask for consent: always (the only mode)", func(c *Config) *string { return &c.Consent.Mode }),
 		str("mcp.path", "path of the MCP endpoint", func(c *Config) *string { return &c.MCP.Path }),
 		boolean("mcp.read_only", "expose read-only tools only", func(c *Config) *bool { return &c.MCP.ReadOnly }),
+		list("mcp.toolsets", "groups of tools to expose, of "+ToolsetNames+" (default: all)", func(c *Config) *[]string { return &c.MCP.Toolsets }),
 		list("mcp.allowed_origins", "browser origins allowed to call the MCP endpoint", func(c *Config) *[]string { return &c.MCP.AllowedOrigins }),
 		list("kubernetes.namespaces", "namespaces the tools may touch (empty: all)", func(c *Config) *[]string { return &c.Kubernetes.Namespaces }),
 		str("kubernetes.context", "kubeconfig context (empty: current)", func(c *Config) *string { return &c.Kubernetes.Context }),
 		str("kubernetes.image_template", "postgres_version → image, e.g. registry/postgresql:{version}", func(c *Config) *string { return &c.Kubernetes.ImageTemplate }),
 		str("kubernetes.image_catalog", "ClusterImageCatalog used for postgres_version", func(c *Config) *string { return &c.Kubernetes.ImageCatalog }),
-		str("kubernetes.kubeconfig", "kubeconfig file (empty: in-cluster)", func(c *Config) *string { return &c.Kubernetes.Kubeconfig }),
+		str("kubernetes.kubeconfig", "kubeconfig file (empty: in-cluster, then $KUBECONFIG, then ~/.kube/config)", func(c *Config) *string { return &c.Kubernetes.Kubeconfig }),
 	}
 }
 
-// Load reads the config file named by --config (or $CNPG_MCP_CONFIG), then applies environment
-// variables and flags, fills defaults and validates. args excludes the program name.
-func Load(args []string, getenv func(string) string) (*Config, error) {
-	fs := flag.NewFlagSet("cnpg-mcp-server", flag.ContinueOnError)
-	path := fs.String("config", getenv("CNPG_MCP_CONFIG"), "config file (oidc.yaml); env CNPG_MCP_CONFIG")
-	fields := Fields()
-	set := map[string]*string{}
-	for _, f := range fields {
-		v := new(string)
-		set[f.Path] = v
-		fs.StringVar(v, f.Flag(), "", f.Usage+"; env "+f.Env())
+// Describe names a setting the way an operator fixes it: the config key, its environment variable
+// and its flag, e.g. "client_secret_file (CNPG_MCP_CLIENT_SECRET_FILE / --client-secret-file)".
+func Describe(path string) string {
+	for _, f := range Fields() {
+		if f.Path == path {
+			return fmt.Sprintf("%s (%s / --%s)", f.Path, f.Env(), f.Flag())
+		}
 	}
+	return path
+}
+
+// fieldFlag is a Field as a command-line flag: it records the value given (applied later, after
+// the file and the environment, so flags win) and tells --help its type, default and variable.
+type fieldFlag struct {
+	field Field
+	def   string // shown as the default in --help
+	value string
+	set   bool
+}
+
+func (v *fieldFlag) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.value
+}
+
+func (v *fieldFlag) Set(s string) error { v.value, v.set = s, true; return nil }
+
+// IsBoolFlag lets --mcp-read-only stand alone (flag package convention); --mcp-read-only=false works too.
+func (v *fieldFlag) IsBoolFlag() bool { return v.field.Kind == "bool" }
+
+// Type, DefaultText and EnvVar feed PrintFlags.
+func (v *fieldFlag) Type() string        { return v.field.Kind }
+func (v *fieldFlag) DefaultText() string { return v.def }
+func (v *fieldFlag) EnvVar() string      { return v.field.Env() }
+
+// Flags are config fields registered on a FlagSet.
+type Flags struct{ vals []*fieldFlag }
+
+// RegisterFlags adds fields to fs as typed flags (--storage-driver, --mcp-read-only, …) whose help
+// shows the default each gets from Defaults.
+func RegisterFlags(fs *flag.FlagSet, fields []Field) *Flags {
+	defaults := &Config{}
+	defaults.Defaults()
+	fl := &Flags{}
+	for _, f := range fields {
+		v := &fieldFlag{field: f, def: f.Get(defaults)}
+		if v.def == "false" || v.def == "0" {
+			v.def = ""
+		}
+		fs.Var(v, f.Flag(), f.Usage)
+		fl.vals = append(fl.vals, v)
+	}
+	return fl
+}
+
+// Apply sets on c the fields whose flags were given, reporting every bad value at once.
+func (fl *Flags) Apply(c *Config) error {
+	var errs []error
+	for _, v := range fl.vals {
+		if v.set {
+			if err := v.field.Set(c, v.value); err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", v.field.Flag(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PrintFlags writes fs's flags for --help: one "--name type" line each, then what it does, its
+// default and its environment variable. Flags registered with RegisterFlags know their type,
+// default and variable; plain flag package flags use their own (and a back-quoted name in the
+// usage, as flag.PrintDefaults does).
+func PrintFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		def, env := f.DefValue, ""
+		if fv, ok := f.Value.(*fieldFlag); ok {
+			typ, usage, def, env = fv.Type(), fv.field.Usage, fv.DefaultText(), fv.EnvVar()
+			if typ == "bool" {
+				typ = ""
+			}
+		}
+		if def == "false" || def == "0" {
+			def = ""
+		}
+		line := "  --" + f.Name
+		if typ != "" {
+			line += " " + typ
+		}
+		var notes []string
+		if typ == "list" {
+			notes = append(notes, "comma-separated")
+		}
+		if def != "" {
+			notes = append(notes, "default "+def)
+		}
+		if env != "" {
+			notes = append(notes, "env "+env)
+		}
+		if len(notes) > 0 {
+			usage += " (" + strings.Join(notes, "; ") + ")"
+		}
+		fmt.Fprintf(w, "%s\n        %s\n", line, usage)
+	})
+}
+
+// FlagError explains a command-line parse error: the flag package's message, the flag the user
+// probably meant for an unknown one, and where the list is.
+func FlagError(fs *flag.FlagSet, err error, help string) error {
+	msg := strings.Replace(err.Error(), ": -", ": --", 1)
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+		name = strings.TrimPrefix(name, "-")
+		var near []string
+		fs.VisitAll(func(f *flag.Flag) {
+			if strings.HasSuffix(f.Name, "-"+name) || strings.HasPrefix(f.Name, name+"-") || strings.Contains(f.Name, name) && len(name) >= 4 {
+				near = append(near, "--"+f.Name)
+			}
+		})
+		if len(near) > 0 {
+			msg += "; did you mean " + strings.Join(near, " or ") + "?"
+		}
+	}
+	return fmt.Errorf("%s (%s lists the flags)", msg, help)
+}
+
+// Load reads the config file named by --config (or $CNPG_MCP_CONFIG), then applies environment
+// variables and flags, fills defaults and validates. args excludes the program name. --help
+// returns flag.ErrHelp (the caller prints PrintFlags(NewFlagSet()) on stdout and exits 0).
+func Load(args []string, getenv func(string) string) (*Config, error) {
+	fs, path, flags := newFlagSet(getenv)
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, FlagError(fs, err, "cnpg-mcp-server --help")
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments: %q (cnpg-mcp-server --help lists the commands and flags)", fs.Args())
 	}
 	c := &Config{}
 	if *path != "" {
@@ -329,20 +542,16 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 			return nil, fmt.Errorf("config file %s: %w", *path, err)
 		}
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var errs []error
-	for _, f := range fields {
+	for _, f := range Fields() {
 		if v := getenv(f.Env()); v != "" {
 			if err := f.Set(c, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f.Env(), err))
 			}
 		}
-		if given[f.Flag()] {
-			if err := f.Set(c, *set[f.Path]); err != nil {
-				errs = append(errs, fmt.Errorf("--%s: %w", f.Flag(), err))
-			}
-		}
+	}
+	if err := flags.Apply(c); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -352,6 +561,20 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// NewFlagSet returns the flags of `cnpg-mcp-server serve` (for --help).
+func NewFlagSet() *flag.FlagSet {
+	fs, _, _ := newFlagSet(func(string) string { return "" })
+	return fs
+}
+
+func newFlagSet(getenv func(string) string) (*flag.FlagSet, *string, *Flags) {
+	fs := flag.NewFlagSet("cnpg-mcp-server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the caller reports errors and prints the help
+	fs.Usage = func() {}
+	path := fs.String("config", getenv("CNPG_MCP_CONFIG"), "config `file` (oidc.yaml) with every setting below as a YAML key (env CNPG_MCP_CONFIG)")
+	return fs, path, RegisterFlags(fs, Fields())
 }
 
 // Parse decodes YAML strictly (unknown keys are errors, so typos do not pass silently).
@@ -500,6 +723,9 @@ func (c *Config) Validate() error {
 	if l.RefreshTokenIdle > l.RefreshTokenAbsolute {
 		bad("lifetimes.refresh_token_idle", "must not exceed lifetimes.refresh_token_absolute")
 	}
+	if w := l.ReuseWindow(); w < 0 || w > 10*time.Minute || w > l.RefreshTokenIdle {
+		bad("lifetimes.refresh_reuse_window", "%s must be from 0 (strict reuse detection) to 10m, and not longer than lifetimes.refresh_token_idle", w)
+	}
 	if c.InvalidGrantStatus != 400 && c.InvalidGrantStatus != 401 {
 		bad("invalid_grant_status", "%d: use 400 (RFC 6749) or 401", c.InvalidGrantStatus)
 	}
@@ -517,6 +743,15 @@ func (c *Config) Validate() error {
 	for _, s := range c.ScopesSupported {
 		if s == "" || strings.ContainsAny(s, " \"\\") || s == "offline_access" {
 			bad("scopes_supported", "%q is not a valid scope (offline_access is implied by refresh support and not listed)", s)
+		}
+	}
+	for scope, text := range c.ScopeDescriptions {
+		_, isDefault := DefaultScopeDescriptions[scope]
+		switch {
+		case !isDefault && !slices.Contains(c.ScopesSupported, scope):
+			bad("scope_descriptions", "%q is not one of scopes_supported (%s): describe only scopes this server grants", scope, strings.Join(c.ScopesSupported, ", "))
+		case strings.TrimSpace(text) == "" || len(text) > 200:
+			bad("scope_descriptions", "%q: the description must be 1 to 200 characters of plain words for the consent page", scope)
 		}
 	}
 	if c.UpstreamJWEKeyFile != "" {

@@ -4,9 +4,14 @@
 // It speaks MCP 2026-07-28 (stateless; server/discover, per-request _meta) and the older
 // initialize-based versions on the same endpoint. Defaults follow the pitfalls measured in
 // shared/spec/libraries.md: tool arguments are validated against the input schemas (required
-// arguments included, unknown ones rejected); DNS-rebinding protection stays on; the request body is
+// arguments included, unknown ones rejected) by each tool (server/tools), whose errors name the
+// arguments in plain words where mcp-go's WithInputSchemaValidation would print a Go struct;
+// DNS-rebinding protection stays on; the request body is
 // bounded; sessions are not stored (several replicas work, and a session never authenticates) and
 // their IDs are bound to the caller who created them (session.go).
+//
+// Options.Toolsets exposes only some groups of tools (server/tools.Toolsets). tools/list is answered
+// from a tools array marshalled once per server (toolslist.go), not rebuilt per request.
 //
 // Every tool call gets one structured audit line (who, tool, arguments minus secrets, object,
 // dry run, result) and a metrics observation, including calls rejected by schema validation.
@@ -23,6 +28,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -45,6 +51,9 @@ type Options struct {
 	Tools []tools.Tool
 	// ReadOnly registers no mutating tool at all.
 	ReadOnly bool
+	// Toolsets, when not empty, registers only the tools of these toolsets (tools.Toolsets); an
+	// unknown name is an error.
+	Toolsets []string
 	// RequireIdentity refuses tool calls whose context carries no identity.Identity: set it when
 	// the handler is mounted behind the bearer check, so a wiring mistake fails closed.
 	RequireIdentity bool
@@ -59,6 +68,8 @@ type Options struct {
 	DisableLocalhostProtection bool
 	// Instructions are sent to clients; default describes the tools' safety rules.
 	Instructions string
+
+	noListCache bool // tests: serve tools/list the way mcp-go does on its own
 }
 
 // Server is the MCP server.
@@ -67,7 +78,10 @@ type Server struct {
 	mcp    *server.MCPServer
 	tools  map[string]tools.Tool
 	names  []string
-	starts sync.Map // *mcp.CallToolRequest -> time.Time
+	starts sync.Map   // *mcp.CallToolRequest -> time.Time
+	list   *toolsList // tools/list from memory (toolslist.go); nil: mcp-go's own
+	// listHits counts tools/list answers served from memory (tests).
+	listHits atomic.Int64
 }
 
 const defaultInstructions = "Tools to manage PostgreSQL clusters run by CloudNativePG. Every mutating tool accepts dry_run: true to preview the exact object or patch. " +
@@ -93,6 +107,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Instructions == "" {
 		opts.Instructions = defaultInstructions
 	}
+	selected, err := tools.SelectToolsets(opts.Tools, opts.Toolsets)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{opts: opts, tools: map[string]tools.Tool{}}
 	hooks := &server.Hooks{}
 	hooks.AddBeforeCallTool(func(_ context.Context, _ any, req *mcp.CallToolRequest) { s.starts.Store(req, time.Now()) })
@@ -107,13 +125,13 @@ func New(opts Options) (*Server, error) {
 	})
 	s.mcp = server.NewMCPServer(opts.Name, opts.Version,
 		server.WithToolCapabilities(false),
-		server.WithInputSchemaValidation(),
 		server.WithStrictInputSchemaDefault(),
 		server.WithRecovery(),
 		server.WithHooks(hooks),
 		server.WithInstructions(opts.Instructions),
+		server.WithToolFilter(s.listFilter), // the only filter: see toolslist.go
 	)
-	for _, t := range opts.Tools {
+	for _, t := range selected {
 		if opts.ReadOnly && t.Mutating {
 			continue
 		}
@@ -125,7 +143,15 @@ func New(opts Options) (*Server, error) {
 		s.names = append(s.names, name)
 		s.mcp.AddTool(t.Def, s.guard(t))
 	}
+	if len(s.names) == 0 {
+		return nil, fmt.Errorf("mcpserver: no tools left with toolsets %v and read-only %v", opts.Toolsets, opts.ReadOnly)
+	}
 	sort.Strings(s.names)
+	if !opts.noListCache {
+		if err := s.buildToolsList(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -159,6 +185,14 @@ func (s *Server) Handler() http.Handler {
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		if s.list != nil && r.Method == http.MethodPost && r.Body != nil {
+			body, rc := readBody(r)
+			r.Body = rc
+			if body != nil && isPlainToolsList(body) {
+				s.serveToolsList(w, r, h, body)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -36,7 +36,7 @@ func TestToolsDocUpToDate(t *testing.T) {
 
 func TestWriteToolsJSON(t *testing.T) {
 	var buf bytes.Buffer
-	if err := mcpserver.WriteToolsJSON(&buf, false); err != nil {
+	if err := mcpserver.WriteToolsJSON(&buf, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	var out struct {
@@ -61,7 +61,7 @@ func TestWriteToolsJSON(t *testing.T) {
 		}
 	}
 	buf.Reset()
-	_ = mcpserver.WriteToolsJSON(&buf, true)
+	_ = mcpserver.WriteToolsJSON(&buf, true, nil)
 	if strings.Contains(buf.String(), `"mutating": true`) {
 		t.Fatal("read-only list has mutating tools")
 	}

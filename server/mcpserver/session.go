@@ -14,18 +14,24 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/identity"
 )
 
-// Session IDs (MCP 2025-06-18 and 2025-11-25; 2026-07-28 has no sessions) are bound to the caller
-// that created them (catalogue RS-09): an ID is
+// Session IDs (MCP 2025-06-18 and 2025-11-25; 2026-07-28 has no sessions) are bound to the user
+// who created them (catalogue RS-09): an ID is
 //
 //	mcp-session-<nonce>.<binding>
 //
-// where nonce is 16 random bytes and binding is SHA-256 over the creator's subject, client ID and the
-// nonce, both base64url. A request that carries a session ID is served only when the binding
-// matches the caller its access token names; otherwise it gets 404, which tells a client to
+// where nonce is 16 random bytes and binding is SHA-256 over the creator's subject and the nonce,
+// both base64url. A request that carries a session ID is served only when the binding matches the
+// user its access token names; otherwise it gets 404, which tells a client to
 // initialize a new session. mcp-go keeps a session's state (client capabilities, log level, the GET
 // notification stream) under the whole ID string, so another caller cannot reach it: the binding
 // commits to the creator, and an ID re-bound to another caller is a different, new session. No key
 // and no storage are needed, so every replica validates every ID.
+//
+// The binding is the user (the MCP specification's "user-specific information"), not the OAuth
+// client: a client that steps up by registering again (the official Go SDK does) keeps its session
+// under the new client ID instead of meeting a 404 that its SDK treats as terminal. Another user's
+// token never reaches a session; the same person's other client gains nothing it could not do
+// with its own session.
 //
 // mcp-go's default manager generates IDs but validates only their format, and a GET never validates:
 // without this, any caller who learns an ID could attach to another user's notification stream.
@@ -68,10 +74,10 @@ func (b boundSessions) Validate(sessionID string) (isTerminated bool, err error)
 // Terminate is a no-op: nothing is stored. The handler checks the binding before mcp-go runs.
 func (b boundSessions) Terminate(string) (isNotAllowed bool, err error) { return false, nil }
 
-// bindingOf is base64url(SHA-256(len-prefixed subject, client ID, nonce)).
+// bindingOf is base64url(SHA-256(len-prefixed subject, nonce)).
 func bindingOf(owner identity.Identity, nonce string) string {
 	h := sha256.New()
-	for _, s := range []string{"cnpg-mcp session v1", owner.Subject, owner.ClientID, nonce} {
+	for _, s := range []string{"cnpg-mcp session v2", owner.Subject, nonce} {
 		var n [4]byte
 		l := len(s)
 		n[0], n[1], n[2], n[3] = byte(l>>24), byte(l>>16), byte(l>>8), byte(l)

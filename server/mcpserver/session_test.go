@@ -84,9 +84,10 @@ func initialize(t *testing.T, ts *httptest.Server, c caller) string {
 	return sid
 }
 
-// TestRS09SessionBoundToUser: a session ID created by one caller is refused (404) for every other
-// caller — another user or the same user through another client — on POST, GET and DELETE, and a
-// forged or foreign-format ID is refused too; the creator keeps using it.
+// TestRS09SessionBoundToUser: a session ID created by one user is refused (404) for every other user
+// on POST, GET and DELETE, and a forged or foreign-format ID is refused too; the creator keeps using
+// it, also through another client of the same user (a step-up that registers a new client keeps its
+// session).
 func TestRS09SessionBoundToUser(t *testing.T) {
 	ts := sessionServer(t)
 	sid := initialize(t, ts, userA)
@@ -108,7 +109,7 @@ func TestRS09SessionBoundToUser(t *testing.T) {
 		{"other user, POST", userB, http.MethodPost, sid, http.StatusNotFound},
 		{"other user, GET (the notification stream)", userB, http.MethodGet, sid, http.StatusNotFound},
 		{"other user, DELETE", userB, http.MethodDelete, sid, http.StatusNotFound},
-		{"same user through another client", userAOther, http.MethodPost, sid, http.StatusNotFound},
+		{"same user through another client (a step-up's new registration)", userAOther, http.MethodPost, sid, http.StatusOK},
 		{"no identity", caller{}, http.MethodPost, sid, http.StatusNotFound},
 		{"tampered binding", userA, http.MethodPost, flipped, http.StatusNotFound},
 		{"mcp-go's own format", userA, http.MethodPost, "mcp-session-0b6ef3c4-7a43-4c3e-9a8f-3f1f2c2a9b10", http.StatusNotFound},

@@ -30,6 +30,7 @@ import (
 //	PKCE-01/02, BCP-10  code_challenge required, S256 only, well-formed    TestPKCE01_02_Challenge
 //	RES-01/03/04/05/08  resource validated (resource.go)                    TestRES_AuthorizeResource
 //	PXY-01  consent page before upstream                                    TestPXY01_ConsentBeforeUpstream
+//	a store fault → 503 page with Retry-After (reloading retries the request)   TestStoreFaultsAre503
 func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
@@ -50,7 +51,7 @@ func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if !errors.Is(err, errUnknownClient) {
 			p.log.Error("authorize: client lookup", "err", err)
-			page(w, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The server could not look up the application. Try again in a moment."})
+			unavailablePage(w)
 			return
 		}
 		p.log.Info("authorize: unknown client", "client_id", id["client_id"], "reason", err.Error())
@@ -105,7 +106,9 @@ func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if seen, err := p.o.Store.ChallengeSeen(r.Context(), v["code_challenge"]); err != nil {
-		p.log.Warn("authorize: PKCE challenge lookup failed; continuing", "err", err)
+		p.log.Error("authorize: PKCE challenge lookup", "err", err) // not "unseen": the user reloads
+		unavailablePage(w)
+		return
 	} else if seen {
 		p.log.Warn("authorize: code_challenge of an already redeemed code sent again (constant PKCE verifier?)", "client_id", client.ID)
 		p.authorizeError(w, r, txn, "invalid_request", "this code_challenge was already used; create a new PKCE code_verifier for every authorization request")
@@ -117,8 +120,9 @@ func (p *Proxy) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	txn.ID = randomToken()
 	txn.ExpiresAt = p.now().Add(p.o.Lifetimes.Transaction)
 	if err := p.o.Store.PutTransaction(r.Context(), txn); err != nil {
+		// The user reloads this page; an error sent to the client would end its sign-in.
 		p.log.Error("authorize: store transaction", "err", err)
-		p.authorizeError(w, r, txn, "temporarily_unavailable", "the server could not start the authorization; try again")
+		unavailablePage(w)
 		return
 	}
 	p.log.Info("authorization started", "client_id", client.ID, "txn", txn.ID[:8])

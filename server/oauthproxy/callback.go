@@ -1,7 +1,9 @@
 package oauthproxy
 
 import (
+	"context"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -21,6 +23,8 @@ import (
 //	                                                                    TestPXY20_JWEUpstreamToken (mock Auth0)
 //	AZ-14   iss on success and on every error redirect                  TestAZ14_IssOnEveryResponse
 //	AZ-15   a code is only issued after the upstream login              TestAZ15_CodeOnlyAfterLogin
+//	a store fault taking the state → 503 page with Retry-After; the state is still there, so reloading
+//	        the callback completes the sign-in                          TestStoreFaultsAre503
 func (p *Proxy) serveCallback(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
@@ -35,6 +39,11 @@ func (p *Proxy) serveCallback(w http.ResponseWriter, r *http.Request) {
 	state := v["state"]
 	cookie := p.cookieName("bind", state)
 	sess, err := p.o.Store.TakeUpstreamSession(r.Context(), state)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.log.Error("callback: take upstream session", "err", err)
+		unavailablePage(w) // the state was not taken: reloading this page completes the sign-in
+		return
+	}
 	if err != nil {
 		page(w, http.StatusBadRequest, pageData{Title: "This sign-in has expired",
 			Message: "It was already completed or is too old. Start the sign-in again from your application."})
@@ -79,14 +88,23 @@ func (p *Proxy) serveCallback(w http.ResponseWriter, r *http.Request) {
 		CreatedAt: now, ExpiresAt: now.Add(p.o.Lifetimes.AuthorizationCode + p.o.Lifetimes.Transaction),
 		Upstream: store.UpstreamTokens{AccessToken: res.Tokens.AccessToken, RefreshToken: res.Tokens.RefreshToken, IDToken: res.Tokens.IDToken, Expiry: res.Tokens.Expiry}}
 	code := randomToken()
-	err = p.o.Store.CreateGrant(r.Context(), g)
-	if err == nil {
-		err = p.o.Store.PutCode(r.Context(), code, store.Code{GrantID: g.ID, ClientID: txn.ClientID, RedirectURI: txn.RedirectURI,
-			CodeChallenge: txn.CodeChallenge, Scopes: txn.Scopes, Resource: txn.Resource, ExpiresAt: now.Add(p.o.Lifetimes.AuthorizationCode)})
-	}
+	c := store.Code{GrantID: g.ID, ClientID: txn.ClientID, RedirectURI: txn.RedirectURI,
+		CodeChallenge: txn.CodeChallenge, Scopes: txn.Scopes, Resource: txn.Resource, ExpiresAt: now.Add(p.o.Lifetimes.AuthorizationCode)}
+	// The grant and its code are one commit, retried for a moment on a store fault (the upstream
+	// code is spent: this is the only chance to keep the sign-in).
+	err = p.commit(r.Context(), func(ctx context.Context) error {
+		err := p.o.Store.IssueCode(ctx, g, code, c)
+		if errors.Is(err, store.ErrExists) { // a retried commit that had committed
+			if _, _, gerr := p.o.Store.GetCode(ctx, code); gerr == nil {
+				return nil
+			}
+		}
+		return err
+	})
 	if err != nil {
 		p.log.Error("callback: store grant", "err", err)
-		fail("server_error", "the server could not store the authorization; try again")
+		p.revokeUpstream(r.Context(), g.ID, res.Tokens.RefreshToken) // nobody will ever use it
+		fail("temporarily_unavailable", "the server could not store the authorization; sign in again")
 		return
 	}
 	p.log.Info("authorization code issued", "client_id", txn.ClientID, "grant", g.ID[:8], "upstream_access_token", res.AccessTokenKind)

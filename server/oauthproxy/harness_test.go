@@ -7,12 +7,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,7 +25,10 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/accesstoken"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/bolt"
+	"github.com/cnpg-mcp/cnpg-mcp/server/store/postgres"
+	"github.com/cnpg-mcp/cnpg-mcp/server/store/postgres/pgtest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
+	"github.com/cnpg-mcp/cnpg-mcp/server/store/storetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
 )
 
@@ -41,7 +46,9 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // fakeUpstream stands in for the OIDC provider in unit tests (the end-to-end tests in server/app use
-// the mock Auth0). It records what it was asked and hands out recognisable secrets.
+// the mock Auth0). It records what it was asked and hands out recognisable secrets. With rotating
+// set it behaves like Auth0 with refresh-token rotation: a refresh token works once, plus `leeway`
+// after its rotation (Auth0's reuse interval); any other use is refused.
 type fakeUpstream struct {
 	mu          sync.Mutex
 	clock       *clock
@@ -51,8 +58,25 @@ type fakeUpstream struct {
 	issued      []string // every upstream secret handed out
 	exchangeErr error
 	refreshErr  error
+	readyErr    error
 	expiresIn   time.Duration
 	n           int
+
+	rotating  bool
+	leeway    time.Duration
+	rotatedAt map[string]time.Time // upstream refresh token → when it was rotated out
+	refreshes int                  // Refresh calls that succeeded
+	reused    int                  // Refresh calls with an already rotated upstream refresh token
+	lastRT    string               // the newest upstream refresh token handed out
+	// onRefresh runs inside Refresh after the new tokens are minted (tests: a store outage or a
+	// crash right after the upstream answered).
+	onRefresh func()
+}
+
+func (f *fakeUpstream) Ready(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.readyErr
 }
 
 func (f *fakeUpstream) AuthCodeURL(state, nonce, verifier, resource string) string {
@@ -74,6 +98,7 @@ func (f *fakeUpstream) tokens() upstream.Tokens {
 	}
 	t := upstream.Tokens{AccessToken: "UPSTREAM-AT-" + randomToken(), RefreshToken: "UPSTREAM-RT-" + randomToken(), IDToken: "UPSTREAM-IDT-" + randomToken(), Expiry: f.clock.Now().Add(exp)}
 	f.issued = append(f.issued, t.AccessToken, t.RefreshToken, t.IDToken)
+	f.lastRT = t.RefreshToken
 	return t
 }
 
@@ -89,12 +114,40 @@ func (f *fakeUpstream) Exchange(_ context.Context, code, verifier, nonce string)
 
 func (f *fakeUpstream) Refresh(_ context.Context, t upstream.Tokens, sub string) (upstream.Tokens, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.refreshErr != nil {
+		f.mu.Unlock()
 		return upstream.Tokens{}, f.refreshErr
 	}
-	return f.tokens(), nil
+	if f.rotating {
+		if f.rotatedAt == nil {
+			f.rotatedAt = map[string]time.Time{}
+		}
+		at, ok := f.rotatedAt[t.RefreshToken]
+		if ok {
+			f.reused++
+		}
+		if ok && f.clock.Now().Sub(at) > f.leeway {
+			f.mu.Unlock()
+			return upstream.Tokens{}, fmt.Errorf("%w: refresh: invalid_grant (reused rotated refresh token)", upstream.ErrInvalidGrant)
+		} else if !ok {
+			f.rotatedAt[t.RefreshToken] = f.clock.Now()
+		}
+	}
+	nt := f.tokens()
+	f.refreshes++
+	hook := f.onRefresh
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return nt, nil
 }
+
+// refreshCount is how many upstream refreshes succeeded.
+func (f *fakeUpstream) refreshCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.refreshes }
+
+// reuseCount is how many times a rotated upstream refresh token was presented again.
+func (f *fakeUpstream) reuseCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.reused }
 
 func (f *fakeUpstream) Revoke(_ context.Context, tok string) error {
 	f.mu.Lock()
@@ -121,6 +174,8 @@ type harness struct {
 	srv      *httptest.Server
 	proxy    *Proxy
 	store    store.Store
+	fkv      *storetest.FaultKV // the store's backend, with injectable faults
+	kv       store.KV           // the backend itself
 	tokens   *accesstoken.Tokens
 	up       *fakeUpstream
 	clock    *clock
@@ -136,22 +191,67 @@ type harness struct {
 
 type harnessOpt func(*Options)
 
+// backends are the storage backends the store-touching tests run on.
+var backends = []string{"bolt", "postgres"}
+
+// sharedPG is the package's PostgreSQL server (started on first use; TestMain stops it).
+var sharedPG pgtest.Shared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sharedPG.Close()
+	os.Exit(code)
+}
+
+// openKV opens a fresh backend: a bbolt file, or a new database on the package's PostgreSQL.
+func openKV(t testing.TB, backend string) store.KV {
+	t.Helper()
+	switch backend {
+	case "postgres":
+		kv, err := postgres.Open(context.Background(), sharedPG.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	default:
+		kv, err := bolt.Open(filepath.Join(t.TempDir(), "store.db"), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+}
+
 func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{t: time.Unix(1_800_000_000, 0)}, logs: &syncBuffer{}, bodies: &syncBuffer{}}
-	h.up = &fakeUpstream{clock: h.clock}
-	kv, err := bolt.Open(filepath.Join(t.TempDir(), "store.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
+	return newHarnessOn(t, "bolt", opts...)
+}
+
+// newHarnessOn is newHarness on the named backend (bolt or postgres).
+func newHarnessOn(t testing.TB, backend string, opts ...harnessOpt) *harness {
+	t.Helper()
+	return newHarnessKV(t, openKV(t, backend), &clock{t: time.Unix(1_800_000_000, 0)}, nil, opts...)
+}
+
+// newHarnessKV builds the harness on kv (a restart test passes the reopened store, the clock and the
+// upstream of the previous harness).
+func newHarnessKV(t testing.TB, kv store.KV, c *clock, up *fakeUpstream, opts ...harnessOpt) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: c, logs: &syncBuffer{}, bodies: &syncBuffer{}, up: up}
+	if h.up == nil {
+		h.up = &fakeUpstream{clock: h.clock}
 	}
+	h.kv = kv
+	h.fkv = storetest.NewFaultKV(kv)
 	sealer, _ := seal.New([]seal.Key{{ID: 1, Secret: bytes.Repeat([]byte{5}, 32)}})
-	h.store = store.New(kv, sealer, h.clock.Now)
+	h.store = store.New(h.fkv, sealer, h.clock.Now)
 	t.Cleanup(func() { h.store.Close() })
 	h.srv = httptest.NewUnstartedServer(nil)
 	h.srv.StartTLS()
 	t.Cleanup(h.srv.Close)
 	h.issuer = h.srv.URL
 	h.resource = h.srv.URL + "/mcp"
+	var err error
 	h.tokens, err = accesstoken.New(accesstoken.Options{Issuer: h.issuer, Audience: h.resource,
 		Keys: []accesstoken.Key{{ID: "k1", Secret: bytes.Repeat([]byte{8}, 32)}}, Grants: h.store, Now: h.clock.Now})
 	if err != nil {
@@ -167,6 +267,11 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		h.proxy.Close(ctx)
+		cancel()
+	})
 	h.srv.Config.Handler = h.proxy.Handler()
 	return h
 }

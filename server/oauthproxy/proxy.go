@@ -38,6 +38,8 @@ import (
 
 // Upstream is what the proxy needs from the upstream OpenID provider (*upstream.Client).
 type Upstream interface {
+	// Ready reports whether the provider can be used now (discovered; ErrUnavailable otherwise).
+	Ready(ctx context.Context) error
 	AuthCodeURL(state, nonce, verifier, resource string) string
 	Exchange(ctx context.Context, code, verifier, nonce string) (upstream.Result, error)
 	Refresh(ctx context.Context, t upstream.Tokens, subject string) (upstream.Tokens, error)
@@ -54,6 +56,10 @@ type Lifetimes struct {
 	// UnusedRegistration: a registered client that completes no authorization in this time is
 	// forgotten (it gets 401 invalid_client at /token and registers again).
 	UnusedRegistration time.Duration
+	// RefreshReuseWindow: for this long after a rotation, the same client presenting the old refresh
+	// token (while the new one is unused) gets the identical answer again instead of being treated
+	// as reuse. Zero is strict reuse detection (the server's configuration defaults to 60 s).
+	RefreshReuseWindow time.Duration
 }
 
 // Options configures the proxy.
@@ -62,11 +68,18 @@ type Options struct {
 	Resource        string // canonical MCP resource URL (aud of our tokens)
 	ResourceName    string
 	ScopesSupported []string
-	CallbackPath    string // e.g. /auth/callback (below the issuer's base path)
-	Store           store.Store
-	Tokens          *accesstoken.Tokens
-	Upstream        Upstream
-	Lifetimes       Lifetimes
+	// ScopeDescriptions say in plain words what each scope allows; the consent page shows them
+	// (a scope without one is shown by its name).
+	ScopeDescriptions map[string]string
+	// BaseScopes are granted whenever they are requested: the consent page lists them without a
+	// checkbox (the MCP endpoint needs them for every request). Every other requested scope can be
+	// unticked, so the user may grant less than the client asked for.
+	BaseScopes   []string
+	CallbackPath string // e.g. /auth/callback (below the issuer's base path)
+	Store        store.Store
+	Tokens       *accesstoken.Tokens
+	Upstream     Upstream
+	Lifetimes    Lifetimes
 	// SecureCookies selects __Host- cookie names with Secure. It is false only when the public URL
 	// is plain http on loopback (development): browsers refuse __Host- and Secure cookies there.
 	SecureCookies bool
@@ -78,6 +91,8 @@ type Options struct {
 	Logger             *slog.Logger
 	// Wrap decorates each endpoint handler (metrics); nil leaves them as they are.
 	Wrap func(route string, h http.Handler) http.Handler
+	// Rotation tunes the refresh rotation under faults (zero values: defaults).
+	Rotation RotationOptions
 }
 
 // Proxy serves the OAuth endpoints.
@@ -87,6 +102,8 @@ type Proxy struct {
 	prefix string // path of base, "" at the root
 	log    *slog.Logger
 	now    func() time.Time
+	rot    RotationOptions
+	settle *settler
 }
 
 // New checks the options.
@@ -122,10 +139,23 @@ func New(o Options) (*Proxy, error) {
 	def(&l.RefreshIdle, 14*24*time.Hour)
 	def(&l.RefreshAbsolute, 90*24*time.Hour)
 	def(&l.UnusedRegistration, 24*time.Hour)
+	if l.RefreshReuseWindow < 0 {
+		return nil, errors.New("oauthproxy: the refresh reuse window must not be negative (0 is strict)")
+	}
+	o.Rotation.defaults()
+	if o.Rotation.Lease <= 5*time.Second {
+		return nil, errors.New("oauthproxy: the refresh claim lease must be longer than 5s (the upstream call gets the lease minus 5s)")
+	}
 	base := strings.TrimSuffix(o.Issuer, "/")
 	bu, _ := url.Parse(base)
-	return &Proxy{o: o, base: base, prefix: bu.EscapedPath(), log: o.Logger, now: o.Now}, nil
+	p := &Proxy{o: o, base: base, prefix: bu.EscapedPath(), log: o.Logger, now: o.Now, rot: o.Rotation}
+	p.settle = newSettler(o.Store, o.Logger, o.Rotation, p.revokeUpstream)
+	return p, nil
 }
+
+// Close saves what is still pending (rotations whose commit failed) while ctx allows; call it
+// before closing the store.
+func (p *Proxy) Close(ctx context.Context) { p.settle.close(ctx) }
 
 // Endpoints are the public URLs of the endpoints (for start-up logs and metadata).
 type Endpoints struct {
@@ -186,6 +216,27 @@ func (p *Proxy) cors(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// RetryAfterSeconds is the Retry-After of every 503 the endpoints send.
+const RetryAfterSeconds = "5"
+
+// unavailablePage answers a browser request the store could not serve: 503 with Retry-After. What
+// the request would have consumed (the consent form, the callback's state) is still there, so
+// reloading the page later works.
+func unavailablePage(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", RetryAfterSeconds)
+	page(w, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable",
+		Message: "The server cannot reach its storage right now. Nothing was lost: reload this page in a few seconds."})
+}
+
+// tooLarge reports a request body over limit bytes (413, naming the limit).
+func tooLarge(err error) (int64, bool) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return mbe.Limit, true
+	}
+	return 0, false
 }
 
 // randomToken returns 256 random bits, base64url (43 characters; also a valid PKCE verifier).

@@ -3,7 +3,7 @@ package oauthproxy
 import (
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"mime"
 	"net/http"
 	"strings"
@@ -25,6 +25,9 @@ import (
 //	DCR-12  grant_types/response_types consistent           TestDCR12_GrantTypes
 //	BCP-29  the client cannot choose its client_id          TestDCR01_Register
 //	DCR-10  registrations persist (store)                    TestDCR10_RegistrationSurvivesRestart (server/app)
+//
+// The body is at most MaxRegistrationBytes (413 naming the limit); a store fault is 503
+// temporarily_unavailable with Retry-After [TestOversizedBodies413, TestStoreFaultsAre503].
 func (p *Proxy) serveRegister(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
@@ -45,8 +48,12 @@ func (p *Proxy) serveRegister(w http.ResponseWriter, r *http.Request) {
 		Scope                   string   `json:"scope"`
 		ClientURI               string   `json:"client_uri"`
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRegistrationBytes))
 	if err := dec.Decode(&req); err != nil {
+		if limit, ok := tooLarge(err); ok {
+			writeJSON(w, http.StatusRequestEntityTooLarge, oauthError{Error: "invalid_client_metadata", Description: fmt.Sprintf("the request body exceeds %d bytes", limit)})
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_client_metadata", Description: "the body is not a valid JSON client metadata object"})
 		return
 	}
@@ -63,7 +70,8 @@ func (p *Proxy) serveRegister(w http.ResponseWriter, r *http.Request) {
 	c.UnusedUntil = c.IssuedAt.Add(p.o.Lifetimes.UnusedRegistration)
 	if err := p.o.Store.CreateClient(r.Context(), c); err != nil {
 		p.log.Error("register: store", "err", err)
-		writeJSON(w, http.StatusInternalServerError, oauthError{Error: "server_error", Description: "the registration could not be stored; try again"})
+		w.Header().Set("Retry-After", RetryAfterSeconds)
+		writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable", Description: "the registration could not be stored right now; try again shortly"})
 		return
 	}
 	p.log.Info("client registered", "client_id", c.ID, "client_name", c.Name, "application_type", c.ApplicationType, "redirect_uris", c.RedirectURIs)
@@ -87,6 +95,9 @@ func (p *Proxy) serveRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, resp)
 }
+
+// MaxRegistrationBytes bounds a registration request's body.
+const MaxRegistrationBytes = 64 << 10
 
 // clientFromMetadata applies the registration rules shared by DCR and CIMD. It returns the RFC 7591
 // error code to use with the error.

@@ -1,21 +1,20 @@
 package oauthproxy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/accesstoken"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
-	"github.com/cnpg-mcp/cnpg-mcp/server/upstream"
 )
 
 // serveToken is the token endpoint (OAuth 2.1 §3.2): authorization_code and refresh_token grants for
@@ -109,8 +108,12 @@ func (p *Proxy) readForm(w http.ResponseWriter, r *http.Request) (url.Values, ba
 		p.tokenError(w, "invalid_request", "the body must be application/x-www-form-urlencoded", b.used)
 		return nil, b, false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
+		if limit, ok := tooLarge(err); ok {
+			writeJSON(w, http.StatusRequestEntityTooLarge, oauthError{Error: "invalid_request", Description: fmt.Sprintf("the request body exceeds %d bytes", limit)})
+			return nil, b, false
+		}
 		p.tokenError(w, "invalid_request", "the form body cannot be parsed", b.used)
 		return nil, b, false
 	}
@@ -164,8 +167,13 @@ func (p *Proxy) tokenError(w http.ResponseWriter, code, desc string, basic bool)
 	writeJSON(w, status, oauthError{Error: code, Description: desc})
 }
 
+// MaxFormBytes bounds the bodies of /token and /revoke (413 beyond it).
+const MaxFormBytes = 64 << 10
+
+// tokenUnavailable is the answer to a store (or upstream) fault: no verdict on the request, which the
+// client retries unchanged.
 func tokenUnavailable(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "5")
+	w.Header().Set("Retry-After", RetryAfterSeconds)
 	writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable", Description: "try again shortly"})
 }
 
@@ -221,68 +229,46 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 		return
 	}
 	g, err := p.o.Store.GetGrant(ctx, c.GrantID)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		p.tokenError(w, "invalid_grant", "the authorization is no longer valid", basic)
 		return
 	}
-	// The redemption (the atomic step), the grant's new expiry and the new refresh token are written
-	// concurrently so that they land in one store batch (one fsync on the embedded store). The two
-	// speculative writes are harmless when the redemption loses: a replay revokes the grant (and with
-	// it the unseen refresh token), an expired code ends its grant too.
+	if err != nil { // a store fault is no verdict on the code: the client retries it
+		p.log.Error("token: load grant", "err", err)
+		tokenUnavailable(w)
+		return
+	}
+	// Everything is prepared first; the redemption is then one store transaction (the code's use,
+	// the grant's family expiry, the first refresh token, the kept registration and the remembered
+	// PKCE challenge, PKCE-08): a fault leaves the code unredeemed and the client's retry works.
 	now := p.now()
 	g.ExpiresAt = now.Add(p.o.Lifetimes.RefreshAbsolute)
 	rt, rec := p.newRefreshToken(client, g, now, g.ExpiresAt)
-	var (
-		wg                      sync.WaitGroup
-		first                   bool
-		redeemErr, upErr, rtErr error
-	)
+	ans, err := p.mintAnswer(client, g, c.Scopes, rt)
+	if err != nil {
+		p.log.Error("token: issue", "err", err)
+		tokenUnavailable(w)
+		return
+	}
+	red := store.Redemption{Code: code, RedemptionID: randomToken(), GrantID: g.ID, GrantExpiresAt: g.ExpiresAt, RefreshToken: rt, Refresh: rec,
+		Challenge: c.CodeChallenge, ChallengeUntil: now.Add(ChallengeMemory)}
 	if !client.UnusedUntil.IsZero() && !client.Metadata {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The registration is in use: keep it beyond lifetimes.unused_registration.
-			if err := p.o.Store.KeepClient(ctx, client); err != nil {
-				p.log.Warn("token: keep client registration", "client_id", client.ID, "err", err)
-			}
-		}()
+		red.KeepClient = client.ID // the registration is in use: keep it beyond lifetimes.unused_registration
 	}
-	wg.Add(3)
-	go func() { defer wg.Done(); first, redeemErr = p.o.Store.RedeemCode(ctx, code) }()
-	go func() { defer wg.Done(); upErr = p.o.Store.UpdateGrant(ctx, g) }()
-	go func() {
-		defer wg.Done()
-		// PKCE-08: remember the challenge so that a client reusing it is refused at /authorize.
-		if err := p.o.Store.RememberChallenge(ctx, c.CodeChallenge, now.Add(ChallengeMemory)); err != nil {
-			p.log.Warn("token: remember PKCE challenge", "err", err)
-		}
-	}()
-	if rt != "" {
-		rtErr = p.o.Store.PutRefreshToken(ctx, rt, rec)
-	}
-	wg.Wait()
+	err = p.commit(ctx, func(ctx context.Context) error { return p.o.Store.RedeemCode(ctx, red) })
 	switch {
-	case errors.Is(redeemErr, store.ErrNotFound):
-		p.revokeGrantLocal(ctx, g.ID)
-		p.tokenError(w, "invalid_grant", "the authorization code is invalid or expired", basic)
-		return
-	case redeemErr != nil:
-		p.log.Error("token: redeem code", "err", redeemErr)
-		tokenUnavailable(w)
-		return
-	case !first:
+	case err == nil:
+		p.writeAnswer(w, client, g.ID, ans)
+	case errors.Is(err, store.ErrCodeUsed):
 		p.codeReplayed(w, r, client, c, basic)
-		return
-	case errors.Is(upErr, store.ErrNotFound):
-		// A concurrent replay already revoked the grant (TOK-05): this redemption won the code, so
-		// it gets its response, but the tokens are dead on arrival.
-		p.log.Warn("code redeemed while a concurrent replay revoked its grant", "client_id", client.ID, "grant", c.GrantID[:8])
-	case upErr != nil || rtErr != nil:
-		p.log.Error("token: store", "err", errors.Join(upErr, rtErr))
+	case errors.Is(err, store.ErrGrantNotFound):
+		p.tokenError(w, "invalid_grant", "the authorization is no longer valid", basic)
+	case errors.Is(err, store.ErrNotFound):
+		p.tokenError(w, "invalid_grant", "the authorization code is invalid or expired", basic)
+	default:
+		p.log.Error("token: redeem code", "err", err)
 		tokenUnavailable(w)
-		return
 	}
-	p.writeTokens(w, client, g, c.Scopes, rt)
 }
 
 // ChallengeMemory is how long the PKCE challenge of a redeemed code is remembered and refused when a
@@ -290,10 +276,14 @@ func (p *Proxy) codeGrant(w http.ResponseWriter, r *http.Request, client store.C
 const ChallengeMemory = 24 * time.Hour
 
 // codeReplayed answers a second valid redemption: the grant and everything issued from it is revoked
-// (TOK-05), here and upstream.
+// (TOK-05), here and upstream. When the store cannot revoke, the answer is 503 (the replay is retried
+// and revokes then), never a quiet invalid_grant that leaves the grant alive.
 func (p *Proxy) codeReplayed(w http.ResponseWriter, r *http.Request, client store.Client, c store.Code, basic bool) {
 	p.log.Warn("authorization code replayed: revoking its grant", "client_id", client.ID, "grant", c.GrantID[:8])
-	p.revokeGrant(r.Context(), c.GrantID)
+	if err := p.revokeGrant(r.Context(), c.GrantID); err != nil {
+		tokenUnavailable(w)
+		return
+	}
 	p.tokenError(w, "invalid_grant", "the authorization code was already used", basic)
 }
 
@@ -311,141 +301,67 @@ func (p *Proxy) newRefreshToken(client store.Client, g store.Grant, now, familyE
 		IssuedAt: now, ExpiresAt: familyExp, IdleUntil: idle}
 }
 
-// writeTokens mints the access token and writes the token response (with rt when not empty).
-func (p *Proxy) writeTokens(w http.ResponseWriter, client store.Client, g store.Grant, scopes []string, rt string) {
+// answer is a token response: it is minted before the store commit, so that nothing can fail after
+// it, and kept (sealed) for a retried refresh.
+type answer struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	ExpiresAt    int64  `json:"expires_at"` // unix seconds
+	Scope        string `json:"scope"`
+	TokenID      string `json:"jti"`
+}
+
+// mintAnswer mints the access token for the grant (never outliving the upstream access token, RS-10:
+// the client refreshes, and so do we upstream) and pairs it with rt.
+func (p *Proxy) mintAnswer(client store.Client, g store.Grant, scopes []string, rt string) (answer, error) {
 	now := p.now()
 	exp := now.Add(p.o.Lifetimes.AccessToken)
 	if up := g.Upstream.Expiry; !up.IsZero() && up.Before(exp) && up.After(now) {
-		exp = up // never outlive the upstream token (RS-10): the client refreshes, and so do we upstream
+		exp = up
 	}
 	scope := strings.Join(scopes, " ")
 	at, claims, err := p.o.Tokens.Issue(accesstoken.Claims{Subject: g.Subject, ClientID: client.ID, Scope: scope, GrantID: g.ID, ExpiresAt: exp})
 	if err != nil {
-		p.log.Error("token: issue", "err", err)
-		tokenUnavailable(w)
-		return
+		return answer{}, err
 	}
-	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int64(claims.ExpiresAt.Sub(now).Seconds()), "scope": scope}
-	if rt != "" {
-		resp["refresh_token"] = rt
+	return answer{AccessToken: at, RefreshToken: rt, ExpiresAt: claims.ExpiresAt.Unix(), Scope: scope, TokenID: claims.TokenID}, nil
+}
+
+// writeAnswer writes a token response.
+func (p *Proxy) writeAnswer(w http.ResponseWriter, client store.Client, grantID string, a answer) {
+	expiresIn := max(0, a.ExpiresAt-p.now().Unix())
+	resp := map[string]any{"access_token": a.AccessToken, "token_type": "Bearer", "expires_in": expiresIn, "scope": a.Scope}
+	if a.RefreshToken != "" {
+		resp["refresh_token"] = a.RefreshToken
 	}
-	p.log.Info("tokens issued", "client_id", client.ID, "grant", g.ID[:8], "jti", claims.TokenID[:8], "expires_in", resp["expires_in"])
+	p.log.Info("tokens issued", "client_id", client.ID, "grant", grantID[:8], "jti", a.TokenID[:8], "expires_in", expiresIn)
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client store.Client, v map[string]string, basic bool) {
-	ctx := r.Context()
-	rt := v["refresh_token"]
-	if rt == "" {
-		p.tokenError(w, "invalid_request", "refresh_token is required", basic)
-		return
-	}
-	if !client.HasGrantType("refresh_token") {
-		p.tokenError(w, "unauthorized_client", "the client is not registered for the refresh_token grant", basic)
-		return
-	}
-	rec, usedAt, err := p.o.Store.GetRefreshToken(ctx, rt)
-	if errors.Is(err, store.ErrNotFound) {
-		p.tokenError(w, "invalid_grant", "the refresh token is invalid or expired", basic)
-		return
-	}
-	if err != nil {
-		p.log.Error("token: refresh lookup", "err", err)
-		tokenUnavailable(w)
-		return
-	}
-	if rec.ClientID != client.ID {
-		p.tokenError(w, "invalid_grant", "the refresh token was issued to another client", basic)
-		return
-	}
-	if !usedAt.IsZero() {
-		p.log.Warn("refresh token reused: revoking the grant", "client_id", client.ID, "grant", rec.GrantID[:8])
-		p.revokeGrant(ctx, rec.GrantID)
-		p.tokenError(w, "invalid_grant", "the refresh token was already used", basic)
-		return
-	}
-	scopes := rec.Scopes
-	if s := v["scope"]; s != "" {
-		scopes = nil
-		for _, x := range strings.Fields(s) {
-			if !slices.Contains(rec.Scopes, x) {
-				p.tokenError(w, "invalid_scope", "the requested scope exceeds the original grant", basic)
-				return
-			}
-			if !slices.Contains(scopes, x) {
-				scopes = append(scopes, x)
-			}
+// commit runs a store transaction that decides a token request, detached from the request's
+// context (a client hanging up must not cut a commit in half-known state) and retried for a moment
+// on storage faults: the operations are idempotent (RedemptionID, RotationID), so a retry after a
+// commit whose outcome was lost recognizes its own success. Verdicts (errors of the store package
+// other than faults) return at once.
+func (p *Proxy) commit(ctx context.Context, op func(ctx context.Context) error) error {
+	ctx = context.WithoutCancel(ctx)
+	deadline := time.Now().Add(p.rot.CommitRetry)
+	backoff := 50 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := op(cctx)
+		cancel()
+		if err == nil || verdict(err) || time.Now().Add(backoff).After(deadline) {
+			return err
 		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, time.Second)
 	}
-	if v["resource"] != "" && !p.checkResource(v["resource"]) {
-		p.tokenError(w, "invalid_target", "resource is not this server's MCP endpoint", basic)
-		return
-	}
-	markedAt, before, err := p.o.Store.UseRefreshToken(ctx, rt)
-	if errors.Is(err, store.ErrNotFound) {
-		p.tokenError(w, "invalid_grant", "the refresh token is invalid or expired", basic)
-		return
-	}
-	if err != nil {
-		p.log.Error("token: use refresh token", "err", err)
-		tokenUnavailable(w)
-		return
-	}
-	if !before.IsZero() {
-		p.log.Warn("refresh token reused concurrently: revoking the grant", "client_id", client.ID, "grant", rec.GrantID[:8])
-		p.revokeGrant(ctx, rec.GrantID)
-		p.tokenError(w, "invalid_grant", "the refresh token was already used", basic)
-		return
-	}
-	g, err := p.o.Store.GetGrant(ctx, rec.GrantID)
-	if errors.Is(err, store.ErrNotFound) {
-		p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
-		return
-	}
-	if err != nil { // a store failure is not the client's fault: keep its refresh token usable
-		p.log.Error("token: load grant", "err", err)
-		_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt)
-		tokenUnavailable(w)
-		return
-	}
-	now := p.now()
-	// Refresh upstream when its access token would expire before ours; without an upstream refresh
-	// token, keep going until the upstream token has expired (our tokens are capped at its expiry).
-	up := g.Upstream
-	if !up.Expiry.IsZero() && up.Expiry.Before(now.Add(p.o.Lifetimes.AccessToken)) && (up.RefreshToken != "" || !up.Expiry.After(now)) {
-		nt, err := p.o.Upstream.Refresh(ctx, upstream.Tokens{AccessToken: up.AccessToken, RefreshToken: up.RefreshToken, IDToken: up.IDToken, Expiry: up.Expiry}, g.Subject)
-		switch {
-		case errors.Is(err, upstream.ErrInvalidGrant):
-			p.log.Info("upstream refused the refresh: ending the grant", "client_id", client.ID, "grant", g.ID[:8], "err", err.Error())
-			p.revokeGrantLocal(ctx, g.ID)
-			p.tokenError(w, "invalid_grant", "the sign-in at the identity provider has ended; authorize again", basic)
-			return
-		case err != nil:
-			p.log.Warn("upstream refresh unavailable: refresh token kept", "client_id", client.ID, "err", err.Error())
-			_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt)
-			tokenUnavailable(w)
-			return
-		}
-		g.Upstream = store.UpstreamTokens{AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, IDToken: nt.IDToken, Expiry: nt.Expiry}
-		if err := p.o.Store.UpdateGrant(ctx, g); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
-				return
-			}
-			p.log.Error("token: store refreshed upstream tokens", "err", err)
-			_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt)
-			tokenUnavailable(w)
-			return
-		}
-	}
-	rt2, rec2 := p.newRefreshToken(client, g, now, rec.ExpiresAt)
-	if rt2 != "" {
-		if err := p.o.Store.PutRefreshToken(ctx, rt2, rec2); err != nil {
-			p.log.Error("token: store refresh token", "err", err)
-			_ = p.o.Store.UnuseRefreshToken(ctx, rt, markedAt) // the client may retry with the old token
-			tokenUnavailable(w)
-			return
-		}
-	}
-	p.writeTokens(w, client, g, scopes, rt2)
+}
+
+// verdict reports the store's decisions, as opposed to its faults.
+func verdict(err error) bool {
+	var claimed *store.ClaimedError
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrCodeUsed) ||
+		errors.Is(err, store.ErrRefreshUsed) || errors.Is(err, store.ErrUpstreamChanged) || errors.As(err, &claimed)
 }

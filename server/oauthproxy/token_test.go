@@ -359,31 +359,6 @@ func TestRT09_UpstreamRefresh(t *testing.T) {
 	wantOAuthError(t, h.refresh(id, n.json(t)["refresh_token"].(string), nil), 400, "invalid_grant")
 }
 
-// RT-10: parallel refreshes with one token: exactly one winner; the rest are reuse (family revoked).
-func TestRT10_ConcurrentRefresh(t *testing.T) {
-	h := newHarness(t)
-	id, m := h.flow()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wins := 0
-	for i := 0; i < 5; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := h.refresh(id, m["refresh_token"].(string), nil)
-			mu.Lock()
-			defer mu.Unlock()
-			if r.StatusCode == 200 {
-				wins++
-			}
-		}()
-	}
-	wg.Wait()
-	if wins != 1 {
-		t.Fatalf("%d winners, want 1", wins)
-	}
-}
-
 // RT-11: refresh only for clients registered for it; they get no refresh token either.
 func TestRT11_GrantTypeRegistered(t *testing.T) {
 	h := newHarness(t)

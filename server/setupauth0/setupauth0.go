@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/cnpg-mcp/cnpg-mcp/server/config"
 )
 
 // appAuthMethod is how the server's application authenticates at the token endpoint; the values file
@@ -147,13 +149,14 @@ func (o Options) Validate() error {
 // ParseArgs reads the options of `cnpg-mcp-server setup-auth0` from args and the environment
 // (AUTH0_DOMAIN, AUTH0_MGMT_CLIENT_ID, AUTH0_MGMT_CLIENT_SECRET). Secrets are not taken as flag values,
 // which would leave them in shell history and process listings. Returns flag.ErrHelp for -h.
-func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
+func ParseArgs(args []string, getenv func(string) string, helpOut io.Writer) (Options, error) {
 	var o Options
 	var scopes, secretFile string
 	fs := flag.NewFlagSet("setup-auth0", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: cnpg-mcp-server setup-auth0 --domain TENANT --public-url URL [flags]
+	fs.SetOutput(io.Discard) // errors are returned; --help goes to helpOut
+	fs.Usage = func() {}
+	usage := func() {
+		fmt.Fprint(helpOut, `Usage: cnpg-mcp-server setup-auth0 --domain TENANT --public-url URL [flags]
 
 Creates or updates, in an Auth0 tenant, the API, the server's application, its client grant and its database
 connection, then writes a Helm values file and a Secret manifest with the client secret (never printed):
@@ -168,7 +171,7 @@ or --mgmt-client-secret-file.
 
 Flags:
 `)
-		fs.PrintDefaults()
+		config.PrintFlags(helpOut, fs)
 	}
 	fs.StringVar(&o.Domain, "domain", getenv("AUTH0_DOMAIN"), "Auth0 tenant domain, e.g. YOUR_TENANT.eu.auth0.com (env AUTH0_DOMAIN)")
 	fs.StringVar(&o.ManagementClientID, "mgmt-client-id", getenv("AUTH0_MGMT_CLIENT_ID"), "client ID of the management application (env AUTH0_MGMT_CLIENT_ID)")
@@ -185,10 +188,14 @@ Flags:
 	fs.StringVar(&o.SecretName, "secret-name", "cnpg-mcp-oidc-client", "name of the Secret holding the client secret")
 	fs.StringVar(&o.Namespace, "namespace", "", "namespace written into the Secret manifest (default: none, kubectl's)")
 	if err := fs.Parse(args); err != nil {
-		return Options{}, err
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+			return Options{}, err
+		}
+		return Options{}, config.FlagError(fs, err, "cnpg-mcp-server setup-auth0 --help")
 	}
 	if fs.NArg() > 0 {
-		return Options{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return Options{}, fmt.Errorf("unexpected arguments: %v (cnpg-mcp-server setup-auth0 --help lists the flags)", fs.Args())
 	}
 	o.Scopes = strings.Fields(scopes)
 	o.ManagementClientSecret = getenv("AUTH0_MGMT_CLIENT_SECRET")

@@ -68,6 +68,8 @@ type Code struct {
 	Scopes        []string  `json:"scopes"`
 	Resource      string    `json:"resource"`
 	ExpiresAt     time.Time `json:"expires_at"`
+	// RedemptionID is set when the code is redeemed (Redemption.RedemptionID).
+	RedemptionID string `json:"redemption_id,omitempty"`
 }
 
 // UpstreamTokens are the upstream provider's tokens for a grant; they are sealed at rest.
@@ -90,6 +92,14 @@ type Grant struct {
 	ExpiresAt time.Time      `json:"expires_at"`
 	Upstream  UpstreamTokens `json:"-"`
 	Sealed    []byte         `json:"sealed"`
+	// UpstreamVersion counts the upstream refreshes committed for this grant; a rotation that
+	// carries new upstream tokens commits only over the version its upstream call started from.
+	UpstreamVersion int64 `json:"upstream_version,omitempty"`
+	// UpstreamRotation is the rotation (Rotation.RotationID) that stored the current upstream
+	// tokens, so a retried commit recognizes its own earlier success.
+	UpstreamRotation string `json:"upstream_rotation,omitempty"`
+	// RefreshedAt is when the grant's refresh token was last rotated.
+	RefreshedAt time.Time `json:"refreshed_at,omitzero"`
 	// sealedFrom is what Sealed holds (set when read or sealed), so an update that does not change
 	// the upstream tokens does not seal them again.
 	sealedFrom *UpstreamTokens
@@ -104,4 +114,27 @@ type RefreshToken struct {
 	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"` // absolute expiry of the family
 	IdleUntil time.Time `json:"idle_until"` // inactivity expiry of this token
+
+	// A claim: an upstream refresh for this token is in progress until ClaimedUntil (a lease, so a
+	// crash leaves nothing that outlives it).
+	ClaimID      string    `json:"claim_id,omitempty"`
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
+
+	// Set when the token is rotated out (its Entry.UsedAt is set then too).
+	RotationID string `json:"rotation_id,omitempty"`
+	// Successor is the storage key (HashKey) of the refresh token that replaced this one.
+	Successor string `json:"successor,omitempty"`
+	// Replay is the answer of the rotation, sealed with a key derived from this token (SealReplay),
+	// for the same client retrying with this token until ReplayUntil while Successor is unused.
+	Replay      []byte    `json:"replay,omitempty"`
+	ReplayUntil time.Time `json:"replay_until,omitzero"`
+}
+
+// Expiry is when the record can be forgotten: the idle or the absolute expiry, whichever is first.
+func (r RefreshToken) Expiry() time.Time {
+	exp := r.IdleUntil
+	if exp.IsZero() || (!r.ExpiresAt.IsZero() && r.ExpiresAt.Before(exp)) {
+		exp = r.ExpiresAt
+	}
+	return exp
 }

@@ -38,10 +38,14 @@ type Transactions interface {
 // Codes stores authorization codes by hash.
 type Codes interface {
 	PutCode(ctx context.Context, code string, c Code) error
+	// IssueCode stores a new grant and its authorization code together (the callback's commit).
+	IssueCode(ctx context.Context, g Grant, code string, c Code) error
 	// GetCode returns the code and when it was redeemed (zero if not yet).
 	GetCode(ctx context.Context, code string) (Code, time.Time, error)
-	// RedeemCode marks the code used; first is false if it had been redeemed before.
-	RedeemCode(ctx context.Context, code string) (first bool, err error)
+	// RedeemCode is the code exchange's store work as one transaction (see Redemption): of
+	// concurrent redemptions exactly one commits, the others get ErrCodeUsed. ErrNotFound: the code
+	// is unknown or expired; ErrGrantNotFound: its grant was revoked (nothing is written then).
+	RedeemCode(ctx context.Context, r Redemption) error
 }
 
 // Grants stores grants with sealed upstream tokens.
@@ -54,15 +58,23 @@ type Grants interface {
 	GrantActive(ctx context.Context, id string) (bool, error)
 }
 
-// RefreshTokens stores refresh tokens by hash.
+// RefreshTokens stores refresh tokens by hash; refresh.go has the rotation.
 type RefreshTokens interface {
 	PutRefreshToken(ctx context.Context, token string, r RefreshToken) error
 	// GetRefreshToken returns the record and when it was used (zero if not yet).
 	GetRefreshToken(ctx context.Context, token string) (RefreshToken, time.Time, error)
-	// UseRefreshToken marks the token used; usedBefore is non-zero if it had been used already.
-	UseRefreshToken(ctx context.Context, token string) (usedAt, usedBefore time.Time, err error)
-	// UnuseRefreshToken undoes UseRefreshToken when the rotation could not complete.
-	UnuseRefreshToken(ctx context.Context, token string, usedAt time.Time) error
+	// RefreshState reads a token with what the token endpoint needs to judge a second use.
+	RefreshState(ctx context.Context, token string) (RefreshState, error)
+	// ClaimRefreshToken reserves an unused token for an upstream refresh until `until` and returns
+	// its grant as it is now (ErrRefreshUsed, *ClaimedError, ErrNotFound, ErrGrantNotFound).
+	ClaimRefreshToken(ctx context.Context, token, claimID string, until time.Time) (Grant, error)
+	// ReleaseRefreshClaim gives a claim back early (the upstream was unreachable).
+	ReleaseRefreshClaim(ctx context.Context, token, claimID string) error
+	// RotateRefreshToken commits a rotation whole or not at all (see Rotation).
+	RotateRefreshToken(ctx context.Context, r Rotation) error
+	// SettleRotation finishes a rotation whose commit failed and whose answer was never delivered
+	// (see Rotation).
+	SettleRotation(ctx context.Context, r Rotation) error
 }
 
 // Challenges remembers the PKCE challenges of redeemed codes, by hash, so that a client sending the
@@ -81,6 +93,10 @@ type Store interface {
 	RefreshTokens
 	Challenges
 	Sweep(ctx context.Context) (int, error)
+	// Ping reports whether the backend can serve requests, naming it and what is wrong.
+	Ping(ctx context.Context) error
+	// Backend names the backend (driver and location, never a password).
+	Backend() string
 	Close() error
 }
 
@@ -203,14 +219,6 @@ func (s *typed) GetCode(ctx context.Context, code string) (Code, time.Time, erro
 	return c, e.UsedAt, decodeInto(BucketCodes, e, err, &c)
 }
 
-func (s *typed) RedeemCode(ctx context.Context, code string) (bool, error) {
-	e, err := s.kv.MarkUsed(ctx, BucketCodes, HashKey(code), s.now())
-	if err != nil {
-		return false, err
-	}
-	return e.UsedAt.IsZero(), nil
-}
-
 func challengeKey(c string) string { return HashKey("pkce-challenge:" + c) }
 
 func (s *typed) RememberChallenge(ctx context.Context, challenge string, until time.Time) error {
@@ -269,15 +277,9 @@ func (s *typed) GetGrant(ctx context.Context, id string) (Grant, error) {
 		return Grant{}, fmt.Errorf("grant %s: the record names grant %s (moved between keys?)", id, g.ID)
 	}
 	// The additional data is the record key we were asked for, never the id read from the record.
-	raw, err := s.sealer.Open(g.Sealed, grantAD(id))
-	if err != nil {
-		return Grant{}, fmt.Errorf("grant %s: upstream tokens cannot be opened with the configured sealing keys (was a sealing key removed?): %w", id, err)
+	if err := s.openGrant(&g); err != nil {
+		return Grant{}, err
 	}
-	if err := json.Unmarshal(raw, &g.Upstream); err != nil {
-		return Grant{}, fmt.Errorf("grant %s: decode upstream tokens: %w", id, err)
-	}
-	u := g.Upstream
-	g.sealedFrom = &u
 	return g, nil
 }
 
@@ -290,11 +292,7 @@ func (s *typed) GrantActive(ctx context.Context, id string) (bool, error) {
 }
 
 func (s *typed) PutRefreshToken(ctx context.Context, token string, r RefreshToken) error {
-	exp := r.IdleUntil
-	if exp.IsZero() || (!r.ExpiresAt.IsZero() && r.ExpiresAt.Before(exp)) {
-		exp = r.ExpiresAt
-	}
-	return s.create(ctx, BucketRefresh, HashKey(token), r, exp)
+	return s.create(ctx, BucketRefresh, HashKey(token), r, r.Expiry())
 }
 
 func (s *typed) GetRefreshToken(ctx context.Context, token string) (RefreshToken, time.Time, error) {
@@ -303,22 +301,10 @@ func (s *typed) GetRefreshToken(ctx context.Context, token string) (RefreshToken
 	return r, e.UsedAt, decodeInto(BucketRefresh, e, err, &r)
 }
 
-func (s *typed) UseRefreshToken(ctx context.Context, token string) (time.Time, time.Time, error) {
-	now := s.now()
-	e, err := s.kv.MarkUsed(ctx, BucketRefresh, HashKey(token), now)
-	if err != nil {
-		return time.Time{}, time.Time{}, err
-	}
-	if !e.UsedAt.IsZero() {
-		return time.Time{}, e.UsedAt, nil
-	}
-	return now, time.Time{}, nil
-}
-
-func (s *typed) UnuseRefreshToken(ctx context.Context, token string, usedAt time.Time) error {
-	return s.kv.Unmark(ctx, BucketRefresh, HashKey(token), usedAt)
-}
-
 func (s *typed) Sweep(ctx context.Context) (int, error) { return s.kv.Sweep(ctx, s.now()) }
+
+func (s *typed) Ping(ctx context.Context) error { return s.kv.Ping(ctx) }
+
+func (s *typed) Backend() string { return s.kv.String() }
 
 func (s *typed) Close() error { return s.kv.Close() }

@@ -1,7 +1,7 @@
 package tools_test
 
 // The tool tests drive every tool through mcp-go's client over HTTP, through the bearer check, against
-// a real kube-apiserver + etcd (server/internal/kubetest) shared by the whole test binary. Where a
+// a real kube-apiserver + etcd (internal/kubetest) shared by the whole test binary. Where a
 // tool's effect depends on the operator, the test writes the status the operator would write.
 
 import (
@@ -29,9 +29,9 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/bearer"
 	"github.com/cnpg-mcp/cnpg-mcp/server/bearer/bearertest"
-	"github.com/cnpg-mcp/cnpg-mcp/server/internal/kubetest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/mcpserver"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools/kube"
@@ -115,6 +115,7 @@ type hopt struct {
 	allowedNS   []string
 	config      *rest.Config // Kubernetes identity of the server; default admin
 	noNamespace bool
+	instances   tools.InstanceReports // default: the real pods/proxy reader
 }
 
 type syncBuffer struct {
@@ -156,7 +157,7 @@ func newHarness(t testing.TB, o hopt) *harness {
 		t.Fatal(err)
 	}
 	deps := &tools.Deps{Client: clients.Client, Core: clients.Core, DefaultNamespace: h.ns, AllowedNamespaces: o.allowedNS,
-		ImageTemplate: "postgresql:{version}", Now: func() time.Time { return h.now }}
+		ImageTemplate: "postgresql:{version}", Now: func() time.Time { return h.now }, Instances: o.instances}
 	logger := slog.New(slog.NewJSONHandler(h.audit, nil))
 	h.srv, err = mcpserver.New(mcpserver.Options{Tools: tools.All(deps), ReadOnly: o.readOnly, RequireIdentity: true, Logger: logger})
 	if err != nil {

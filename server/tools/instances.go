@@ -16,9 +16,8 @@ func instanceTools(d *Deps) []Tool {
 	return []Tool{
 		build(d, spec{
 			name: "promote_cluster_instance", title: "Promote an instance (switchover)", area: "instances",
-			desc: "Switch the primary over to another instance of the cluster the way CloudNativePG does it: set status.targetPrimary (and targetPrimaryTimestamp, phase) " +
-				"through the Cluster's status subresource with an optimistic lock. Refuses an instance that is already primary, a cluster with a switchover already in progress, " +
-				"and (unless force) an instance that is not reported healthy.",
+			desc: "Switch the primary over to another instance (a CloudNativePG switchover). Refuses the current primary, a cluster already switching over, " +
+				"and, unless force, an instance not reported healthy.",
 			calls: []string{"get clusters", "get pods", "patch clusters/status (merge: status.targetPrimary, targetPrimaryTimestamp, phase)"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true), pName("instance", "Instance (pod) to promote, e.g. pg-main-2.", true),
 				mcp.WithBoolean("force", mcp.DefaultBool(false), mcp.Description("Promote even if the instance is not listed as healthy.")),
@@ -26,7 +25,7 @@ func instanceTools(d *Deps) []Tool {
 		}, promoteInstance),
 		build(d, spec{
 			name: "delete_cluster_instance", title: "Delete (destroy) an instance", area: "instances", destructive: true, idempotent: true,
-			desc: "Destroy one replica instance: delete its Pod and its PVCs (data, WAL, tablespaces), like `kubectl cnpg destroy`. The operator then creates a new instance to keep spec.instances; " +
+			desc: "Destroy one replica: delete its Pod and PVCs, like `kubectl cnpg destroy`. The operator recreates an instance to keep spec.instances; " +
 				"scale down afterwards to remove it for good. Refuses the primary (promote another instance first). Destructive: needs confirmation.",
 			calls: []string{"get clusters", "get pods", "list persistentvolumeclaims (labels cnpg.io/cluster, cnpg.io/instanceName)", "delete persistentvolumeclaims", "delete pods"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true), pName("instance", "Instance (pod) name, e.g. pg-main-3.", true),

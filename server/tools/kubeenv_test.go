@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cnpg-mcp/cnpg-mcp/server/internal/kubetest"
+	"github.com/cnpg-mcp/cnpg-mcp/internal/kubetest"
 )
 
 // TestKubeEnv checks what the tool tests rely on in the shared environment: the CNPG CRDs are

@@ -21,8 +21,8 @@ func operationTools(d *Deps) []Tool {
 	return []Tool{
 		build(d, spec{
 			name: "restart_postgres_cluster", title: "Restart a cluster or one instance", area: "operations",
-			desc: "Rolling restart of all instances (annotation kubectl.kubernetes.io/restartedAt, replicas first, then a switchover or in-place primary restart), " +
-				"or of one instance: the primary is restarted in place (status phase \"" + cnpgv1.PhaseInplacePrimaryRestart + "\" through the status subresource), a replica by deleting its pod.",
+			desc: "Rolling restart of all instances (replicas first, then a switchover or an in-place restart of the primary), " +
+				"or restart of one instance (the primary in place, a replica by deleting its pod).",
 			calls:  []string{"get clusters", "patch clusters (merge: metadata.annotations kubectl.kubernetes.io/restartedAt)", "patch clusters/status (merge: status.phase)", "get pods", "delete pods"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true), pName("instance", "Restart only this instance (pod name).", false), pNamespace(), pDryRun()},
 		}, restartCluster),
@@ -40,8 +40,8 @@ func operationTools(d *Deps) []Tool {
 		}, hibernateCluster),
 		build(d, spec{
 			name: "fence_postgres_instances", title: "Fence or unfence instances", area: "operations", destructive: true, idempotent: true,
-			desc: "Fencing (annotation cnpg.io/fencedInstances, a JSON list): 'on' stops PostgreSQL on the instance (or all with \"*\") while keeping the pod, for investigation (needs confirmation); " +
-				"'off' removes it from the list. Uses an optimistic lock, so concurrent changes are not lost.",
+			desc: "Fence instances: 'on' stops PostgreSQL on an instance (or on all with \"*\") and keeps its pod, for investigation (needs confirmation); " +
+				"'off' unfences it.",
 			calls: []string{"get clusters", "patch clusters (merge with resourceVersion: metadata.annotations cnpg.io/fencedInstances)"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true), state("on", "off"),
 				mcp.WithString("instance", mcp.DefaultString("*"), mcp.MaxLength(63), mcp.Description("Instance (pod) name, or \"*\" for all.")),

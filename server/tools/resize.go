@@ -15,9 +15,9 @@ func resizeTools(d *Deps) []Tool {
 	return []Tool{
 		build(d, spec{
 			name: "resize_postgres_cluster", title: "Resize cluster storage", area: "clusters", destructive: true,
-			desc: "Change the PVC size of a cluster. Growing patches spec.storage.size (the StorageClass must allow volume expansion). " +
-				"Shrinking is not possible in place: it sets cnpg.io/validation=disabled, patches the smaller size together with extra_instances more instances " +
-				"(new instances get the smaller PVCs), and restores the annotation even on failure; then remove the old instances one at a time with delete_cluster_instance and scale back. Shrinking needs confirm_shrink.",
+			desc: "Change the PVC size of a cluster. Growing needs a StorageClass that allows volume expansion. " +
+				"Shrinking cannot happen in place: it adds extra_instances instances with the smaller PVCs; then remove the old instances one at a time " +
+				"with delete_cluster_instance and scale back. Shrinking needs confirm_shrink.",
 			calls: []string{"get clusters", "patch clusters (merge: spec.storage.size, spec.instances)", "patch clusters (merge: metadata.annotations cnpg.io/validation, shrink only)"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true),
 				mcp.WithString("storage_size", mcp.Required(), mcp.Description("New PVC size per instance, e.g. 20Gi.")),

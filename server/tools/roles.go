@@ -57,8 +57,8 @@ func roleTools(d *Deps) []Tool {
 		}, roleStatus),
 		build(d, spec{
 			name: "create_postgres_role", title: "Create a PostgreSQL role", area: "roles",
-			desc: "Create a PostgreSQL role as a DatabaseRole object named <cluster>-<role>. A login role gets a random password in a kubernetes.io/basic-auth Secret " +
-				"cnpg-<cluster>-user-<role> (labelled cnpg.io/reload so password changes are applied). The password is never returned; read it from the Secret.",
+			desc: "Create a PostgreSQL role (a DatabaseRole object <cluster>-<role>). A login role gets a random password in the Secret " +
+				"cnpg-<cluster>-user-<role>; the password is never returned, read it from the Secret.",
 			calls:  []string{"get clusters", "get databaseroles", "list databaseroles", "create secrets", "create databaseroles", "delete secrets (rollback)"},
 			params: create,
 		}, createRole),
@@ -70,8 +70,8 @@ func roleTools(d *Deps) []Tool {
 		}, updateRole),
 		build(d, spec{
 			name: "delete_postgres_role", title: "Drop a PostgreSQL role", area: "roles", destructive: true, idempotent: true,
-			desc: "Drop a role with the mechanism CloudNativePG honours: for a DatabaseRole, set databaseRoleReclaimPolicy=delete and delete the object (keep_in_database=true deletes it with 'retain' instead); " +
-				"for a role in spec.managed.roles, set ensure=absent (removing it from the list would leave it in PostgreSQL). Also deletes the password Secret this server created. Destructive: needs confirmation.",
+			desc: "Drop a role in PostgreSQL (keep_in_database=true only deletes its DatabaseRole object), whether a DatabaseRole or in spec.managed.roles, " +
+				"and the password Secret this server created. Destructive: needs confirmation.",
 			calls: []string{"get databaseroles", "list databaseroles", "patch databaseroles (merge: spec.databaseRoleReclaimPolicy)", "delete databaseroles", "get clusters", "patch clusters (json: spec.managed.roles[i].ensure)", "get secrets", "delete secrets"},
 			params: []mcp.ToolOption{cluster, role,
 				mcp.WithBoolean("keep_in_database", mcp.DefaultBool(false), mcp.Description("Stop managing the role but keep it in PostgreSQL.")),

@@ -9,6 +9,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,9 @@ const (
 type Deps struct {
 	Client client.Client        // controller-runtime client with the CNPG scheme
 	Core   kubernetes.Interface // pod logs, events
+	// Unavailable, when set, is why the server has no Kubernetes access (no configuration found):
+	// every tool call answers with it instead of running.
+	Unavailable error
 	// DefaultNamespace is used when a call names none.
 	DefaultNamespace string
 	// AllowedNamespaces, when not empty, is the only namespaces tools may touch.
@@ -54,6 +58,9 @@ type Deps struct {
 	Now func() time.Time
 	// Logger receives operational messages (the audit line is written by the MCP layer).
 	Logger *slog.Logger
+	// Instances reads the instance managers' own reports (/pg/status, /metrics). Default: through
+	// the API server's pods/proxy subresource with Core (health.go).
+	Instances InstanceReports
 }
 
 // Tool is one MCP tool with its handler and safety metadata.
@@ -80,7 +87,7 @@ func All(d *Deps) []Tool {
 	var out []Tool
 	for _, area := range []func(*Deps) []Tool{
 		clusterTools, resizeTools, instanceTools, roleTools, databaseTools,
-		backupTools, scheduledBackupTools, poolerTools, operationTools, logTools, diagnoseTools,
+		backupTools, scheduledBackupTools, recoverabilityTools, restoreTools, poolerTools, operationTools, logTools, diagnoseTools,
 	} {
 		out = append(out, area(d)...)
 	}
@@ -119,18 +126,28 @@ func build[A any](d *Deps, s spec, fn func(ctx context.Context, c *call, a *A) (
 	}
 	opts = append(opts, s.params...)
 	def := mcp.NewTool(s.name, opts...)
+	if def.InputSchema.AdditionalProperties == nil {
+		def.InputSchema.AdditionalProperties = false // unknown arguments are refused, and tools/list says so
+	}
+	args := newArgumentSchema(def)
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		raw, err := rawArguments(req)
+		if err != nil {
+			return errorResult(decodeMessage(s.name, err)), nil
+		}
+		if msg := args.check(raw); msg != "" {
+			return errorResult(msg), nil
+		}
 		var a A
-		if raw := req.Params.Arguments; raw != nil {
-			b, err := json.Marshal(raw)
-			if err == nil {
-				dec := json.NewDecoder(strings.NewReader(string(b)))
-				dec.DisallowUnknownFields()
-				err = dec.Decode(&a)
+		if len(raw) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&a); err != nil {
+				return errorResult(decodeMessage(s.name, err)), nil
 			}
-			if err != nil {
-				return errorResult(fmt.Sprintf("%s: the arguments do not match the tool's input schema (%v); see tools/list for the expected names and types", s.name, err)), nil
-			}
+		}
+		if d.Unavailable != nil {
+			return errorResult(fmt.Sprintf("%s cannot run: this MCP server has no access to Kubernetes. Tell the user: %v", s.name, d.Unavailable)), nil
 		}
 		c := &call{Deps: d, req: req, tool: s.name}
 		res, err := fn(ctx, c, &a)
@@ -143,6 +160,18 @@ func build[A any](d *Deps, s spec, fn func(ctx context.Context, c *call, a *A) (
 		return res.render(), nil
 	}
 	return Tool{Def: def, Handler: handler, Area: s.area, Mutating: !s.readOnly, Destructive: s.destructive, Calls: s.calls}
+}
+
+// rawArguments returns the call's arguments as JSON: the bytes the client sent when mcp-go kept them
+// (no float64 round trip for large integers), else the re-encoded value; nil when there are none.
+func rawArguments(req mcp.CallToolRequest) ([]byte, error) {
+	if len(req.Params.RawArguments) > 0 {
+		return req.Params.RawArguments, nil
+	}
+	if req.Params.Arguments == nil {
+		return nil, nil
+	}
+	return json.Marshal(req.Params.Arguments)
 }
 
 // call is the per-invocation context handed to a tool function.
@@ -267,25 +296,29 @@ func clientCanElicit(ctx context.Context) bool {
 
 // --- shared parameter builders ----------------------------------------------------------------
 
+// Shared arguments. Their descriptions are short on purpose: tools/list carries them once per tool
+// (the server's instructions explain dry_run and confirmation once), and names are checked by the
+// handlers, whose messages say how to fix a bad one (RFC 1123), so the schemas carry no pattern or
+// length.
+
 func pNamespace() mcp.ToolOption {
-	return mcp.WithString("namespace", mcp.Description("Kubernetes namespace (RFC 1123 label). Default: the server's namespace (service account or kubeconfig context)."), mcp.MaxLength(253))
+	return mcp.WithString("namespace", mcp.Description("Kubernetes namespace; default: the server's."))
 }
 
 func pDryRun() mcp.ToolOption {
-	return mcp.WithBoolean("dry_run", mcp.DefaultBool(false), mcp.Description("Preview only: validate with a server-side dry run and return the exact object or patch, changing nothing."))
+	return mcp.WithBoolean("dry_run", mcp.DefaultBool(false), mcp.Description("Preview: return the exact object or patch, change nothing."))
 }
 
 func pConfirm(extra string) mcp.ToolOption {
-	return mcp.WithBoolean("confirm", mcp.DefaultBool(false), mcp.Description("Set to true after the user agreed to this destructive action"+extra+". Without it the server asks the user through MCP elicitation when the client supports it, else refuses."))
+	return mcp.WithBoolean("confirm", mcp.DefaultBool(false), mcp.Description("true once the user agreed"+extra+"; without it the server asks the user (elicitation) or refuses."))
 }
 
 func pFormat() mcp.ToolOption {
-	return mcp.WithString("format", mcp.Enum("text", "json"), mcp.DefaultString("text"), mcp.Description("'text' for a readable summary, 'json' for the structured result as text. structuredContent is always returned."))
+	return mcp.WithString("format", mcp.Enum("text", "json"), mcp.DefaultString("text"), mcp.Description("'json': the structured result as text."))
 }
 
 func pName(name, desc string, required bool) mcp.ToolOption {
-	// No JSON Schema pattern: the handler's RFC 1123 check explains how to fix a bad name.
-	opts := []mcp.PropertyOption{mcp.Description(desc), mcp.MaxLength(253)}
+	opts := []mcp.PropertyOption{mcp.Description(desc)}
 	if required {
 		opts = append(opts, mcp.Required())
 	}

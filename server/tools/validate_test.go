@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -143,5 +144,23 @@ func TestTruncate(t *testing.T) {
 	}
 	if truncate("short", 10) != "short" {
 		t.Fatal("short text changed")
+	}
+}
+
+// Arguments the schema accepts but the tool's Go type cannot hold (3.0 for a whole number, sent
+// verbatim by a client) are explained without Go type names.
+func TestDecodeMessage(t *testing.T) {
+	var a struct {
+		Instances int `json:"instances"`
+	}
+	err := json.Unmarshal([]byte(`{"instances":3.0}`), &a)
+	got := decodeMessage("scale_postgres_cluster", err)
+	want := "scale_postgres_cluster: instances must be a whole number written without a decimal point (got number 3.0). Nothing was done"
+	if !strings.HasPrefix(got, want) || strings.Contains(got, "Go struct") || strings.Contains(got, "int") && !strings.Contains(got, "point") {
+		t.Fatalf("got %q\nwant %q…", got, want)
+	}
+	got = decodeMessage("x", errors.New(`json: unknown field "bogus"`))
+	if !strings.Contains(got, `unknown argument "bogus"`) {
+		t.Fatalf("unknown field: %q", got)
 	}
 }

@@ -254,8 +254,12 @@ func FuzzAccessToken(f *testing.F) {
 		"a.b.c", "a.b.c.d.e", "opaque", "", strings.Replace(at, ".", "..", 1)} {
 		f.Add(s)
 	}
+	d, err := c.ready(context.Background())
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		kind, sub, err := c.inspectAccessToken(context.Background(), raw)
+		kind, sub, err := c.inspectAccessToken(context.Background(), d, raw)
 		if err != nil {
 			return
 		}

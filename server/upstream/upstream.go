@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -80,17 +81,27 @@ type Metadata struct {
 	JWKSURI               string `json:"jwks_uri"`
 }
 
-// Client talks to the upstream provider.
+// Client talks to the upstream provider. It discovers the provider's metadata (Discover) before
+// it can do anything else; until then every call returns ErrUnavailable, and a call tries the
+// discovery again (at most every 5 s), so a provider unreachable at start-up is picked up later.
 type Client struct {
-	o     Options
+	o Options
+	d atomic.Pointer[discovered]
+
+	mu      sync.Mutex
+	lastTry time.Time
+	lastErr error
+}
+
+// discovered is what discovery yields; it never changes once set.
+type discovered struct {
 	meta  Metadata
 	oauth oauth2.Config
 	jwks  *keySet
 }
 
-// Discover fetches the provider's metadata and returns a ready client. The document's issuer must
-// equal Options.Issuer byte for byte.
-func Discover(ctx context.Context, o Options) (*Client, error) {
+// New returns a client that has not contacted the provider yet.
+func New(o Options) *Client {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
@@ -100,25 +111,46 @@ func Discover(ctx context.Context, o Options) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	return &Client{o: o}
+}
+
+// Discover fetches the provider's metadata and returns a ready client. The document's issuer must
+// equal Options.Issuer byte for byte.
+func Discover(ctx context.Context, o Options) (*Client, error) {
+	c := New(o)
+	if err := c.Discover(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Discover fetches the provider's metadata (once it succeeded it does nothing). A provider that
+// cannot be reached is ErrUnavailable; a document that contradicts the configuration is another
+// error (a configuration fault: retrying will not help).
+func (c *Client) Discover(ctx context.Context) error {
+	if c.d.Load() != nil {
+		return nil
+	}
+	o := c.o
 	u := strings.TrimSuffix(o.Issuer, "/") + "/.well-known/openid-configuration"
 	var m Metadata
 	if err := getJSON(ctx, o.HTTPClient, u, &m); err != nil {
-		return nil, fmt.Errorf("upstream discovery at %s failed (check `issuer` and that the provider is reachable): %w", u, err)
+		return fmt.Errorf("%w: discovery at %s failed (check `issuer` and that the provider is reachable): %v", ErrUnavailable, u, err)
 	}
 	if m.Issuer != o.Issuer {
-		return nil, fmt.Errorf("upstream discovery: the provider says its issuer is %q but `issuer` is configured as %q; they must match exactly (Auth0 issuers end with /)", m.Issuer, o.Issuer)
+		return fmt.Errorf("upstream discovery: the provider says its issuer is %q but `issuer` is configured as %q; they must match exactly (Auth0 issuers end with /)", m.Issuer, o.Issuer)
 	}
 	if m.AuthorizationEndpoint == "" || m.TokenEndpoint == "" {
-		return nil, fmt.Errorf("upstream discovery at %s: authorization_endpoint or token_endpoint missing", u)
+		return fmt.Errorf("upstream discovery at %s: authorization_endpoint or token_endpoint missing", u)
 	}
 	if o.JWKSURI != "" {
 		m.JWKSURI = o.JWKSURI
 	}
 	if m.JWKSURI == "" {
-		return nil, fmt.Errorf("upstream discovery at %s: no jwks_uri (set `jwks_uri`)", u)
+		return fmt.Errorf("upstream discovery at %s: no jwks_uri (set `jwks_uri`)", u)
 	}
-	c := &Client{o: o, meta: m, jwks: &keySet{url: m.JWKSURI, hc: o.HTTPClient, now: o.Now}}
-	c.oauth = oauth2.Config{
+	d := &discovered{meta: m, jwks: &keySet{url: m.JWKSURI, hc: o.HTTPClient, now: o.Now}}
+	d.oauth = oauth2.Config{
 		ClientID:     o.ClientID,
 		ClientSecret: o.ClientSecret,
 		RedirectURL:  o.RedirectURL,
@@ -126,13 +158,49 @@ func Discover(ctx context.Context, o Options) (*Client, error) {
 		Endpoint:     oauth2.Endpoint{AuthURL: m.AuthorizationEndpoint, TokenURL: m.TokenEndpoint, AuthStyle: oauth2.AuthStyleInHeader},
 	}
 	if o.AuthInBody {
-		c.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+		d.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}
-	return c, nil
+	c.d.CompareAndSwap(nil, d)
+	return nil
 }
 
-// Metadata returns the discovered provider metadata.
-func (c *Client) Metadata() Metadata { return c.meta }
+// ready returns the discovered provider, discovering it now if it was not yet (at most every 5 s).
+func (c *Client) ready(ctx context.Context) (*discovered, error) {
+	if d := c.d.Load(); d != nil {
+		return d, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.d.Load(); d != nil {
+		return d, nil
+	}
+	if !c.lastTry.IsZero() && time.Since(c.lastTry) < 5*time.Second {
+		return nil, c.lastErr
+	}
+	c.lastTry = time.Now()
+	if err := c.Discover(ctx); err != nil {
+		if !errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		c.lastErr = err
+		return nil, err
+	}
+	return c.d.Load(), nil
+}
+
+// Ready reports whether the provider has been discovered (trying now if not).
+func (c *Client) Ready(ctx context.Context) error {
+	_, err := c.ready(ctx)
+	return err
+}
+
+// Metadata returns the discovered provider metadata (zero before discovery).
+func (c *Client) Metadata() Metadata {
+	if d := c.d.Load(); d != nil {
+		return d.meta
+	}
+	return Metadata{}
+}
 
 func (c *Client) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, c.o.HTTPClient)
@@ -148,28 +216,36 @@ func (c *Client) AuthCodeURL(state, nonce, verifier, resource string) string {
 	if c.o.ForwardResource && resource != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("resource", resource))
 	}
-	return c.oauth.AuthCodeURL(state, opts...)
+	d := c.d.Load()
+	if d == nil {
+		return "" // callers check Ready first
+	}
+	return d.oauth.AuthCodeURL(state, opts...)
 }
 
 // Exchange redeems the upstream code and establishes the user's identity.
 func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Result, error) {
+	d, err := c.ready(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
 	if c.o.Audience != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("audience", c.o.Audience))
 	}
-	tok, err := c.oauth.Exchange(c.ctx(ctx), code, opts...)
+	tok, err := d.oauth.Exchange(c.ctx(ctx), code, opts...)
 	if err != nil {
 		return Result{}, classify("code exchange", err)
 	}
 	res := Result{Tokens: c.tokensOf(tok)}
 	if res.Tokens.IDToken != "" {
-		sub, err := c.verifyIDToken(ctx, res.Tokens.IDToken, nonce, true)
+		sub, err := c.verifyIDToken(ctx, d, res.Tokens.IDToken, nonce, true)
 		if err != nil {
 			return Result{}, err
 		}
 		res.Subject = sub
 	}
-	kind, atSub, err := c.inspectAccessToken(ctx, res.Tokens.AccessToken)
+	kind, atSub, err := c.inspectAccessToken(ctx, d, res.Tokens.AccessToken)
 	if err != nil {
 		return Result{}, err
 	}
@@ -181,7 +257,7 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Re
 		return Result{}, errors.New("upstream access token and id_token name different subjects")
 	}
 	if res.Subject == "" {
-		sub, err := c.userinfo(ctx, res.Tokens.AccessToken)
+		sub, err := c.userinfo(ctx, d, res.Tokens.AccessToken)
 		if err != nil {
 			return Result{}, err
 		}
@@ -196,7 +272,11 @@ func (c *Client) Refresh(ctx context.Context, t Tokens, subject string) (Tokens,
 	if t.RefreshToken == "" {
 		return Tokens{}, fmt.Errorf("%w: no upstream refresh token", ErrInvalidGrant)
 	}
-	src := c.oauth.TokenSource(c.ctx(ctx), &oauth2.Token{RefreshToken: t.RefreshToken, Expiry: time.Unix(1, 0)})
+	d, err := c.ready(ctx)
+	if err != nil {
+		return Tokens{}, err
+	}
+	src := d.oauth.TokenSource(c.ctx(ctx), &oauth2.Token{RefreshToken: t.RefreshToken, Expiry: time.Unix(1, 0)})
 	tok, err := src.Token()
 	if err != nil {
 		return Tokens{}, classify("refresh", err)
@@ -206,7 +286,7 @@ func (c *Client) Refresh(ctx context.Context, t Tokens, subject string) (Tokens,
 		nt.RefreshToken = t.RefreshToken
 	}
 	if nt.IDToken != "" {
-		sub, err := c.verifyIDToken(ctx, nt.IDToken, "", false)
+		sub, err := c.verifyIDToken(ctx, d, nt.IDToken, "", false)
 		if err != nil {
 			return Tokens{}, err
 		}
@@ -222,18 +302,25 @@ func (c *Client) Refresh(ctx context.Context, t Tokens, subject string) (Tokens,
 // Revoke revokes an upstream token (the refresh token, which ends the upstream grant) at the
 // provider's revocation endpoint (Auth0: /oauth/revoke). Without an endpoint it does nothing.
 func (c *Client) Revoke(ctx context.Context, token string) error {
-	if c.meta.RevocationEndpoint == "" || token == "" {
+	if token == "" {
+		return nil
+	}
+	d, err := c.ready(ctx)
+	if err != nil {
+		return err
+	}
+	if d.meta.RevocationEndpoint == "" {
 		return nil
 	}
 	body := "token=" + url.QueryEscape(token) + "&token_type_hint=refresh_token&client_id=" + url.QueryEscape(c.o.ClientID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.meta.RevocationEndpoint, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.meta.RevocationEndpoint, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if c.o.AuthInBody {
 		body += "&client_secret=" + url.QueryEscape(c.o.ClientSecret)
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, c.meta.RevocationEndpoint, strings.NewReader(body))
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, d.meta.RevocationEndpoint, strings.NewReader(body))
 		if err != nil {
 			return err
 		}
@@ -251,6 +338,64 @@ func (c *Client) Revoke(ctx context.Context, token string) error {
 		return fmt.Errorf("upstream revocation endpoint answered HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// CredentialsError means the provider's token endpoint refused our client: a wrong client secret,
+// client ID or authentication method (Auth0 answers 401 access_denied "Unauthorized"), or an
+// application that may not use the authorization-code grant.
+type CredentialsError struct {
+	Status int
+	Code   string // the OAuth error code (invalid_client, access_denied, unauthorized_client)
+}
+
+func (e *CredentialsError) Error() string {
+	if e.Code == "unauthorized_client" {
+		return fmt.Sprintf("the upstream token endpoint does not allow the authorization_code grant for this client (HTTP %d %s)", e.Status, e.Code)
+	}
+	return fmt.Sprintf("the upstream token endpoint refused the client credentials (HTTP %d %s)", e.Status, e.Code)
+}
+
+// StartupCodePrefix starts the made-up authorization code CheckCredentials sends (recognizable in
+// the provider's logs as "Failed Exchange").
+const StartupCodePrefix = "cnpg-mcp-startup-check-"
+
+// CheckCredentials verifies the client credentials without a user: it asks the token endpoint to
+// redeem a made-up authorization code. A provider authenticates the client before it looks at the
+// code, so invalid_grant means the credentials were accepted (nil); 401 or invalid_client means
+// they were not, and unauthorized_client that the application may not use the code grant
+// (*CredentialsError); a transport failure or a 5xx is ErrUnavailable. Any other answer is returned
+// as an error that is neither (the check is inconclusive).
+func (c *Client) CheckCredentials(ctx context.Context) error {
+	d, err := c.ready(ctx)
+	if err != nil {
+		return err
+	}
+	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(oauth2.GenerateVerifier())}
+	if c.o.Audience != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("audience", c.o.Audience))
+	}
+	_, err = d.oauth.Exchange(c.ctx(ctx), StartupCodePrefix+oauth2.GenerateVerifier()[:22], opts...)
+	var re *oauth2.RetrieveError
+	switch {
+	case err == nil:
+		return errors.New("the upstream token endpoint accepted a made-up authorization code")
+	case !errors.As(err, &re):
+		return fmt.Errorf("%w: token endpoint: %v", ErrUnavailable, redact(err))
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	switch code := safeCode(re.ErrorCode); {
+	case code == "invalid_grant":
+		return nil
+	case status == http.StatusUnauthorized || code == "invalid_client" || code == "unauthorized_client":
+		return &CredentialsError{Status: status, Code: code}
+	case status >= 500 || status == http.StatusTooManyRequests:
+		return fmt.Errorf("%w: token endpoint answered HTTP %d", ErrUnavailable, status)
+	default:
+		return fmt.Errorf("the upstream token endpoint gave an unexpected answer to the credential check (HTTP %d %s)", status, code)
+	}
 }
 
 // tokensOf converts an oauth2 token; the expiry is recomputed from expires_in on our clock (oauth2
@@ -321,7 +466,7 @@ type idClaims struct {
 }
 
 // verifyIDToken checks signature (JWKS), iss, aud (our client_id), exp and, at login, nonce.
-func (c *Client) verifyIDToken(ctx context.Context, raw, nonce string, requireNonce bool) (string, error) {
+func (c *Client) verifyIDToken(ctx context.Context, d *discovered, raw, nonce string, requireNonce bool) (string, error) {
 	if strings.Count(raw, ".") != 2 {
 		return "", errors.New("upstream id_token is not a JWS")
 	}
@@ -330,10 +475,10 @@ func (c *Client) verifyIDToken(ctx context.Context, raw, nonce string, requireNo
 		return "", fmt.Errorf("upstream id_token: %w", err)
 	}
 	var cl idClaims
-	if err := c.jwks.claims(ctx, tok, &cl); err != nil {
+	if err := d.jwks.claims(ctx, tok, &cl); err != nil {
 		return "", fmt.Errorf("upstream id_token: %w", err)
 	}
-	if err := cl.ValidateWithLeeway(jwt.Expected{Issuer: c.meta.Issuer, AnyAudience: jwt.Audience{c.o.ClientID}, Time: c.o.Now()}, time.Minute); err != nil {
+	if err := cl.ValidateWithLeeway(jwt.Expected{Issuer: d.meta.Issuer, AnyAudience: jwt.Audience{c.o.ClientID}, Time: c.o.Now()}, time.Minute); err != nil {
 		return "", fmt.Errorf("upstream id_token: %w", err)
 	}
 	if cl.Expiry == nil {
@@ -353,7 +498,7 @@ func (c *Client) verifyIDToken(ctx context.Context, raw, nonce string, requireNo
 
 // inspectAccessToken classifies the upstream access token and, when it can be verified, returns
 // its subject. A five-part token is never parsed as a JWS.
-func (c *Client) inspectAccessToken(ctx context.Context, raw string) (kind, sub string, err error) {
+func (c *Client) inspectAccessToken(ctx context.Context, d *discovered, raw string) (kind, sub string, err error) {
 	switch strings.Count(raw, ".") {
 	case 4:
 		if c.o.JWEKey == nil {
@@ -379,7 +524,7 @@ func (c *Client) inspectAccessToken(ctx context.Context, raw string) (kind, sub 
 		if err != nil {
 			return "", "", fmt.Errorf("upstream nested-JWE access token: inner JWS: %w", err)
 		}
-		s, err := c.verifyAccessJWS(ctx, inner)
+		s, err := c.verifyAccessJWS(ctx, d, inner)
 		if err != nil {
 			return "", "", fmt.Errorf("upstream nested-JWE access token: %w", err)
 		}
@@ -389,7 +534,7 @@ func (c *Client) inspectAccessToken(ctx context.Context, raw string) (kind, sub 
 		if err != nil || c.o.Audience == "" {
 			return "opaque", "", nil
 		}
-		s, err := c.verifyAccessJWS(ctx, tok)
+		s, err := c.verifyAccessJWS(ctx, d, tok)
 		if err != nil {
 			return "", "", fmt.Errorf("upstream access token: %w", err)
 		}
@@ -399,12 +544,12 @@ func (c *Client) inspectAccessToken(ctx context.Context, raw string) (kind, sub 
 	}
 }
 
-func (c *Client) verifyAccessJWS(ctx context.Context, tok *jwt.JSONWebToken) (string, error) {
+func (c *Client) verifyAccessJWS(ctx context.Context, d *discovered, tok *jwt.JSONWebToken) (string, error) {
 	var cl jwt.Claims
-	if err := c.jwks.claims(ctx, tok, &cl); err != nil {
+	if err := d.jwks.claims(ctx, tok, &cl); err != nil {
 		return "", err
 	}
-	exp := jwt.Expected{Issuer: c.meta.Issuer, Time: c.o.Now()}
+	exp := jwt.Expected{Issuer: d.meta.Issuer, Time: c.o.Now()}
 	if c.o.Audience != "" {
 		exp.AnyAudience = jwt.Audience{c.o.Audience}
 	}
@@ -414,11 +559,11 @@ func (c *Client) verifyAccessJWS(ctx context.Context, tok *jwt.JSONWebToken) (st
 	return cl.Subject, nil
 }
 
-func (c *Client) userinfo(ctx context.Context, at string) (string, error) {
-	if c.meta.UserinfoEndpoint == "" {
+func (c *Client) userinfo(ctx context.Context, d *discovered, at string) (string, error) {
+	if d.meta.UserinfoEndpoint == "" {
 		return "", errors.New("upstream returned neither an id_token nor a verifiable access token, and has no userinfo endpoint (add openid to `scope`)")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.meta.UserinfoEndpoint, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.meta.UserinfoEndpoint, nil)
 	if err != nil {
 		return "", err
 	}

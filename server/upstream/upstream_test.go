@@ -3,8 +3,10 @@ package upstream
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -188,4 +190,105 @@ func TestClientSecretPost(t *testing.T) {
 	if f := reqs[len(reqs)-1]; f.Form.Get("client_secret") != mconfig.DefaultClientSecret || f.Header.Get("Authorization") != "" {
 		t.Fatal("secret not sent in the body")
 	}
+}
+
+// CheckCredentials against the mock (which answers like Auth0: the client is authenticated before
+// the code is looked at; a wrong secret is 401 access_denied "Unauthorized"), and against a token
+// endpoint that answers each other way.
+func TestCheckCredentials(t *testing.T) {
+	m := mock(t)
+	if err := client(t, m, nil).CheckCredentials(context.Background()); err != nil {
+		t.Fatalf("right secret: %v", err)
+	}
+	for _, post := range []bool{false, true} {
+		err := client(t, m, func(o *Options) { o.ClientSecret = "wrong"; o.AuthInBody = post }).CheckCredentials(context.Background())
+		var ce *CredentialsError
+		if !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong secret (post %v): %v", post, err)
+		}
+	}
+	reqs := m.RequestsTo("/oauth/token")
+	if len(reqs) == 0 || !strings.HasPrefix(reqs[0].Form.Get("code"), StartupCodePrefix) {
+		t.Fatalf("the probe's code is not recognizable: %+v", reqs)
+	}
+
+	for _, c := range []struct {
+		status int
+		body   string
+		want   func(error) bool
+	}{
+		{403, `{"error":"invalid_grant","error_description":"Invalid authorization code"}`, func(err error) bool { return err == nil }},
+		{400, `{"error":"invalid_grant"}`, func(err error) bool { return err == nil }},
+		{401, `{"error":"invalid_client"}`, func(err error) bool { var ce *CredentialsError; return errors.As(err, &ce) }},
+		{400, `{"error":"invalid_client"}`, func(err error) bool { var ce *CredentialsError; return errors.As(err, &ce) }},
+		{403, `{"error":"unauthorized_client"}`, func(err error) bool {
+			var ce *CredentialsError
+			return errors.As(err, &ce) && strings.Contains(err.Error(), "authorization_code grant")
+		}},
+		{503, `oops`, func(err error) bool { return errors.Is(err, ErrUnavailable) }},
+		{429, `{"error":"too_many_requests"}`, func(err error) bool { return errors.Is(err, ErrUnavailable) }},
+		{400, `{"error":"invalid_request"}`, func(err error) bool {
+			var ce *CredentialsError
+			return err != nil && !errors.As(err, &ce) && !errors.Is(err, ErrUnavailable)
+		}},
+	} {
+		srv := fakeProvider(t, c.status, c.body)
+		cl, err := Discover(context.Background(), Options{Issuer: srv.URL + "/", ClientID: "c", ClientSecret: "s", RedirectURL: redirect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.CheckCredentials(context.Background()); !c.want(err) {
+			t.Errorf("token endpoint %d %s: %v", c.status, c.body, err)
+		}
+	}
+}
+
+// An unreachable provider is ErrUnavailable (discovery and every call), and picked up once it
+// answers: the client discovers on use.
+func TestDiscoveryRetriedOnUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := New(Options{Issuer: "http://" + addr + "/", ClientID: "c", ClientSecret: "s", RedirectURL: redirect})
+	if err := c.Discover(context.Background()); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("discovery of a dead provider: %v", err)
+	}
+	if err := c.Ready(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Ready: %v", err)
+	}
+	if _, err := c.Refresh(context.Background(), Tokens{RefreshToken: "r"}, "s"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Refresh before discovery: %v (must be unavailable, never invalid_grant)", err)
+	}
+	if c.AuthCodeURL("s", "n", "v", "") != "" {
+		t.Fatal("an authorization URL before discovery")
+	}
+	// A provider whose document contradicts the configuration is a configuration error, not an outage.
+	srv := fakeProvider(t, 400, `{}`)
+	if _, err := Discover(context.Background(), Options{Issuer: srv.URL, ClientID: "c"}); err == nil || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "must match exactly") {
+		t.Fatalf("issuer mismatch: %v", err)
+	}
+}
+
+// fakeProvider serves a discovery document and a token endpoint that always answers status/body.
+func fakeProvider(t *testing.T, status int, body string) *httptest.Server {
+	t.Helper()
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"issuer":"` + srv.URL + `/","authorization_endpoint":"` + srv.URL + `/authorize","token_endpoint":"` + srv.URL + `/oauth/token","jwks_uri":"` + srv.URL + `/jwks"}`))
+		case "/oauth/token":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(body))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -32,7 +32,7 @@ func Observe(next http.Handler, s *State) http.Handler {
 			q := r.URL.Query()
 			if st := q.Get("state"); st != "" {
 				s.mu.Lock()
-				s.stateClient[st] = clientRef{client: q.Get("client_id"), redirectURI: q.Get("redirect_uri")}
+				s.stateClient[st] = clientRef{client: q.Get("client_id"), redirectURI: q.Get("redirect_uri"), scope: q.Get("scope")}
 				s.mu.Unlock()
 			}
 			next.ServeHTTP(w, r)

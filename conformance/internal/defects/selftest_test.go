@@ -2,6 +2,7 @@ package defects_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -21,17 +22,19 @@ import (
 // notProvable are the rows no defect can make fail against the in-process stack, and why. They
 // are excluded from the self-test count (and listed in the report).
 var notProvable = map[string]string{
-	"SC-04":   "the reference server documents no scope hierarchy",
-	"RES-08":  "the reference server's resource URI has no query",
-	"PXY-14":  "white-box (storage encryption): not observable from outside",
-	"PXY-17":  "needs two replicas sharing a store (PostgreSQL); covered by server/app's two-instance test",
-	"SEC-06":  "deployment guidance, not observable",
-	"CIMD-11": "the reference server does not offer private_key_jwt",
-	"CLI-05":  "report-only when CIMD works (it does); a CIMD defect fails CIMD-01 instead",
-	"CLI-09":  "report-only (policy on private-use schemes)",
-	"BCP-14":  "informational (the AS's risk decision)",
-	"BCP-17":  "informational (DPoP is optional)",
+	"SC-04":  "the reference server documents no scope hierarchy",
+	"RES-08": "the reference server's resource URI has no query",
+	"PXY-14": "white-box (storage encryption): not observable from outside",
+	"PXY-17": "needs two replicas sharing a store (PostgreSQL); covered by server/app's two-instance test",
+	"SEC-06": "deployment guidance, not observable",
+	"CLI-05": "report-only when CIMD works (it does); a CIMD defect fails CIMD-01 instead",
+	"CLI-09": "report-only (policy on private-use schemes)",
+	"BCP-14": "informational (the AS's risk decision)",
+	"BCP-17": "informational (DPoP is optional)",
 }
+
+// minProven is the number of checks a defect must prove able to fail (it only goes up).
+const minProven = 190
 
 // TestDefects is the suite's self-test: for every check, a target with exactly that defect (the
 // reference server behind a defect-injecting wrapper) must make the check not pass, with a message
@@ -72,39 +75,85 @@ func TestDefects(t *testing.T) {
 			continue
 		}
 		t.Run(d.Name, func(t *testing.T) {
+			if d.Why != "" {
+				t.Logf("reproduces: %s", d.Why)
+			}
 			st.SetDefect(&d)
 			defer st.SetDefect(nil)
-			cfg := st.Config()
-			cfg.SharedBrowser, cfg.SharedTab = b, tab
-			cfg.NoPrefetch = true
-			cfg.CheckTimeout = 45 * time.Second
-			if d.SpecVersion != "" {
-				cfg.SpecVersion = d.SpecVersion
-			}
-			env, err := checks.NewEnv(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer env.Close()
-			for _, id := range d.Checks {
-				c, ok := byID[id]
-				if !ok {
-					t.Fatalf("defect %q names unknown check %s", d.Name, id)
+			for rep := 0; rep < max(1, d.Repeat); rep++ {
+				if rep > 0 {
+					st.SetDefect(&d) // a fresh observer state for each repetition
 				}
-				res := checks.Run(ctx, env, c)
-				switch res.Status {
-				case report.Fail:
-					if strings.TrimSpace(res.Message()) == "" {
-						t.Errorf("%s failed without a message", id)
+				cfg := st.Config()
+				cfg.SharedBrowser, cfg.SharedTab = b, tab
+				cfg.NoPrefetch = true
+				cfg.CheckTimeout = 45 * time.Second
+				if d.SpecVersion != "" {
+					cfg.SpecVersion = d.SpecVersion
+				}
+				env, err := checks.NewEnv(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				run := func(id string) report.Result {
+					c, ok := byID[id]
+					if !ok {
+						t.Fatalf("defect %q names unknown check %s", d.Name, id)
 					}
-					proven[id] = d.Name
-					t.Logf("%s fails as it should: %s", id, firstLine(res.Message()))
-				case report.Warn:
-					warned[id] = d.Name
-					t.Logf("%s warns: %s", id, firstLine(res.Message()))
-				default:
-					t.Errorf("%s %s against the defect %q (%s); it must not pass", id, res.Status, d.Name, res.Message())
+					res := checks.Run(ctx, env, c)
+					for _, want := range d.Messages[id] {
+						msg := res.Message() + " " + strings.Join(res.Failures, " ") + " " + strings.Join(res.Warnings, " ")
+						if neg, ok := strings.CutPrefix(want, "!"); ok {
+							if strings.Contains(msg, neg) {
+								t.Errorf("%s: the message must not say %q: %s", id, neg, firstLine(msg))
+							}
+						} else if !strings.Contains(msg, want) {
+							t.Errorf("%s: the message must say %q: %s", id, want, firstLine(msg))
+						}
+					}
+					if res.Attempts != nil {
+						t.Logf("%s: %s", id, res.Attempts.String())
+					}
+					return res
 				}
+				for _, id := range d.Checks {
+					res := run(id)
+					switch res.Status {
+					case report.Fail:
+						if strings.TrimSpace(res.Message()) == "" {
+							t.Errorf("%s failed without a message", id)
+						}
+						proven[id] = d.Name
+						t.Logf("%s fails as it should: %s", id, firstLine(res.Message()))
+					case report.Warn:
+						warned[id] = d.Name
+						t.Logf("%s warns: %s", id, firstLine(res.Message()))
+					default:
+						t.Errorf("%s %s against the defect %q (%s); it must fail", id, res.Status, d.Name, res.Message())
+					}
+				}
+				for _, id := range d.Inconclusive {
+					if res := run(id); res.Status != report.Inconclusive {
+						t.Errorf("%s %s against the defect %q (%s); a refused precondition must make it inconclusive", id, res.Status, d.Name, res.Message())
+					} else {
+						t.Logf("%s is inconclusive as it should: %s", id, firstLine(res.Message()))
+					}
+				}
+				for _, id := range d.Pass {
+					if res := run(id); res.Status != report.Pass && res.Status != report.Warn {
+						t.Errorf("%s %s against the defect %q (%s); this defect is not about %s, it must pass", id, res.Status, d.Name, res.Message(), id)
+					} else {
+						t.Logf("%s: %s as it should %s", id, res.Status, firstLine(res.Message()))
+					}
+				}
+				for _, id := range d.NotFail {
+					if res := run(id); res.Status == report.Fail || res.Status == report.Inconclusive {
+						t.Errorf("%s %s against the defect %q (%s); it must pass or not apply", id, res.Status, d.Name, res.Message())
+					} else {
+						t.Logf("%s %s: %s", id, res.Status, firstLine(res.Message()))
+					}
+				}
+				env.Close()
 			}
 		})
 	}
@@ -132,8 +181,15 @@ func TestDefects(t *testing.T) {
 	if p := os.Getenv("CONFORMANCE_SELFTEST_SUMMARY"); p != "" {
 		_ = os.WriteFile(p, []byte(summary+"\n"), 0o644)
 	}
+	if f := flag.Lookup("test.run"); f != nil && strings.Contains(f.Value.String(), "/") {
+		t.Logf("a subset of the defects ran (-run %s): the count is not checked", f.Value.String())
+		return
+	}
 	if len(missing) > 0 {
 		t.Errorf("checks without a proven failing defect: %s", strings.Join(missing, " "))
+	}
+	if len(proven) < minProven {
+		t.Errorf("%d checks have a proven failing defect; the self-test must keep at least %d", len(proven), minProven)
 	}
 }
 

@@ -27,6 +27,9 @@ type Paths struct {
 // State is what the observer saw; defects read and extend it.
 type State struct {
 	Paths Paths
+	// Upstream is the upstream's issuer URL (the mock Auth0, through its wrapper), for defects
+	// that talk to it themselves.
+	Upstream string
 
 	mu sync.Mutex
 	// lastToken is the body of the latest successful token response.
@@ -39,6 +42,10 @@ type State struct {
 	issued map[string]string
 	// rotated: refresh tokens that were rotated out → the refresh token that replaced them.
 	rotated map[string]string
+	// inflight: refresh tokens whose refresh is under way → closed when it has been answered;
+	// forked: such a token → the refresh token its first refresh returned.
+	inflight map[string]chan struct{}
+	forked   map[string]string
 	// narrowed: refresh tokens issued by a refresh that narrowed the scope → that narrow scope.
 	narrowed map[string]string
 	// consentCookies: cookies set with a consent page, by transaction → cookies.
@@ -70,9 +77,23 @@ type State struct {
 	// stateClient: client state at /authorize → the client; codeClient: code → that client.
 	stateClient map[string]clientRef
 	codeClient  map[string]clientRef
+	// extra is per-defect state (keyed by the defect's own name).
+	extra map[string]any
 }
 
-type clientRef struct{ client, redirectURI string }
+// own returns the defect-private state stored under key, creating it with mk on first use.
+func own[V any](s *State, key string, mk func() V) V {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.extra[key].(V); ok {
+		return v
+	}
+	v := mk()
+	s.extra[key] = v
+	return v
+}
+
+type clientRef struct{ client, redirectURI, scope string }
 
 type codeRec struct {
 	clientID, redirectURI, verifier string
@@ -87,12 +108,14 @@ func NewState(p Paths) *State {
 		stateTxn: map[string]string{}, callbacks: map[string]string{}, seenClients: map[string]string{},
 		registered: map[string]map[string]any{}, csrfLatest: map[string]string{}, remembered: map[string]bool{},
 		sessions: map[string]string{}, firstUse: map[string]bool{}, pkce: map[string]string{}, pkcePending: map[string]string{},
-		stateClient: map[string]clientRef{}, codeClient: map[string]clientRef{}}
+		stateClient: map[string]clientRef{}, codeClient: map[string]clientRef{}, extra: map[string]any{}, inflight: map[string]chan struct{}{}, forked: map[string]string{}}
 }
 
 // Reset forgets everything (between defects).
 func (s *State) Reset() {
+	up := s.Upstream
 	*s = *NewState(s.Paths)
+	s.Upstream = up
 }
 
 // recorder captures a response so it can be inspected and rewritten before it is sent.
@@ -217,4 +240,24 @@ func (rec *recorder) jsonBody() map[string]any {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// lockKey serializes the requests that share key (a defect that must not depend on timing) and
+// returns the unlock function.
+func (s *State) lockKey(key string) func() {
+	locks := own(s, "key locks", func() *keyLocks { return &keyLocks{m: map[string]*sync.Mutex{}} })
+	locks.mu.Lock()
+	l := locks.m[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		locks.m[key] = l
+	}
+	locks.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
 }

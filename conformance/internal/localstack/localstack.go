@@ -161,6 +161,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.State = defects.NewState(defects.Paths{Authorize: path(e.Authorize), Token: path(e.Token), Register: path(e.Register),
 		Revoke: path(e.Revoke), Consent: path(e.Consent), Callback: path(e.Callback), MCP: path(s.Target),
 		PRM: path(e.ProtectedResource), Metadata: path(e.Metadata)})
+	s.State.Upstream = s.MockURL
 	s.baseT = defects.Observe(a.Handler, s.State)
 	s.target.Store(&s.baseT)
 	s.servers = append(s.servers, serve(ln, switchable{&s.target}))
@@ -266,6 +267,12 @@ func (s *Stack) SetDefect(d *defects.Defect) {
 	}
 	s.target.Store(&t)
 	s.upstream.Store(&u)
+	if d != nil && d.CIMD != nil {
+		f, st := d.CIMD, s.State
+		s.CIMD.SetFilter(func(path string, body []byte) []byte { return f(st, path, body) })
+	} else {
+		s.CIMD.SetFilter(nil)
+	}
 }
 
 // Close stops everything.

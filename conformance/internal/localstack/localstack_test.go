@@ -53,10 +53,18 @@ func TestLocalStack(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if !run.Evaluated() {
+		t.Fatalf("the preflight failed against the reference server: %+v", run.Preflight.Failed())
+	}
+	if run.Design == nil || run.Design.Kind != report.DesignProxy {
+		t.Errorf("the reference server's design was detected as %+v, want %s", run.Design, report.DesignProxy)
+	}
 	for _, r := range run.Results {
 		switch r.Status {
 		case report.Fail:
 			t.Errorf("%s [%s] failed against the reference server: %v", r.ID, r.Level, r.Failures)
+		case report.Inconclusive:
+			t.Errorf("%s [%s] is inconclusive against the reference server (every precondition must work there): %s", r.ID, r.Level, r.Message())
 		case report.Skip:
 			t.Logf("%s skipped: %s", r.ID, r.SkipReason)
 		case report.Warn:

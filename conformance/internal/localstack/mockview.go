@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/internal/defects"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/upstream"
 	"github.com/cnpg-mcp/cnpg-mcp/mockauth0"
 )
@@ -14,7 +15,7 @@ type mockView struct{ m *mockauth0.Server }
 func (v mockView) Requests(_ context.Context, path string, since int64) ([]upstream.Request, error) {
 	var out []upstream.Request
 	for _, r := range v.m.RequestsTo(path) {
-		if r.Seq > since {
+		if r.Seq > since && r.Header.Get(defects.HiddenHeader) == "" {
 			out = append(out, upstream.Request{Seq: r.Seq, Time: r.Time, Method: r.Method, Path: r.Path, Query: r.Query, Form: r.Form, Header: r.Header, Status: r.Status})
 		}
 	}

@@ -1,17 +1,22 @@
 // A small MCP server protected by the MCP TypeScript SDK's ProxyOAuthServerProvider, pointed at an
 // Auth0 tenant (here: this repository's mock Auth0). It is the "software we did not write" that
-// mcp-auth-conformance is run against; the code is the SDK's documented wiring, nothing more.
+// mcp-auth-conformance is run against; the code is the SDK's documented wiring, nothing more, with
+// two choices a careful deployer makes: a token the upstream does not accept is the SDK's
+// InvalidTokenError (401 with a Bearer challenge, not a 500), and the SDK's per-IP rate limits are
+// off (the suite is one client making hundreds of requests; a limit would grade the limiter, not the
+// proxy).
 //
-//   UPSTREAM_ISSUER=http://127.0.0.1:18181/ PORT=18182 node server.mjs
+//   UPSTREAM_ISSUER=http://127.0.0.1:8081/ PORT=8080 node server.mjs
 import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ProxyOAuthServerProvider } from '@modelcontextprotocol/sdk/server/auth/providers/proxyProvider.js';
 import { mcpAuthRouter, getOAuthProtectedResourceMetadataUrl } from '@modelcontextprotocol/sdk/server/auth/router.js';
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
+import { InvalidTokenError, ServerError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 
-const upstream = (process.env.UPSTREAM_ISSUER || 'http://127.0.0.1:18181/').replace(/\/?$/, '/');
-const port = Number(process.env.PORT || 18182);
+const upstream = (process.env.UPSTREAM_ISSUER || 'http://127.0.0.1:8081/').replace(/\/?$/, '/');
+const port = Number(process.env.PORT || 8080);
 const base = new URL(`http://localhost:${port}`);
 const mcpURL = new URL('/mcp', base);
 
@@ -39,9 +44,11 @@ const provider = new Auth0Proxy({
     registrationUrl: `${upstream}oidc/register`,
   },
   // Auth0's /userinfo accepts its access tokens (JWS and JWE alike) when `openid` was granted.
+  // A token it refuses is invalid (401); an upstream that fails otherwise is a server error.
   verifyAccessToken: async (token) => {
     const r = await fetch(`${upstream}userinfo`, { headers: { Authorization: `Bearer ${token}` } });
-    if (!r.ok) throw new Error(`userinfo ${r.status}`);
+    if (r.status === 401 || r.status === 403) throw new InvalidTokenError(`the upstream refused the token (userinfo ${r.status})`);
+    if (!r.ok) throw new ServerError(`userinfo ${r.status}`);
     const info = await r.json();
     let exp = Math.floor(Date.now() / 1000) + 3600;
     const parts = token.split('.');
@@ -60,6 +67,10 @@ app.use(mcpAuthRouter({
   resourceServerUrl: mcpURL,
   scopesSupported: ['openid', 'profile', 'email'],
   resourceName: 'ts-sdk proxy peer',
+  authorizationOptions: { rateLimit: false },
+  clientRegistrationOptions: { rateLimit: false },
+  tokenOptions: { rateLimit: false },
+  revocationOptions: { rateLimit: false },
 }));
 app.use(express.json());
 

@@ -61,23 +61,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	admin := fs.Bool("admin", false, "enable the test controls under /mock-admin/v1/ (request log, clock, faults, keys, grants)")
 	adminToken := fs.String("admin-token", "", "require this bearer `token` on the admin API")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error (requests are logged at debug, never with tokens)")
-	printDefault := fs.Bool("print-default-config", false, "print the default tenant configuration as YAML and exit")
+	printDefault := fs.Bool("print-default-config", false, "print the tenant configuration (the default one, or --config's) as YAML, with --callback, --api and\n--resource-parameter-profile applied, and exit")
+	var callbacks, apis listFlag
+	fs.Var(&callbacks, "callback", "an extra allowed callback `URL` for the tenant's first interactive application ("+config.DefaultClientID+" by default),\n"+
+		"e.g. http://localhost:8080/oauth/callback for a proxy in front of the mock; repeatable, or several separated by commas\n"+
+		"(a loopback callback matches on any port while the application has loopback_any_port, as the default one does)")
+	fs.Var(&apis, "api", "an extra API `identifier` (audience), e.g. the MCP URL http://localhost:8080/mcp: scopes mcp:read mcp:write,\n"+
+		"offline access allowed; repeatable, or several separated by commas")
+	resourceProfile := fs.String("resource-parameter-profile", "", "`profile`: how /authorize treats the resource parameter: \"reject\" (refused unless it is an API identifier)\n"+
+		"or \"audience\" (it acts as audience, Auth0's compatibility profile); default: the config's tenant.resource_parameter_profile (reject)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
+	callbacks.fromEnv, apis.fromEnv = callbacks.values != nil, apis.values != nil
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: see --help", fs.Arg(0))
-	}
-	if *printDefault {
-		b, err := yaml.Marshal(config.Default())
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(b)
-		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -105,6 +106,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *adminToken != "" {
 		cfg.Admin.Token = *adminToken
 	}
+	if err := cfg.AddCallbacks(callbacks.values...); err != nil {
+		return fmt.Errorf("--callback %w", err)
+	}
+	if err := cfg.AddAPIs(apis.values...); err != nil {
+		return fmt.Errorf("--api %w", err)
+	}
+	switch *resourceProfile {
+	case "":
+	case "reject", "audience":
+		cfg.Tenant.ResourceParameterProfile = *resourceProfile
+	default:
+		return fmt.Errorf("--resource-parameter-profile %q: use reject or audience", *resourceProfile)
+	}
+	if *printDefault {
+		b, err := yaml.Marshal(cfg)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -118,6 +140,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return srv.Close()
+}
+
+// listFlag is a repeatable flag; one value may also hold several separated by commas (as in
+// MOCKAUTH0_CALLBACK="a,b"). Values from the environment are replaced, not extended, by the
+// command line's.
+type listFlag struct {
+	values  []string
+	fromEnv bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values, ",") }
+
+func (l *listFlag) Set(v string) error {
+	if l.fromEnv {
+		l.values, l.fromEnv = nil, false
+	}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			l.values = append(l.values, s)
+		}
+	}
+	return nil
 }
 
 // applyEnv sets flags from MOCKAUTH0_* environment variables (flags on the command line win).

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
@@ -19,8 +20,10 @@ import (
 
 // KV implements store.KV on a bbolt file.
 type KV struct {
-	db *bbolt.DB
-	gc *groupCommit
+	db    *bbolt.DB
+	gc    *groupCommit
+	path  string
+	close sync.Once
 }
 
 var _ store.KV = (*KV)(nil)
@@ -49,13 +52,33 @@ func Open(path string, timeout time.Duration) (*KV, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: create buckets: %w", path, err)
 	}
-	return &KV{db: db, gc: newGroupCommit(db)}, nil
+	return &KV{db: db, gc: newGroupCommit(db), path: path}, nil
 }
 
-// Close closes the file.
+// String names the backend.
+func (k *KV) String() string { return "bolt file " + k.path }
+
+// Ping implements store.KV: the file is open and readable.
+func (k *KV) Ping(ctx context.Context) error {
+	if err := k.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte(store.BucketGrants)) == nil {
+			return errors.New("bucket grants missing")
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("%s: %w", k, err)
+	}
+	return nil
+}
+
+// Close closes the file (once; later calls do nothing).
 func (k *KV) Close() error {
-	k.gc.close()
-	return k.db.Close()
+	var err error
+	k.close.Do(func() {
+		k.gc.close()
+		err = k.db.Close()
+	})
+	return err
 }
 
 // Record layout: expires(8, unix ns, 0 = never) | used(8, unix ns, 0 = unused) | value.
@@ -157,32 +180,6 @@ func (k *KV) Take(ctx context.Context, b store.Bucket, key string, now time.Time
 	return k.modifyLive(ctx, b, key, now, func(bk *bbolt.Bucket, _ store.Entry) error { return bk.Delete([]byte(key)) })
 }
 
-// MarkUsed implements store.KV.
-func (k *KV) MarkUsed(ctx context.Context, b store.Bucket, key string, now time.Time) (store.Entry, error) {
-	return k.modifyLive(ctx, b, key, now, func(bk *bbolt.Bucket, e store.Entry) error {
-		if !e.UsedAt.IsZero() {
-			return nil
-		}
-		return bk.Put([]byte(key), encode(e.Value, e.ExpiresAt, now))
-	})
-}
-
-// Unmark implements store.KV.
-func (k *KV) Unmark(ctx context.Context, b store.Bucket, key string, usedAt time.Time) error {
-	return k.update(ctx, func(tx *bbolt.Tx) error {
-		bk := tx.Bucket([]byte(b))
-		raw := bk.Get([]byte(key))
-		if raw == nil {
-			return store.ErrNotFound
-		}
-		e := decode(raw)
-		if !e.UsedAt.Equal(usedAt) {
-			return nil
-		}
-		return bk.Put([]byte(key), encode(e.Value, e.ExpiresAt, time.Time{}))
-	})
-}
-
 // Delete implements store.KV.
 func (k *KV) Delete(ctx context.Context, b store.Bucket, key string) error {
 	return k.update(ctx, func(tx *bbolt.Tx) error { return tx.Bucket([]byte(b)).Delete([]byte(key)) })
@@ -219,4 +216,95 @@ func (k *KV) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// Update implements store.KV. fn runs inside the group commit's shared write transaction, but its
+// writes are buffered until it returns nil, so a failing fn leaves the shared transaction untouched
+// and is answered on its own (a refused check is not a fault of the batch).
+func (k *KV) Update(ctx context.Context, now time.Time, fn func(tx store.KVTx) error) error {
+	err := k.update(ctx, func(tx *bbolt.Tx) error {
+		t := &boltTx{tx: tx, now: now} // the batch may be re-run: start clean each time
+		if err := fn(t); err != nil {
+			return refused{err}
+		}
+		return t.apply()
+	})
+	var r refused
+	if errors.As(err, &r) {
+		return r.err
+	}
+	return err
+}
+
+// refused carries fn's own error through the group commit: nothing was written.
+type refused struct{ err error }
+
+func (r refused) Error() string { return r.err.Error() }
+
+type bkey struct {
+	b   store.Bucket
+	key string
+}
+
+// boltTx buffers writes (nil = delete) over a bbolt write transaction.
+type boltTx struct {
+	tx     *bbolt.Tx
+	now    time.Time
+	writes map[bkey][]byte
+	order  []bkey
+}
+
+func (t *boltTx) Get(b store.Bucket, key string) (store.Entry, error) {
+	raw, ok := t.writes[bkey{b, key}]
+	if !ok {
+		bk := t.tx.Bucket([]byte(b))
+		if bk == nil {
+			return store.Entry{}, fmt.Errorf("bolt: unknown bucket %q", b)
+		}
+		raw = bk.Get([]byte(key))
+	}
+	if raw == nil || !live(raw, t.now) {
+		return store.Entry{}, store.ErrNotFound
+	}
+	return decode(raw), nil
+}
+
+func (t *boltTx) put(b store.Bucket, key string, raw []byte) {
+	k := bkey{b, key}
+	if t.writes == nil {
+		t.writes = map[bkey][]byte{}
+	}
+	if _, seen := t.writes[k]; !seen {
+		t.order = append(t.order, k)
+	}
+	t.writes[k] = raw
+}
+
+func (t *boltTx) Put(b store.Bucket, key string, e store.Entry) error {
+	t.put(b, key, encode(e.Value, e.ExpiresAt, e.UsedAt))
+	return nil
+}
+
+func (t *boltTx) Delete(b store.Bucket, key string) error {
+	t.put(b, key, nil)
+	return nil
+}
+
+func (t *boltTx) apply() error {
+	for _, k := range t.order {
+		bk := t.tx.Bucket([]byte(k.b))
+		if bk == nil {
+			return fmt.Errorf("bolt: unknown bucket %q", k.b)
+		}
+		var err error
+		if raw := t.writes[k]; raw == nil {
+			err = bk.Delete([]byte(k.key))
+		} else {
+			err = bk.Put([]byte(k.key), raw)
+		}
+		if err != nil {
+			return fmt.Errorf("bolt: write %s: %w", k.b, err)
+		}
+	}
+	return nil
 }

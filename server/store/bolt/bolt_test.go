@@ -26,6 +26,18 @@ func TestKVContract(t *testing.T) {
 	})
 }
 
+// The typed store's atomic operations (rotation, redemption, claims, settling) on bbolt, with
+// injected faults at every step.
+func TestStoreAtomicOperations(t *testing.T) {
+	storetest.RunStore(t, func(t *testing.T) store.KV {
+		kv, err := Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	})
+}
+
 func TestSecondOpenerGetsClearError(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "s.db")
 	kv, err := Open(p, time.Second)

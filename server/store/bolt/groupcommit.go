@@ -15,9 +15,11 @@ import (
 // each other), and a lone write is committed at once.
 //
 // Each operation must do its checks before it modifies anything and report a failed check with
-// store.ErrNotFound or store.ErrExists: such an operation is answered on its own while the rest of
-// the batch commits. Any other error aborts the shared transaction, and every operation of the batch
-// is then run in a transaction of its own, so one failure never fails a neighbour.
+// store.ErrNotFound or store.ErrExists (or, for Update, with whatever its function returned, wrapped
+// in refused, since Update buffers its writes until the function succeeds): such an operation is
+// answered on its own while the rest of the batch commits. Any other error aborts the shared
+// transaction, and every operation of the batch is then run in a transaction of its own, so one
+// failure never fails a neighbour.
 type groupCommit struct {
 	db   *bbolt.DB
 	ops  chan *gcOp
@@ -40,7 +42,8 @@ func newGroupCommit(db *bbolt.DB) *groupCommit {
 }
 
 func logical(err error) bool {
-	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists)
+	var r refused
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) || errors.As(err, &r)
 }
 
 func (g *groupCommit) loop() {

@@ -2,7 +2,8 @@ package postgres
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,28 +12,38 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/postgres/pgtest"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/storetest"
-	"github.com/jackc/pgx/v5"
 )
 
-func TestKVContract(t *testing.T) {
-	srv := pgtest.Start(t)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, srv.DSN("postgres"))
+var shared pgtest.Shared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Close()
+	os.Exit(code)
+}
+
+// openFresh opens the backend on a new database of the package's server.
+func openFresh(t *testing.T) *KV {
+	kv, err := Open(context.Background(), shared.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(ctx)
-	var n atomic.Int32
-	storetest.Run(t, func(t *testing.T) store.KV {
-		db := fmt.Sprintf("t%d", n.Add(1))
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-			t.Fatal(err)
-		}
-		kv, err := Open(ctx, srv.DSN(db))
+	t.Cleanup(func() { kv.Close() })
+	return kv
+}
+
+func TestKVContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.KV { return openFresh(t) })
+}
+
+// The typed store's atomic operations (rotation, redemption, claims, settling) on PostgreSQL, with
+// injected faults at every step.
+func TestStoreAtomicOperations(t *testing.T) {
+	storetest.RunStore(t, func(t *testing.T) store.KV {
+		kv, err := Open(context.Background(), shared.NewDatabase(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { kv.Close() })
 		return kv
 	})
 }
@@ -47,54 +58,55 @@ func TestOpenBadDSNDoesNotEchoPassword(t *testing.T) {
 	}
 }
 
-// RT-03, TOK-04 (refresh reuse detection, single use across replicas): MarkUsed answers "first use"
-// (zero UsedAt) to exactly one caller, and that caller's mark is in place. A caller whose UPDATE
-// finds the token already used reads it again to report the earlier use; if the winner undoes its
-// mark in between (Unmark: the upstream was unreachable), the loser must not report a first use it
-// never recorded: it would rotate the refresh token while the old one stays usable, and a thief and
-// the client could then both refresh without either reuse being detected.
-func TestRT03_MarkUsedRacingUnmark(t *testing.T) {
-	srv := pgtest.Start(t)
+// Two replicas creating the same record at once: the second transaction's snapshot predates the
+// first's insert, so its write is a serialization failure, and Update runs its function again on a
+// fresh snapshot, where it sees the record and refuses (exactly one creator, nothing lost). The
+// overlap is forced: A waits before COMMIT until B is blocked on A's row.
+func TestUpdateRetriesSerializationFailure(t *testing.T) {
 	ctx := context.Background()
-	kv, err := Open(ctx, srv.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kv.Close()
+	kv := openFresh(t)
 	now := time.Unix(1_800_000_000, 0)
 	b := store.BucketRefresh
-	if err := kv.Create(ctx, b, "rt", []byte("v"), now.Add(time.Hour), now); err != nil {
-		t.Fatal(err)
-	}
-	winner := now.Add(time.Second)
-	if e, err := kv.MarkUsed(ctx, b, "rt", winner); err != nil || !e.UsedAt.IsZero() {
-		t.Fatalf("first MarkUsed: %+v %v", e, err)
-	}
-	raced := 0
-	kv.afterMarkMiss = func() {
-		if raced++; raced == 1 {
-			if err := kv.Unmark(ctx, b, "rt", winner); err != nil {
-				t.Error(err)
+	create := func(runs *atomic.Int32) func(tx store.KVTx) error {
+		return func(tx store.KVTx) error {
+			runs.Add(1)
+			if _, err := tx.Get(b, "k"); err == nil {
+				return store.ErrExists
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
 			}
+			return tx.Put(b, "k", store.Entry{Value: []byte("v")})
 		}
 	}
-	loser := now.Add(2 * time.Second)
-	e, err := kv.MarkUsed(ctx, b, "rt", loser)
-	kv.afterMarkMiss = nil
-	if err != nil {
-		t.Fatal(err)
+	var aRuns, bRuns atomic.Int32
+	bDone := make(chan error, 1)
+	kv.beforeCommit = func() {
+		kv.beforeCommit = nil // only A waits
+		go func() { bDone <- kv.Update(ctx, now, create(&bRuns)) }()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var waiting int
+			if err := kv.pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE NOT granted").Scan(&waiting); err != nil {
+				t.Error(err)
+				return
+			}
+			if waiting > 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Error("B never blocked on A's insert")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
-	if raced == 0 {
-		t.Fatal("the race was not exercised")
+	if err := kv.Update(ctx, now, create(&aRuns)); err != nil {
+		t.Fatalf("A: %v", err)
 	}
-	after, err := kv.Get(ctx, b, "rt", loser)
-	if err != nil {
-		t.Fatal(err)
+	if err := <-bDone; !errors.Is(err, store.ErrExists) {
+		t.Fatalf("B: %v, want ErrExists after a retry", err)
 	}
-	if e.UsedAt.IsZero() && after.UsedAt.IsZero() {
-		t.Fatal("MarkUsed reported a first use but left the record unmarked")
-	}
-	if e.UsedAt.IsZero() && !after.UsedAt.Equal(loser) {
-		t.Fatalf("first use reported, but the record carries another mark: %v", after.UsedAt)
+	if aRuns.Load() != 1 || bRuns.Load() != 2 {
+		t.Fatalf("A ran %d times, B %d times; want 1 and 2 (one retry after the serialization failure)", aRuns.Load(), bRuns.Load())
 	}
 }

@@ -5,6 +5,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,8 +77,11 @@ func Run(t *testing.T, open func(t *testing.T) store.KV) {
 		if _, err := kv.Take(ctx, b, "k", later); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("expired Take: %v", err)
 		}
-		if _, err := kv.MarkUsed(ctx, b, "k", later); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("expired MarkUsed: %v", err)
+		if err := kv.Update(ctx, later, func(tx store.KVTx) error {
+			_, err := tx.Get(b, "k")
+			return err
+		}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired Get in Update: %v", err)
 		}
 		if err := kv.Replace(ctx, b, "k", []byte("x"), later.Add(time.Hour), later); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("expired Replace: %v", err)
@@ -96,39 +101,90 @@ func Run(t *testing.T, open func(t *testing.T) store.KV) {
 		}
 	})
 
-	t.Run("MarkUsedAndUnmark", func(t *testing.T) {
+	t.Run("Update", func(t *testing.T) {
 		kv := open(t)
+		if kv.String() == "" {
+			t.Fatal("String names nothing")
+		}
+		if err := kv.Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
 		_ = kv.Create(ctx, b, "k", []byte("v"), now.Add(time.Minute), now)
-		e, err := kv.MarkUsed(ctx, b, "k", now)
-		if err != nil || !e.UsedAt.IsZero() || string(e.Value) != "v" {
-			t.Fatalf("first MarkUsed: %+v %v", e, err)
-		}
-		e, err = kv.MarkUsed(ctx, b, "k", now.Add(time.Second))
-		if err != nil || !e.UsedAt.Equal(now) {
-			t.Fatalf("second MarkUsed must report the first use: %+v %v", e, err)
-		}
-		if err := kv.Replace(ctx, b, "k", []byte("v2"), now.Add(time.Minute), now); err != nil {
+		// Reads see the transaction's own writes; UsedAt and expiry round-trip; buckets are separate.
+		err := kv.Update(ctx, now, func(tx store.KVTx) error {
+			e, err := tx.Get(b, "k")
+			if err != nil || string(e.Value) != "v" || !e.UsedAt.IsZero() {
+				return fmt.Errorf("Get: %+v %v", e, err)
+			}
+			if err := tx.Put(b, "k", store.Entry{Value: []byte("v2"), ExpiresAt: e.ExpiresAt, UsedAt: now}); err != nil {
+				return err
+			}
+			if err := tx.Put(store.BucketGrants, "g", store.Entry{Value: []byte("g1")}); err != nil {
+				return err
+			}
+			if e, err := tx.Get(b, "k"); err != nil || string(e.Value) != "v2" || !e.UsedAt.Equal(now) {
+				return fmt.Errorf("own write not visible: %+v %v", e, err)
+			}
+			if err := tx.Delete(b, "k"); err != nil {
+				return err
+			}
+			if _, err := tx.Get(b, "k"); !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("own delete not visible: %v", err)
+			}
+			if err := tx.Put(b, "k", store.Entry{Value: []byte("v3"), ExpiresAt: now.Add(time.Hour), UsedAt: now}); err != nil {
+				return err
+			}
+			if _, err := tx.Get(store.BucketGrants, "k"); !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("bucket leak: %v", err)
+			}
+			return tx.Put(b, "gone", store.Entry{Value: []byte("x"), ExpiresAt: now})
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if e, _ := kv.Get(ctx, b, "k", now); !e.UsedAt.Equal(now) {
-			t.Fatal("Replace lost UsedAt")
+		if e, err := kv.Get(ctx, b, "k", now); err != nil || string(e.Value) != "v3" || !e.UsedAt.Equal(now) || !e.ExpiresAt.Equal(now.Add(time.Hour)) {
+			t.Fatalf("after Update: %+v %v", e, err)
 		}
-		if err := kv.Unmark(ctx, b, "k", now.Add(time.Hour)); err != nil {
-			t.Fatal(err)
+		if e, err := kv.Get(ctx, store.BucketGrants, "g", now); err != nil || string(e.Value) != "g1" || !e.ExpiresAt.IsZero() {
+			t.Fatalf("second bucket after Update: %+v %v", e, err)
 		}
-		if e, _ := kv.Get(ctx, b, "k", now); !e.UsedAt.Equal(now) {
-			t.Fatal("Unmark with a stale timestamp must not clear")
+		if _, err := kv.Get(ctx, b, "gone", now); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a record written already expired is live: %v", err)
 		}
-		if err := kv.Unmark(ctx, b, "k", now); err != nil {
-			t.Fatal(err)
+		// A failing fn writes nothing, whatever it wrote before failing, and its error comes back.
+		boom := errors.New("refused by fn")
+		err = kv.Update(ctx, now, func(tx store.KVTx) error {
+			_ = tx.Put(b, "k", store.Entry{Value: []byte("half")})
+			_ = tx.Delete(store.BucketGrants, "g")
+			_ = tx.Put(b, "new", store.Entry{Value: []byte("half")})
+			return boom
+		})
+		if err != boom {
+			t.Fatalf("Update returned %v, want fn's error unchanged", err)
 		}
-		if e, _ := kv.MarkUsed(ctx, b, "k", now); !e.UsedAt.IsZero() {
-			t.Fatal("Unmark did not clear")
+		if e, _ := kv.Get(ctx, b, "k", now); string(e.Value) != "v3" {
+			t.Fatalf("a failed Update changed a record: %q", e.Value)
+		}
+		if ok, _ := kv.Exists(ctx, store.BucketGrants, "g", now); !ok {
+			t.Fatal("a failed Update deleted a record")
+		}
+		if ok, _ := kv.Exists(ctx, b, "new", now); ok {
+			t.Fatal("a failed Update created a record")
+		}
+		// A cancelled context is refused before anything is written.
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := kv.Update(cctx, now, func(tx store.KVTx) error { return tx.Put(b, "cancelled", store.Entry{Value: []byte("x")}) }); err == nil {
+			t.Fatal("Update with a cancelled context succeeded")
+		}
+		if ok, _ := kv.Exists(ctx, b, "cancelled", now); ok {
+			t.Fatal("Update with a cancelled context wrote")
 		}
 	})
 
 	t.Run("ConcurrentSingleUse", func(t *testing.T) {
 		kv := open(t)
+		errUsed := errors.New("used")
 		for round := 0; round < 5; round++ {
 			_ = kv.Create(ctx, b, "take", []byte("v"), now.Add(time.Minute), now)
 			_ = kv.Create(ctx, b, "mark", []byte("v"), now.Add(time.Minute), now)
@@ -141,16 +197,85 @@ func Run(t *testing.T, open func(t *testing.T) store.KV) {
 					if _, err := kv.Take(ctx, b, "take", now); err == nil {
 						takes.Add(1)
 					}
-					if e, err := kv.MarkUsed(ctx, b, "mark", now); err == nil && e.UsedAt.IsZero() {
+					// Compare-and-set inside Update: exactly one caller finds the record unused.
+					err := kv.Update(ctx, now, func(tx store.KVTx) error {
+						e, err := tx.Get(b, "mark")
+						if err != nil {
+							return err
+						}
+						if !e.UsedAt.IsZero() {
+							return errUsed
+						}
+						e.UsedAt = now
+						return tx.Put(b, "mark", e)
+					})
+					switch {
+					case err == nil:
 						marks.Add(1)
+					case !errors.Is(err, errUsed):
+						t.Error(err)
 					}
 				}()
 			}
 			wg.Wait()
 			if takes.Load() != 1 || marks.Load() != 1 {
-				t.Fatalf("round %d: %d Take winners, %d MarkUsed winners; want exactly 1 each", round, takes.Load(), marks.Load())
+				t.Fatalf("round %d: %d Take winners, %d Update winners; want exactly 1 each", round, takes.Load(), marks.Load())
 			}
 			_ = kv.Delete(ctx, b, "mark")
+		}
+	})
+
+	// Concurrent read-modify-write transactions lose no update, and of concurrent creators of one
+	// key exactly one finds it absent (PostgreSQL: row locks and retried serialization failures).
+	t.Run("ConcurrentUpdatesSerialize", func(t *testing.T) {
+		kv := open(t)
+		const workers, each = 8, 15
+		var created atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < workers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < each; j++ {
+					err := kv.Update(ctx, now, func(tx store.KVTx) error {
+						n := 0
+						switch e, err := tx.Get(b, "counter"); {
+						case errors.Is(err, store.ErrNotFound):
+						case err != nil:
+							return err
+						default:
+							n, _ = strconv.Atoi(string(e.Value))
+						}
+						return tx.Put(b, "counter", store.Entry{Value: []byte(strconv.Itoa(n + 1))})
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				err := kv.Update(ctx, now, func(tx store.KVTx) error {
+					if _, err := tx.Get(b, "once"); err == nil {
+						return store.ErrExists
+					} else if !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+					return tx.Put(b, "once", store.Entry{Value: []byte("x")})
+				})
+				switch {
+				case err == nil:
+					created.Add(1)
+				case !errors.Is(err, store.ErrExists):
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		e, err := kv.Get(ctx, b, "counter", now)
+		if err != nil || string(e.Value) != strconv.Itoa(workers*each) {
+			t.Fatalf("counter %q (%v), want %d: lost updates", e.Value, err, workers*each)
+		}
+		if created.Load() != 1 {
+			t.Fatalf("%d creators found the key absent, want 1", created.Load())
 		}
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
@@ -37,6 +40,11 @@ const KubeVersion = "v1.37.2"
 
 //go:embed crds/cnpg-1.30.0-crds.yaml
 var cnpgCRDs []byte
+
+// The Barman Cloud plugin's ObjectStore CRD (get_cluster_recoverability and restore read it).
+//
+//go:embed crds/barman-cloud-plugin-v0.15.0-crds.yaml
+var pluginCRDs []byte
 
 // BinDir returns where the kube-apiserver and etcd binaries are expected.
 func BinDir() string {
@@ -217,6 +225,18 @@ func (e *Env) UserConfig(user string) (*rest.Config, error) {
 	return &rest.Config{Host: e.URL, TLSClientConfig: rest.TLSClientConfig{CAData: e.ca.certPEM, CertData: cert, KeyData: key}, QPS: 200, Burst: 400}, nil
 }
 
+// WriteKubeconfig writes a kubeconfig for the admin identity (system:masters) to path, for code that
+// takes a kubeconfig file (the server's kubernetes.kubeconfig).
+func (e *Env) WriteKubeconfig(path string) error {
+	a := e.Admin
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["kubetest"] = &clientcmdapi.Cluster{Server: a.Host, CertificateAuthorityData: a.CAData}
+	kc.AuthInfos["kubetest"] = &clientcmdapi.AuthInfo{ClientCertificateData: a.CertData, ClientKeyData: a.KeyData, Token: a.BearerToken}
+	kc.Contexts["kubetest"] = &clientcmdapi.Context{Cluster: "kubetest", AuthInfo: "kubetest", Namespace: "default"}
+	kc.CurrentContext = "kubetest"
+	return clientcmd.WriteToFile(*kc, path)
+}
+
 // Stop kills the processes and removes the directory.
 func (e *Env) Stop() {
 	e.stopOnce.Do(func() {
@@ -274,7 +294,7 @@ func (e *Env) installCRDs(ctx context.Context) error {
 		return err
 	}
 	var names []string
-	for _, doc := range bytes.Split(cnpgCRDs, []byte("\n---\n")) {
+	for _, doc := range bytes.Split(append(append(slices.Clone(cnpgCRDs), '\n'), pluginCRDs...), []byte("\n---\n")) {
 		doc = bytes.TrimSpace(doc)
 		if len(doc) == 0 || !bytes.Contains(doc, []byte("kind: CustomResourceDefinition")) {
 			continue
