@@ -234,3 +234,18 @@ func TestPercentile(t *testing.T) {
 		t.Error("empty")
 	}
 }
+
+// A server that stays unavailable after the fault ended (here 7 s, beyond RecoverWithin's 5 s but
+// within RetryFor's 10 s, so no request gives up) fails on recovery, with no grant lost.
+func TestRunnerCatchesSlowRecovery(t *testing.T) {
+	f := newFakeServer(t)
+	f.replayWindow = true
+	rep := runFake(t, f, func(int) {
+		f.down.Store(true)
+		time.AfterFunc(7*time.Second, func() { f.down.Store(false) })
+	})
+	if rep.Passed() || len(rep.NotRecovered) == 0 || len(rep.Lost) != 0 {
+		t.Fatalf("a server that recovered too slowly went unnoticed: passed %t, not recovered %d, lost %d: %v",
+			rep.Passed(), len(rep.NotRecovered), len(rep.Lost), rep.Problems())
+	}
+}
