@@ -33,6 +33,7 @@ var (
 	flagSettle    = flag.Duration("chaos.settle", 0, "normal running before each fault (default 1.5s, full 3s)")
 	flagEvery     = flag.Bool("chaos.upstream-every-refresh", true, "make every refresh also refresh upstream (the mock's access tokens live 10 min, ours 1 h)")
 	flagReport    = flag.String("chaos.report", "", "also write the summary (markdown) to this file")
+	flagLeeway    = flag.Duration("chaos.upstream-leeway", 30*time.Second, "the mock's refresh-token reuse interval for the proxy's client (Auth0 \"Reuse Interval\"); server/README.md requires ≥ 30 s so that a retry after a kill -9 between the upstream call and the commit may present the previous upstream token once; 0 reproduces the documented loss")
 )
 
 type settings struct {
@@ -49,6 +50,8 @@ type outage struct {
 	mode string // "fast" (pgtest.Server.Stop) or "kill" (pgtest.Server.Kill)
 	d    time.Duration
 }
+
+func (o outage) String() string { return o.mode + ":" + o.d.String() }
 
 func readSettings(t *testing.T) settings {
 	s := settings{clients: 6, cycles: 3, upDown: 2 * time.Second, think: 50 * time.Millisecond, settle: 1500 * time.Millisecond,
@@ -125,6 +128,11 @@ func newEnv(t *testing.T, s settings) *env {
 
 	mc := mockauth0.DefaultConfig()
 	mc.Admin = mconfig.AdminConfig{Enabled: true, Token: "chaos-admin-token"}
+	for i := range mc.Clients {
+		if mc.Clients[i].ClientID == mconfig.DefaultClientID {
+			mc.Clients[i].RefreshToken.Leeway = int(flagLeeway.Seconds())
+		}
+	}
 	if *flagEvery {
 		for i := range mc.APIs {
 			if mc.APIs[i].Identifier == mconfig.DefaultAPIIdentifier {
@@ -239,8 +247,8 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	selected := func(name string) bool { return len(want) == 0 || want[name] }
-	t.Logf("chaos settings: %d clients, %d faults per scenario, PostgreSQL outages %v, upstream faults %s, upstream refresh on every refresh: %t",
-		s.clients, s.cycles, s.pgDown, s.upDown, *flagEvery)
+	t.Logf("chaos settings: %d clients, %d faults per scenario, PostgreSQL outages %v, upstream faults %s, upstream refresh on every refresh: %t, upstream reuse interval %s",
+		s.clients, s.cycles, s.pgDown, s.upDown, *flagEvery, *flagLeeway)
 
 	for _, driver := range []string{"postgres", "bolt"} {
 		name := "kill9-" + driver
