@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -171,8 +172,10 @@ func recordingDeps(t testing.TB) (*Deps, func() []callRecord) {
 			return refused
 		},
 	})
+	// The fake clientset has no REST client for pods/proxy (the default InstanceReports would
+	// dereference nil): the instance managers are unreachable here, an answer the tools handle.
 	d := &Deps{Client: c, Core: kfake.NewClientset(pod), DefaultNamespace: "team-a", AllowedNamespaces: []string{"team-a"},
-		Logger: slog.New(slog.DiscardHandler)}
+		Logger: slog.New(slog.DiscardHandler), Instances: unreachableInstances{}}
 	return d, func() []callRecord {
 		mu.Lock()
 		defer mu.Unlock()
@@ -236,4 +239,15 @@ func FuzzToolArguments(f *testing.F) {
 
 func clusterScoped(kind string) bool {
 	return strings.Contains(kind, "ClusterImageCatalog") || strings.Contains(kind, "Node")
+}
+
+// unreachableInstances answers every instance-manager request with an error.
+type unreachableInstances struct{}
+
+func (unreachableInstances) Status(context.Context, *corev1.Pod) ([]byte, error) {
+	return nil, errors.New("instance manager unreachable (fuzz harness)")
+}
+
+func (unreachableInstances) Metrics(context.Context, *corev1.Pod, bool) ([]byte, error) {
+	return nil, errors.New("instance manager unreachable (fuzz harness)")
 }
