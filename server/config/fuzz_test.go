@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 		"signing_keys:\n- id: a\n  secret_file: /k\n  not_after: 2030-01-01T00:00:00Z\nsealing_keys:\n- id: 1\n  secret_file: /s\n",
 		"mcp:\n  path: /mcp\n  read_only: true\n  allowed_origins: [http://localhost:6274]\nkubernetes:\n  namespaces: [a, b]\n",
 		"scopes_supported: [mcp:read]\nclient_id_metadata_documents: false\ninvalid_grant_status: 401\n",
+		"scope_descriptions:\n  mcp:read: Read clusters\nmcp:\n  toolsets: [clusters, backups]\nlifetimes:\n  refresh_reuse_window: 0s\n",
 		"unknown_key: 1\n", "issuer: [1, 2]\n", "lifetimes:\n  access_token: forever\n", "&a [*a]", "",
 	} {
 		f.Add(s)
@@ -42,7 +43,7 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// normalize makes empty and nil slices equal (YAML cannot tell them apart).
+// normalize makes empty and nil slices and maps equal (YAML cannot tell them apart).
 func normalize(c Config) Config {
 	empty := func(s []string) []string {
 		if len(s) == 0 {
@@ -53,6 +54,10 @@ func normalize(c Config) Config {
 	c.ScopesSupported = empty(c.ScopesSupported)
 	c.MCP.AllowedOrigins = empty(c.MCP.AllowedOrigins)
 	c.Kubernetes.Namespaces = empty(c.Kubernetes.Namespaces)
+	c.MCP.Toolsets = empty(c.MCP.Toolsets)
+	if len(c.ScopeDescriptions) == 0 {
+		c.ScopeDescriptions = nil
+	}
 	if len(c.SigningKeys) == 0 {
 		c.SigningKeys = nil
 	}

@@ -11,14 +11,16 @@ import (
 	"github.com/cnpg-mcp/cnpg-mcp/server/identity"
 )
 
-// FuzzSessionID: an Mcp-Session-Id is accepted only for the caller it was generated for. For any two
-// callers (subject, client ID) an ID generated for the first validates for the first and, unless they
-// are the same caller, never for the second (the length-prefixed binding leaves no ambiguity such as
-// "ab"+"c" = "a"+"bc"); any other string validates only if it has exactly the generated shape, and
-// checkSessionBinding answers 404 to everything that does not validate.
+// FuzzSessionID: an Mcp-Session-Id is accepted only for the user it was generated for (RS-09; bound to
+// the subject, not the OAuth client: a client that steps up by registering anew keeps its session).
+// For any two callers (subject, client ID) an ID generated for the first validates for the first and,
+// unless they have the same subject, never for the second (the length-prefixed binding leaves no
+// ambiguity such as "ab"+nonce = "a"+"b"+nonce); any other string validates only if it has exactly the
+// generated shape, and checkSessionBinding answers 404 to everything that does not validate.
 func FuzzSessionID(f *testing.F) {
 	f.Add("auth0|a", "client-1", "auth0|a", "client-2", "")
 	f.Add("ab", "c", "a", "bc", "mcp-session-")
+	f.Add("auth0|a", "client-1", "auth0|b", "client-1", "")
 	f.Add("", "", "", "x", "mcp-session-AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	f.Add("u", "c", "u", "c", "mcp-session-abc.def")
 	f.Add("u\x00", "c", "u", "\x00c", "garbage")
@@ -29,7 +31,7 @@ func FuzzSessionID(f *testing.F) {
 		if !sessionBoundTo(id, a) {
 			t.Fatalf("a generated ID does not validate for its owner: %q", id)
 		}
-		same := sub1 == sub2 && client1 == client2
+		same := sub1 == sub2
 		if sessionBoundTo(id, b) != same {
 			t.Fatalf("an ID of (%q, %q) validates for (%q, %q): %t", sub1, client1, sub2, client2, !same)
 		}
