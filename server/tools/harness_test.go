@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,6 +50,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// Fuzzing (make fuzz): the fuzz targets need no API server, and every fuzz worker process
+		// would start its own etcd and kube-apiserver.
+		skipWhy = "fuzzing: no kube-apiserver is started"
+		return m.Run()
+	}
 	if !kubetest.Available() {
 		if os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" {
 			fmt.Fprintln(os.Stderr, "FAIL:", kubetest.ErrNoBinaries)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/big"
 	"reflect"
 	"regexp"
@@ -73,11 +74,26 @@ func suggestName(v string) string {
 	return s
 }
 
+// quantityExponent is a quantity's decimal exponent ("1e3", "5E+2").
+var quantityExponent = regexp.MustCompile(`[eE][+-]?([0-9]+)$`)
+
 // checkQuantity validates a positive Kubernetes quantity such as 10Gi.
 func checkQuantity(field, v string) (resource.Quantity, error) {
+	// ParseQuantity accepts a decimal exponent of any size and never returns on one like
+	// "1E0000003000000000000000" (FuzzCheckQuantity): refuse long inputs and exponents beyond two
+	// digits before parsing.
+	if m := quantityExponent.FindStringSubmatch(v); len(v) > 64 || (m != nil && len(strings.TrimLeft(m[1], "0")) > 2) {
+		return resource.Quantity{}, userErrorf("%s %q is not a usable size: use a number with a binary suffix such as \"10Gi\", \"500Mi\" or \"1Ti\"", field, v)
+	}
 	q, err := resource.ParseQuantity(v)
 	if err != nil || q.Sign() <= 0 {
 		return resource.Quantity{}, userErrorf("%s %q is not a positive Kubernetes quantity: use a number with a binary suffix such as \"10Gi\", \"500Mi\" or \"1Ti\"", field, v)
+	}
+	// Beyond what an int64 of bytes holds, Kubernetes loses the value: "1000000P" prints as "1",
+	// "1000000Pi" already parses as 2^63-1 (FuzzCheckQuantity). Refuse sizes from 2^63-1 up, and
+	// anything that cannot be written back exactly.
+	if back, err := resource.ParseQuantity(q.String()); err != nil || back.Cmp(q) != 0 || q.CmpInt64(math.MaxInt64) >= 0 {
+		return resource.Quantity{}, userErrorf("%s %q is larger than Kubernetes can represent exactly: use a size below 8Ei, such as \"100Ti\"", field, v)
 	}
 	return q, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -47,6 +48,39 @@ func TestCheckQuantity(t *testing.T) {
 	for _, bad := range []string{"", "ten", "0", "-1Gi", "10GB"} {
 		if _, err := checkQuantity("storage_size", bad); err == nil || !strings.Contains(err.Error(), "10Gi") {
 			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// TestCheckQuantityFuzzRegressions: inputs FuzzCheckQuantity found (also in testdata/fuzz). A huge decimal
+// exponent made resource.ParseQuantity run for ever; a value beyond an int64 of bytes was accepted and
+// written back as something else ("1000000P" prints as "1").
+func TestCheckQuantityFuzzRegressions(t *testing.T) {
+	for in, want := range map[string]string{
+		"1E0000003000000000000000": "not a usable size",
+		"1e300":                    "not a usable size",
+		strings.Repeat("1", 65):    "not a usable size",
+		"1000000P":                 "larger than Kubernetes can represent exactly",
+		"1000000Pi":                "larger than Kubernetes can represent exactly",
+		"1e99":                     "larger than Kubernetes can represent exactly",
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := checkQuantity("storage_size", in)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "storage_size") {
+				t.Errorf("%q: got %v, want an error containing %q", in, err, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q: checkQuantity did not return within 10s", in)
+		}
+	}
+	for _, ok := range []string{"1e3", "5E+2", "7Ei", "100Ti"} {
+		if _, err := checkQuantity("storage_size", ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
 		}
 	}
 }

@@ -421,7 +421,9 @@ func classify(op string, err error) error {
 		}
 		// Auth0 answers a revoked/expired/reused grant with 403 invalid_grant. Other 4xx answers
 		// (e.g. 401 for wrong client credentials) are configuration problems: the user's grant stays.
-		if re.ErrorCode == "invalid_grant" || (status == http.StatusForbidden && re.ErrorCode == "") {
+		// A 5xx is an outage whatever its body says (an error page of a proxy in front of the
+		// provider, say): never a verdict on the grant (FuzzRefresh).
+		if status < 500 && (re.ErrorCode == "invalid_grant" || (status == http.StatusForbidden && re.ErrorCode == "")) {
 			return fmt.Errorf("%w: %s: %s (HTTP %d)", ErrInvalidGrant, op, safeCode(re.ErrorCode), status)
 		}
 		return fmt.Errorf("%w: %s: HTTP %d", ErrUnavailable, op, status)
