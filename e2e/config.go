@@ -34,6 +34,12 @@ type Config struct {
 	// CNPGManifest is the operator's release manifest (offline: rewritten to the local image).
 	CNPGManifest string
 	CNPGVersion  string
+
+	// Backups (e2e/objstore): the object store's image (built locally online and offline), the
+	// Barman Cloud plugin's images (offline: built here; online: empty = the release images named
+	// by its manifest) and the plugin module's manifest.yaml (E2E_PLUGIN_MANIFEST).
+	ObjStoreImage, PluginImage, PluginSidecarImage string
+	PluginManifest, PluginVersion                  string
 }
 
 // ConfigFromEnv reads the settings; repoRoot is the directory holding go.mod.
@@ -54,6 +60,10 @@ func ConfigFromEnv(repoRoot string) (Config, error) {
 		MockImage:    envOr("E2E_MOCK_IMAGE", "cnpg-mcp/mockauth0:dev"),
 		ForwardImage: envOr("E2E_FORWARD_IMAGE", "cnpg-mcp/tcp-forward:dev"),
 		CNPGVersion:  versions["CNPG_VERSION"],
+
+		ObjStoreImage:  os.Getenv("E2E_OBJSTORE_IMAGE"),
+		PluginManifest: os.Getenv("E2E_PLUGIN_MANIFEST"),
+		PluginVersion:  versions["BARMAN_CLOUD_PLUGIN_VERSION"],
 	}
 	c.Kubeconfig = filepath.Join(c.ReportDir, "kubeconfig")
 	if c.Helm == "" {
@@ -67,6 +77,7 @@ func ConfigFromEnv(repoRoot string) (Config, error) {
 		}
 		c.NodeImage, c.K8sImageRepository = imgs["NODE_IMAGE"], imgs["K8S_IMAGE_REPOSITORY"]
 		c.CNPGImage, c.PGImage, c.CNPGManifest = imgs["CNPG_IMAGE"], imgs["PG_IMAGE"], imgs["CNPG_MANIFEST"]
+		c.ObjStoreImage, c.PluginImage, c.PluginSidecarImage = imgs["OBJSTORE_IMAGE"], imgs["PLUGIN_IMAGE"], imgs["PLUGIN_SIDECAR_IMAGE"]
 	} else {
 		// Online: the release manifest as published, from the operator's module (its images are pulled).
 		c.CNPGManifest = os.Getenv("E2E_CNPG_MANIFEST")

@@ -26,3 +26,20 @@ out="$here/../internal/kubetest/crds/cnpg-${version#v}-crds.yaml"
 } > "$out.tmp"
 mv "$out.tmp" "$out"
 echo "cnpg-crds: wrote $out ($(grep -c '^kind: CustomResourceDefinition' "$out") CRDs)"
+
+# The Barman Cloud plugin's ObjectStore CRD (barmancloud.cnpg.io), from the plugin module's manifest.yaml.
+pversion=$BARMAN_CLOUD_PLUGIN_VERSION
+pdir=$(GOFLAGS=-mod=mod go mod download -json "github.com/cloudnative-pg/plugin-barman-cloud@$pversion" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+pout="$here/../internal/kubetest/crds/barman-cloud-plugin-$pversion-crds.yaml"
+{
+  printf '# Barman Cloud plugin %s CustomResourceDefinitions, extracted by hack/cnpg-crds.sh from\n' "$pversion"
+  printf '# github.com/cloudnative-pg/plugin-barman-cloud@%s manifest.yaml. Do not edit.\n' "$pversion"
+  awk '
+    function flush() { if (doc ~ /(^|\n)kind: CustomResourceDefinition\n/) printf "---\n%s", doc; doc = "" }
+    /^---/ { flush(); next }
+    { doc = doc $0 "\n" }
+    END { flush() }
+  ' "$pdir/manifest.yaml"
+} > "$pout.tmp"
+mv "$pout.tmp" "$pout"
+echo "cnpg-crds: wrote $pout ($(grep -c '^kind: CustomResourceDefinition' "$pout") CRDs)"

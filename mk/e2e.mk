@@ -80,6 +80,11 @@ image-test: images ## the suite's image: --list, and a short run with its Chromi
 offline-images: docker ## build every image of the offline cluster from Go modules + Debian (cached in CACHE_DIR)
 	@kind/offline/build.sh
 
+# The object store of the backup scenario (versitygw), built locally for online runs too.
+.PHONY: objectstore-image
+objectstore-image: docker ## build the e2e object store image (versitygw from its Go module; cached)
+	@kind/offline/build.sh --objectstore
+
 .PHONY: offline-images-check
 offline-images-check: ## exit 0 when every offline image is already built (then `make e2e OFFLINE=1` builds nothing)
 	@kind/offline/build.sh --check
@@ -90,15 +95,18 @@ E2E_TIMEOUT ?= 75m
 GINKGO_ARGS ?=
 
 .PHONY: e2e
-e2e: deps $(HELM) images $(if $(OFFLINE),offline-images) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
+e2e: deps $(HELM) images $(if $(OFFLINE),offline-images,objectstore-image) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
 	@mkdir -p $(E2E_REPORT)
 	@manifest=""; if [ -z "$(OFFLINE)" ]; then \
 	  d=$$($(GO) mod download -json github.com/cloudnative-pg/cloudnative-pg@v$(CNPG_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
 	  manifest=$$d/releases/cnpg-$(CNPG_VERSION).yaml; fi; \
+	pd=$$($(GO) mod download -json github.com/cloudnative-pg/plugin-barman-cloud@$(BARMAN_CLOUD_PLUGIN_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	objstore=$$(kind/offline/build.sh --list | sed -n 's/^OBJSTORE_IMAGE=//p'); \
 	start=$$(date +%s); \
 	E2E_OFFLINE=$(if $(OFFLINE),1,) E2E_CNPG_MANIFEST=$$manifest E2E_CLUSTER=$(E2E_CLUSTER) E2E_REPORT=$(E2E_REPORT) \
 	HELM=$(HELM) E2E_SERVER_IMAGE=$(IMAGE_PREFIX)/cnpg-mcp-server:$(IMAGE_TAG) E2E_MOCK_IMAGE=$(IMAGE_PREFIX)/mockauth0:$(IMAGE_TAG) \
 	E2E_FORWARD_IMAGE=$(IMAGE_PREFIX)/tcp-forward:$(IMAGE_TAG) \
+	E2E_PLUGIN_MANIFEST=$$pd/manifest.yaml E2E_OBJSTORE_IMAGE=$$objstore \
 	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/ -ginkgo.v \
 	  -ginkgo.json-report=$(E2E_REPORT)/e2e.json -ginkgo.junit-report=$(E2E_REPORT)/e2e-junit.xml $(GINKGO_ARGS); \
 	rc=$$?; echo "e2e: exit $$rc after $$(( $$(date +%s) - start ))s (reports in $(E2E_REPORT))"; exit $$rc

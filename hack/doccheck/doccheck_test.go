@@ -89,6 +89,9 @@ func TestDocumentedCommandLines(t *testing.T) {
 		checkCommand(t, d, d.argv, h)
 	}
 	for _, f := range flags {
+		if foreign(f.lineText) {
+			continue // the line is about another program's flags (docker, a client driver, …)
+		}
 		cmds := commandsOn(f.lineText)
 		if s := subject(f.file); s != "" {
 			cmds = append(cmds, s)
@@ -140,6 +143,16 @@ func TestScan(t *testing.T) {
 	}
 	if len(flags) != 1 || flags[0].flag != "--read-only" || flags[0].line != 1 || subject(flags[0].file) != "cnpg-mcp-server" {
 		t.Errorf("bare flags: %+v", flags)
+	}
+	// Flags of programs that are not ours are left alone; ours are still checked.
+	for line, want := range map[string]bool{
+		"`--network host` lets the browser reach a server on the host": true,
+		"- **Inspector CLI 2.12.0** — `--protocol-era legacy`":         true,
+		"use `--read-only` to register no mutating tool":               false,
+	} {
+		if got := foreign(line); got != want {
+			t.Errorf("foreign(%q) = %v, want %v", line, got, want)
+		}
 	}
 }
 
@@ -336,6 +349,18 @@ func segments(toks []string) [][]string {
 		}
 	}
 	return append(out, cur)
+}
+
+// foreign reports whether a prose line is about a program that is not ours (its flags are its own):
+// docker's in the container instructions, the interop drivers' (the TypeScript SDK and Inspector
+// clients take --protocol-era, --relogin …).
+func foreign(line string) bool {
+	for _, m := range []string{"docker run", "`--network", "TypeScript SDK", "Inspector CLI", "kubectl ", "helm install", "helm upgrade"} {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // commandsOn names the other commands a prose line mentions, whose flags may be meant there.

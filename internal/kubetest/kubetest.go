@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,11 @@ const KubeVersion = "v1.37.2"
 
 //go:embed crds/cnpg-1.30.0-crds.yaml
 var cnpgCRDs []byte
+
+// The Barman Cloud plugin's ObjectStore CRD (get_cluster_recoverability and restore read it).
+//
+//go:embed crds/barman-cloud-plugin-v0.15.0-crds.yaml
+var pluginCRDs []byte
 
 // BinDir returns where the kube-apiserver and etcd binaries are expected.
 func BinDir() string {
@@ -372,7 +378,7 @@ func (e *Env) installCRDs(ctx context.Context) error {
 		return err
 	}
 	var names []string
-	for _, doc := range bytes.Split(cnpgCRDs, []byte("\n---\n")) {
+	for _, doc := range bytes.Split(append(append(slices.Clone(cnpgCRDs), '\n'), pluginCRDs...), []byte("\n---\n")) {
 		doc = bytes.TrimSpace(doc)
 		if len(doc) == 0 || !bytes.Contains(doc, []byte("kind: CustomResourceDefinition")) {
 			continue

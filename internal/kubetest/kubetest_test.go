@@ -1,6 +1,7 @@
 package kubetest
 
 import (
+	"bytes"
 	"path/filepath"
 	"testing"
 )
@@ -27,5 +28,8 @@ func TestBinDir(t *testing.T) {
 func TestCRDsEmbedded(t *testing.T) {
 	if len(cnpgCRDs) < 100000 {
 		t.Fatalf("embedded CRDs are %d bytes", len(cnpgCRDs))
+	}
+	if !bytes.Contains(pluginCRDs, []byte("name: objectstores.barmancloud.cnpg.io")) {
+		t.Fatal("the Barman Cloud plugin's ObjectStore CRD is not embedded")
 	}
 }

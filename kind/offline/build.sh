@@ -40,6 +40,9 @@ LPP_IMAGE=$PREFIX/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION
 LPP_HELPER_IMAGE=$PREFIX/local-path-helper:busybox
 CNPG_IMAGE=$PREFIX/cloudnative-pg:$CNPG_VERSION
 PG_IMAGE_REPO=$PREFIX/postgresql
+OBJSTORE_IMAGE=$PREFIX/versitygw:$VERSITYGW_VERSION
+PLUGIN_IMAGE=$PREFIX/plugin-barman-cloud:$BARMAN_CLOUD_PLUGIN_VERSION
+PLUGIN_SIDECAR_IMAGE=$PREFIX/plugin-barman-cloud-sidecar:$BARMAN_CLOUD_PLUGIN_VERSION
 
 list_images() {
   cat <<EOF
@@ -49,9 +52,14 @@ CNPG_IMAGE=$CNPG_IMAGE
 CNPG_MANIFEST=$OUT/manifests/cnpg-$CNPG_VERSION.yaml
 LPP_IMAGE=$LPP_IMAGE
 LPP_HELPER_IMAGE=$LPP_HELPER_IMAGE
+OBJSTORE_IMAGE=$OBJSTORE_IMAGE
+PLUGIN_IMAGE=$PLUGIN_IMAGE
+PLUGIN_SIDECAR_IMAGE=$PLUGIN_SIDECAR_IMAGE
 EOF
 }
 if [ "${1:-}" = --list ]; then list_images; exit 0; fi
+OBJSTORE_ONLY=
+if [ "${1:-}" = --objectstore ]; then OBJSTORE_ONLY=1; fi
 # --check: exit 0 when a previous run left every image of the cluster in the Docker engine (so a
 # `make e2e OFFLINE=1` needs no build), else say what is missing and exit 1. Builds nothing.
 if [ "${1:-}" = --check ]; then
@@ -59,7 +67,7 @@ if [ "${1:-}" = --check ]; then
   # shellcheck disable=SC1091
   . "$OUT/images.env"
   missing=0
-  for i in "$NODE_IMAGE" "$CNPG_IMAGE" "$PG_IMAGE"; do
+  for i in "$NODE_IMAGE" "$CNPG_IMAGE" "$PG_IMAGE" "$OBJSTORE_IMAGE" "$PLUGIN_IMAGE" "$PLUGIN_SIDECAR_IMAGE"; do
     "$DOCKER" image inspect "$i" >/dev/null 2>&1 || { echo "offline: image $i missing"; missing=1; }
   done
   [ -f "$CNPG_MANIFEST" ] || { echo "offline: $CNPG_MANIFEST missing"; missing=1; }
@@ -164,7 +172,7 @@ PG_SETUP="groupmod -g 2600 tape
 groupadd -r -g 26 postgres && useradd -r -u 26 -g 26 -d /var/lib/postgresql -s /bin/bash postgres
 mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
 sed -i 's/^# *en_US.UTF-8/en_US.UTF-8/' /etc/locale.gen && locale-gen
-apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-$POSTGRES_MAJOR
+apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-$POSTGRES_MAJOR barman-cli-cloud
 apt-get clean && mkdir -p /var/run/postgresql && chown -R 26:26 /var/lib/postgresql /var/run/postgresql"
 
 # ---------------------------------------------------------------- images
@@ -238,6 +246,18 @@ build_postgres() {
   import_rootfs "$r" "$PG_IMAGE" "$k" "ENV PATH=/usr/lib/postgresql/$v/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     'ENV LANG=en_US.utf8' 'USER 26'
   record built "image: $PG_IMAGE" $(( $(date +%s) - s ))
+}
+
+# The Barman Cloud plugin's sidecar (injected into every instance pod and restore job of a Cluster that uses
+# the plugin): barman-cloud-* from Debian's barman-cli-cloud (already in the PostgreSQL tree) + the plugin's
+# binary as /manager, running as postgres (26) like upstream's sidecar image.
+build_plugin_sidecar() {
+  local bin=$1 k; k=$(key plugin-sidecar "$bin" "$(image_key "$PG_IMAGE")")
+  if fresh "$PLUGIN_SIDECAR_IMAGE" "$k"; then record reused "image: $PLUGIN_SIDECAR_IMAGE" 0; return; fi
+  local s d=$OUT/ctx/plugin-sidecar; s=$(date +%s); rm -rf "$d"; mkdir -p "$d"; cp "$bin" "$d/manager"
+  printf 'FROM %s\nCOPY manager /manager\nUSER 26:26\nLABEL io.cnpg-mcp.key=%s\nENTRYPOINT ["/manager"]\n' "$PG_IMAGE" "$k" > "$d/Dockerfile"
+  dbuild "$PLUGIN_SIDECAR_IMAGE" "$d"
+  record built "image: $PLUGIN_SIDECAR_IMAGE" $(( $(date +%s) - s ))
 }
 
 build_cnpg() {
@@ -351,7 +371,17 @@ build_node() {
   record built "image: $NODE_IMAGE" $(( $(date +%s) - s ))
 }
 
+# --objectstore: only the e2e object store's image (online `make e2e` needs it too).
+objectstore_only() {
+  "$DOCKER" info >/dev/null 2>&1 || { echo "offline: the Docker engine is not reachable (start dockerd)" >&2; exit 1; }
+  local vgw
+  gobin vgw versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw
+  scratch_image "$OBJSTORE_IMAGE" "$(key versitygw "$vgw")" "$vgw" /usr/local/bin/versitygw entrypoint
+  printf '  %s\n' "${summary[@]}"
+}
+
 main() {
+  if [ -n "$OBJSTORE_ONLY" ]; then objectstore_only; return; fi
   need_tools
   "$DOCKER" info >/dev/null 2>&1 || { echo "offline: the Docker engine is not reachable (start dockerd)" >&2; exit 1; }
   # Debian trees download while Go compiles (network vs CPU).
@@ -366,6 +396,10 @@ main() {
   gobin cnpg cnpg-manager github.com/cloudnative-pg/cloudnative-pg "v$CNPG_VERSION" github.com/cloudnative-pg/cloudnative-pg/cmd/manager \
     "-X $cv.buildVersion=$CNPG_VERSION -X $cv.buildCommit=module-v$CNPG_VERSION -X $cv.buildDate=2026-01-01"
   gobin coredns coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
+  local vgw plugin
+  gobin vgw versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw
+  gobin plugin plugin-barman-cloud github.com/cloudnative-pg/plugin-barman-cloud "$BARMAN_CLOUD_PLUGIN_VERSION" \
+    github.com/cloudnative-pg/plugin-barman-cloud/cmd/manager
   kubebins
 
   # kubeadm decides the control-plane image names; they must match the pins.
@@ -389,12 +423,15 @@ main() {
   scratch_image "$LPP_IMAGE" "$(key lpp "$lpp")" "$lpp" /usr/local/bin/local-path-provisioner
   build_lpp_helper
   build_cnpg "$cnpg"
+  scratch_image "$OBJSTORE_IMAGE" "$(key versitygw "$vgw")" "$vgw" /usr/local/bin/versitygw entrypoint
+  scratch_image "$PLUGIN_IMAGE" "$(key plugin "$plugin")" "$plugin" /manager entrypoint
 
   log "waiting for the Debian root filesystems"
   wait "$rootfs_pid" || { echo "offline: debootstrap failed (logs in $OUT/logs)" >&2; exit 1; }
   mapfile -t -O "${#summary[@]}" summary < "$OUT/logs/rootfs.summary"
   build_kube_proxy
   build_postgres
+  build_plugin_sidecar "$plugin"
   manifests
   build_base
   build_node "$K8S_REPO/kube-apiserver:$K8S_VERSION" "$K8S_REPO/kube-controller-manager:$K8S_VERSION" \
@@ -406,7 +443,7 @@ main() {
   printf '  %s\n' "${summary[@]}"
   echo "offline: image sizes"
   for c in "$NODE_IMAGE" "$CNPG_IMAGE" "$PG_IMAGE" "$K8S_REPO/kube-apiserver:$K8S_VERSION" "$K8S_REPO/kube-proxy:$K8S_VERSION" \
-      "$K8S_REPO/coredns:$COREDNS_VERSION" "$LPP_IMAGE"; do
+      "$K8S_REPO/coredns:$COREDNS_VERSION" "$LPP_IMAGE" "$OBJSTORE_IMAGE" "$PLUGIN_IMAGE" "$PLUGIN_SIDECAR_IMAGE"; do
     printf '  %-52s %s\n' "$c" "$("$DOCKER" image inspect -f '{{.Size}}' "$c" | awk '{printf "%.0f MB", $1/1e6}')"
   done
 }

@@ -81,7 +81,7 @@ func TestStartupLogNamesKubernetesConfiguration(t *testing.T) {
 		}
 	}
 	files, _ := got["files"].([]any)
-	if got["level"] != "INFO" || got["source"] != "kubeconfig" || len(files) != 1 || files[0] != kubeconfig || got["context"] != "k" ||
+	if got["level"] != "INFO" || got["source"] != "kubeconfig" || len(files) != 1 || files[0] != kubeconfig || got["context"] != "kubetest" ||
 		got["server"] != env.Admin.Host || got["namespace"] != "default" {
 		t.Fatalf("start-up log line: %v\n%s", got, s.logs.String())
 	}

@@ -16,16 +16,13 @@ func backupTools(d *Deps) []Tool {
 	return []Tool{
 		build(d, spec{
 			name: "create_backup", title: "Back up a cluster now", area: "backups",
-			desc: "Start an on-demand backup by creating a Backup object (spec is immutable). method: barmanObjectStore (the cluster's object store), volumeSnapshot, or plugin (with plugin_name). " +
-				"target: prefer-standby (default) or primary.",
+			desc: "Start an on-demand backup by creating a Backup object (spec is immutable). method: plugin (a CNPG-I plugin such as the Barman Cloud plugin, the way CloudNativePG 1.30 recommends), " +
+				"barmanObjectStore (the in-tree object store, deprecated in 1.30) or volumeSnapshot; default: what the cluster is configured with (its Barman Cloud plugin entry, else its barmanObjectStore). " +
+				"target: prefer-standby or primary. Follow it with get_backup until its phase is completed, and get_cluster_recoverability for the window it opens.",
 			calls: []string{"get clusters", "create backups"},
 			params: []mcp.ToolOption{pName("cluster_name", "Cluster to back up.", true),
 				pName("backup_name", "Name of the Backup object; default <cluster>-<UTC timestamp>.", false),
-				mcp.WithString("method", mcp.Enum("barmanObjectStore", "volumeSnapshot", "plugin"), mcp.DefaultString("barmanObjectStore"), mcp.Description("Backup method.")),
-				mcp.WithString("target", mcp.Enum("prefer-standby", "primary"), mcp.Description("Where to take the backup; default: the cluster's setting.")),
-				mcp.WithString("plugin_name", mcp.MaxLength(253), mcp.Description("CNPG-I plugin name, required with method plugin (e.g. barman-cloud.cloudnative-pg.io).")),
-				mcp.WithBoolean("online", mcp.Description("volumeSnapshot only: online (hot) backup; default true.")),
-				mcp.WithBoolean("immediate_checkpoint", mcp.Description("Online backups: request an immediate checkpoint.")),
+				pBackupMethod(), pBackupTarget(), pPluginName(), pPluginParameters(), pOnline(), pImmediateCheckpoint(), pWaitForArchive(),
 				pNamespace(), pDryRun()},
 		}, createBackup),
 		build(d, spec{
@@ -43,33 +40,118 @@ func backupTools(d *Deps) []Tool {
 	}
 }
 
-type createBackupArgs struct {
-	ClusterName         string `json:"cluster_name"`
-	BackupName          string `json:"backup_name"`
-	Method              string `json:"method"`
-	Target              string `json:"target"`
-	PluginName          string `json:"plugin_name"`
-	Online              *bool  `json:"online"`
-	ImmediateCheckpoint *bool  `json:"immediate_checkpoint"`
-	Namespace           string `json:"namespace"`
-	DryRun              bool   `json:"dry_run"`
+// backupOptions are the options a Backup and a ScheduledBackup share (BackupSpec and
+// ScheduledBackupSpec have the same fields for them).
+type backupOptions struct {
+	Method              string            `json:"method"`
+	Target              string            `json:"target"`
+	PluginName          string            `json:"plugin_name"`
+	PluginParameters    map[string]string `json:"plugin_parameters"`
+	Online              *bool             `json:"online"`
+	ImmediateCheckpoint *bool             `json:"immediate_checkpoint"`
+	WaitForArchive      *bool             `json:"wait_for_archive"`
 }
 
-func backupMethod(method, plugin string) (cnpgv1.BackupMethod, *cnpgv1.BackupPluginConfiguration, error) {
-	m := cnpgv1.BackupMethod(firstNonEmpty(method, string(cnpgv1.BackupMethodBarmanObjectStore)))
+// resolvedBackup is backupOptions checked against the cluster.
+type resolvedBackup struct {
+	method cnpgv1.BackupMethod
+	target cnpgv1.BackupTarget
+	plugin *cnpgv1.BackupPluginConfiguration
+	online *bool
+	onCfg  *cnpgv1.OnlineConfiguration
+}
+
+func pBackupMethod() mcp.ToolOption {
+	return mcp.WithString("method", mcp.Enum("plugin", "barmanObjectStore", "volumeSnapshot"), mcp.Description("Backup method; default: the cluster's configuration (its Barman Cloud plugin entry, else barmanObjectStore)."))
+}
+func pBackupTarget() mcp.ToolOption {
+	return mcp.WithString("target", mcp.Enum("prefer-standby", "primary"), mcp.Description("Where to take the backup; default: the cluster's setting (spec.backup.target)."))
+}
+func pPluginName() mcp.ToolOption {
+	return mcp.WithString("plugin_name", mcp.MaxLength(253), mcp.Description("CNPG-I plugin, with method plugin; default: the cluster's Barman Cloud plugin entry (barman-cloud.cloudnative-pg.io)."))
+}
+func pPluginParameters() mcp.ToolOption {
+	return mcp.WithObject("plugin_parameters", mcp.AdditionalProperties(map[string]any{"type": "string", "maxLength": 1024}),
+		mcp.Description("Parameters passed to the plugin (pluginConfiguration.parameters), with method plugin; string values."))
+}
+func pOnline() mcp.ToolOption {
+	return mcp.WithBoolean("online", mcp.Description("Online (hot) backup while PostgreSQL runs, or offline (the instance is shut down for a consistent snapshot; volumeSnapshot and plugins that support it). Default: the cluster's setting (online)."))
+}
+func pImmediateCheckpoint() mcp.ToolOption {
+	return mcp.WithBoolean("immediate_checkpoint", mcp.Description("Online backups: start with an immediate checkpoint instead of a spread one (faster start, I/O spike)."))
+}
+func pWaitForArchive() mcp.ToolOption {
+	return mcp.WithBoolean("wait_for_archive", mcp.Description("Online backups: wait until the last WAL file of the backup is archived before calling it completed (default true in CloudNativePG)."))
+}
+
+// resolve checks the options against the cluster: the method defaults to what the cluster is
+// configured with, a plugin must be enabled on the cluster, an object-store method must be configured.
+// A schedule (now false) may be set up before the cluster's backups are: then the method defaults to
+// barmanObjectStore and the configuration is not checked (each run fails until it is).
+func (o *backupOptions) resolve(cl *cnpgv1.Cluster, now bool) (*resolvedBackup, error) {
+	cfg := clusterBackupConfig(cl)
+	m := cnpgv1.BackupMethod(o.Method)
+	if m == "" {
+		switch {
+		case o.PluginName != "" || cfg.Method == string(cnpgv1.BackupMethodPlugin):
+			m = cnpgv1.BackupMethodPlugin
+		case cfg.Method == string(cnpgv1.BackupMethodBarmanObjectStore) || !now:
+			m = cnpgv1.BackupMethodBarmanObjectStore
+		default:
+			return nil, userErrorf("cluster %s has no backup configured (no Barman Cloud plugin entry in spec.plugins, no spec.backup.barmanObjectStore): give method (volumeSnapshot needs spec.backup.volumeSnapshot), or configure an object store first", cl.Name)
+		}
+	}
+	r := &resolvedBackup{method: m, online: o.Online}
 	switch m {
 	case cnpgv1.BackupMethodBarmanObjectStore, cnpgv1.BackupMethodVolumeSnapshot:
-		if plugin != "" {
-			return "", nil, userErrorf("plugin_name only goes with method: \"plugin\"")
+		if o.PluginName != "" || len(o.PluginParameters) > 0 {
+			return nil, userErrorf("plugin_name and plugin_parameters only go with method: \"plugin\"")
 		}
-		return m, nil, nil
+		if now && m == cnpgv1.BackupMethodBarmanObjectStore && (cl.Spec.Backup == nil || cl.Spec.Backup.BarmanObjectStore == nil) {
+			return nil, userErrorf("cluster %s has no spec.backup.barmanObjectStore, so a barmanObjectStore backup would fail; use method plugin (if it has the Barman Cloud plugin) or volumeSnapshot, or configure the object store first", cl.Name)
+		}
 	case cnpgv1.BackupMethodPlugin:
-		if plugin == "" {
-			return "", nil, userErrorf("method \"plugin\" needs plugin_name, e.g. \"barman-cloud.cloudnative-pg.io\"")
+		name := firstNonEmpty(o.PluginName, cfg.Plugin)
+		if name == "" {
+			return nil, userErrorf("method \"plugin\" needs plugin_name, e.g. %q (and the plugin enabled in the cluster's spec.plugins)", BarmanCloudPlugin)
 		}
-		return m, &cnpgv1.BackupPluginConfiguration{Name: plugin}, nil
+		enabled := false
+		for _, p := range cl.Spec.Plugins {
+			if p.Name == name && (p.Enabled == nil || *p.Enabled) {
+				enabled = true
+			}
+		}
+		if now && !enabled {
+			return nil, userErrorf("plugin %s is not enabled on cluster %s (spec.plugins): the operator would fail the backup; enable the plugin on the cluster first", name, cl.Name)
+		}
+		for k, v := range o.PluginParameters {
+			if k == "" || len(k) > 253 || len(v) > 1024 {
+				return nil, userErrorf("plugin_parameters: keys must be 1-253 characters and values at most 1024")
+			}
+		}
+		r.plugin = &cnpgv1.BackupPluginConfiguration{Name: name, Parameters: o.PluginParameters}
+	default:
+		return nil, userErrorf("method must be plugin, barmanObjectStore or volumeSnapshot (got %q)", o.Method)
 	}
-	return "", nil, userErrorf("method must be barmanObjectStore, volumeSnapshot or plugin (got %q)", method)
+	var err error
+	if r.target, err = backupTarget(o.Target); err != nil {
+		return nil, err
+	}
+	if o.ImmediateCheckpoint != nil || o.WaitForArchive != nil {
+		if o.Online != nil && !*o.Online {
+			return nil, userErrorf("immediate_checkpoint and wait_for_archive apply to online backups only (online is false)")
+		}
+		r.onCfg = &cnpgv1.OnlineConfiguration{ImmediateCheckpoint: o.ImmediateCheckpoint, WaitForArchive: o.WaitForArchive}
+	}
+	return r, nil
+}
+
+type createBackupArgs struct {
+	ClusterName string `json:"cluster_name"`
+	BackupName  string `json:"backup_name"`
+	backupOptions
+	Namespace string `json:"namespace"`
+	DryRun    bool   `json:"dry_run"`
 }
 
 func backupTarget(t string) (cnpgv1.BackupTarget, error) {
@@ -87,16 +169,9 @@ func createBackup(ctx context.Context, c *call, a *createBackupArgs) (*Result, e
 	if err != nil {
 		return nil, err
 	}
-	method, plugin, err := backupMethod(a.Method, a.PluginName)
+	r, err := a.resolve(cl, true)
 	if err != nil {
 		return nil, err
-	}
-	target, err := backupTarget(a.Target)
-	if err != nil {
-		return nil, err
-	}
-	if method == cnpgv1.BackupMethodBarmanObjectStore && (cl.Spec.Backup == nil || cl.Spec.Backup.BarmanObjectStore == nil) {
-		return nil, userErrorf("cluster %s has no spec.backup.barmanObjectStore, so a barmanObjectStore backup would fail; use method volumeSnapshot or plugin, or configure the object store first", fmtObj(ns, a.ClusterName))
 	}
 	name := a.BackupName
 	if name == "" {
@@ -112,17 +187,15 @@ func createBackup(ctx context.Context, c *call, a *createBackupArgs) (*Result, e
 	b := &cnpgv1.Backup{
 		TypeMeta:   typeMeta(cnpgv1.BackupKind),
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: managedLabels(a.ClusterName)},
-		Spec:       cnpgv1.BackupSpec{Cluster: cnpgv1.LocalObjectReference{Name: a.ClusterName}, Method: method, Target: target, PluginConfiguration: plugin, Online: a.Online},
-	}
-	if a.ImmediateCheckpoint != nil {
-		b.Spec.OnlineConfiguration = &cnpgv1.OnlineConfiguration{ImmediateCheckpoint: a.ImmediateCheckpoint}
+		Spec: cnpgv1.BackupSpec{Cluster: cnpgv1.LocalObjectReference{Name: a.ClusterName}, Method: r.method, Target: r.target, PluginConfiguration: r.plugin,
+			Online: r.online, OnlineConfiguration: r.onCfg},
 	}
 	bSent, err := c.create(ctx, b, a.DryRun)
 	if err != nil {
 		return nil, err
 	}
 	obj := bSent
-	return &Result{Text: dryRunText(a.DryRun, fmt.Sprintf("Backup %s of cluster %s requested (method %s); follow it with get_backup.", name, fmtObj(ns, a.ClusterName), method)),
+	return &Result{Text: dryRunText(a.DryRun, fmt.Sprintf("Backup %s of cluster %s requested (method %s); follow it with get_backup.", name, fmtObj(ns, a.ClusterName), r.method)),
 		Data: map[string]any{"dry_run": a.DryRun, "action": "create", "object": obj}}, nil
 }
 

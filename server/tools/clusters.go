@@ -28,10 +28,12 @@ func clusterTools(d *Deps) []Tool {
 		}, listClusters),
 		build(d, spec{
 			name: "get_cluster_status", title: "Get cluster status", area: "clusters", readOnly: true, idempotent: true,
-			desc:  "Show the status of one CloudNativePG cluster: phase, instances, primary, services, conditions and, in detail, storage, backups and managed roles.",
-			calls: []string{"get clusters"},
+			desc: "Show the status of one CloudNativePG cluster: phase, instances, primary, services, conditions and, in detail, storage, managed roles and what each instance manager reports about its instance " +
+				"(role, timeline, replication lag in bytes and seconds, WAL archiving, connections vs max_connections, oldest transaction age, transaction ID wraparound distance), " +
+				"read like `kubectl cnpg status` through the API server's pods/proxy. Backups and the recovery window: get_cluster_recoverability.",
+			calls: []string{"get clusters", "list pods (detailed)", "get pods/proxy (detailed: instance manager /pg/status, /metrics)"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true), pNamespace(),
-				mcp.WithString("detail_level", mcp.Enum("concise", "detailed"), mcp.DefaultString("concise"), mcp.Description("'detailed' adds conditions, instance status, storage, backups and roles.")),
+				mcp.WithString("detail_level", mcp.Enum("concise", "detailed"), mcp.DefaultString("concise"), mcp.Description("'detailed' adds conditions, storage, roles and each instance manager's report.")),
 				pFormat()},
 		}, getClusterStatus),
 		build(d, spec{
@@ -142,7 +144,17 @@ func getClusterStatus(ctx context.Context, c *call, a *getClusterArgs) (*Result,
 		return nil, err
 	}
 	detailed := a.DetailLevel == "detailed"
-	return &Result{Text: clusterText(cl, detailed), JSONText: a.Format == "json", Data: clusterSummary(cl, detailed)}, nil
+	text, data := clusterText(cl, detailed), clusterSummary(cl, detailed)
+	if detailed {
+		pods, err := c.instancePods(ctx, cl.Namespace, cl.Name)
+		if err != nil {
+			return nil, err
+		}
+		hs := c.instancesHealth(ctx, cl, pods)
+		data["instances_health"] = hs
+		text += healthText(hs)
+	}
+	return &Result{Text: text, JSONText: a.Format == "json", Data: data}, nil
 }
 
 func clusterSummary(cl *cnpgv1.Cluster, detailed bool) map[string]any {
@@ -169,8 +181,9 @@ func clusterSummary(cl *cnpgv1.Cluster, detailed bool) map[string]any {
 		m["instances_status"] = st.InstancesStatus
 		m["timeline_id"] = st.TimelineID
 		m["conditions"] = conditionList(st.Conditions)
-		m["last_successful_backup"] = st.LastSuccessfulBackup
-		m["first_recoverability_point"] = st.FirstRecoverabilityPoint
+		// status.lastSuccessfulBackup and firstRecoverabilityPoint are deprecated in 1.30 and not
+		// set for backup plugins: get_cluster_recoverability reads where the window really is.
+		m["backup_method"] = clusterBackupConfig(cl).Method
 		m["healthy_pvc"] = st.HealthyPVC
 		m["resizing_pvc"] = st.ResizingPVC
 		var roles []string
@@ -205,8 +218,8 @@ func clusterText(cl *cnpgv1.Cluster, detailed bool) string {
 		for _, cond := range st.Conditions {
 			fmt.Fprintf(&b, "  condition %s=%s (%s) %s\n", cond.Type, cond.Status, cond.Reason, cond.Message)
 		}
-		if st.LastSuccessfulBackup != "" {
-			fmt.Fprintf(&b, "  last successful backup: %s\n", st.LastSuccessfulBackup)
+		if m := clusterBackupConfig(cl).Method; m != "" {
+			fmt.Fprintf(&b, "  backups: %s (window: get_cluster_recoverability)\n", m)
 		}
 	}
 	return b.String()

@@ -21,8 +21,10 @@ func diagnoseTools(d *Deps) []Tool {
 		build(d, spec{
 			name: "diagnose_postgres_cluster", title: "Diagnose a cluster", area: "observability", readOnly: true, idempotent: true,
 			desc: "One report for troubleshooting, like `kubectl cnpg report`: cluster phase and conditions, instance pods (phase, readiness, restarts, waiting reasons), " +
-				"recent events of the cluster and its pods, a short log tail per instance, and findings that point at the likely problem.",
-			calls: []string{"get clusters", "list pods", "list events", "get pods/log (tailLines, limitBytes, follow=false)"},
+				"what each instance manager reports (replication lag, WAL archiving failures, connections vs max_connections, oldest transaction, wraparound distance; through pods/proxy), " +
+				"recent events of the cluster and its pods, a short log tail per instance, and findings that point at the likely problem, each with a suggested next tool. " +
+				"Thresholds: replica lag >= 16 MiB or 30 s, >= 10 WAL files waiting, connections >= 80% of max_connections, a transaction open >= 5 min, < 500M transactions to wraparound, any current WAL archiving failure.",
+			calls: []string{"get clusters", "list pods", "get pods/proxy (instance manager /pg/status, /metrics)", "list events", "get pods/log (tailLines, limitBytes, follow=false)"},
 			params: []mcp.ToolOption{pName("name", "Cluster name.", true),
 				mcp.WithInteger("log_lines", mcp.DefaultNumber(20), mcp.Min(0), mcp.Max(200), mcp.Description("Log lines per instance (0 = no logs).")),
 				pNamespace()},
@@ -124,6 +126,11 @@ func diagnoseCluster(ctx context.Context, c *call, a *diagnoseArgs) (*Result, er
 			}
 		}
 	}
+	health := c.instancesHealth(ctx, cl, pods)
+	hf := healthFindings(health, c.Now())
+	for _, f := range hf {
+		findings = append(findings, f.String())
+	}
 	var logs []any
 	var logText string
 	if lines > 0 && len(pods) > 0 {
@@ -138,6 +145,7 @@ func diagnoseCluster(ctx context.Context, c *call, a *diagnoseArgs) (*Result, er
 		fmt.Fprintf(&b, "  - %s\n", f)
 	}
 	b.WriteString(clusterText(cl, true))
+	b.WriteString(healthText(health))
 	if eventsErr != "" {
 		fmt.Fprintf(&b, "Events unavailable: %s\n", eventsErr)
 	}
@@ -145,7 +153,7 @@ func diagnoseCluster(ctx context.Context, c *call, a *diagnoseArgs) (*Result, er
 		b.WriteString("Log tail:\n" + logText)
 	}
 	return &Result{Text: b.String(), Data: map[string]any{
-		"cluster": clusterSummary(cl, true), "findings": findings, "pods": podRows, "events": eventRows, "events_error": eventsErr, "logs": logs,
+		"cluster": clusterSummary(cl, true), "findings": findings, "health_findings": hf, "instances_health": health, "pods": podRows, "events": eventRows, "events_error": eventsErr, "logs": logs,
 	}}, nil
 }
 

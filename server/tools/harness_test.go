@@ -111,7 +111,8 @@ type hopt struct {
 	allowedNS   []string
 	config      *rest.Config // Kubernetes identity of the server; default admin
 	noNamespace bool
-	ns          string // the harness namespace (default: a fresh name)
+	ns          string                // the harness namespace (default: a fresh name)
+	instances   tools.InstanceReports // default: the real pods/proxy reader
 	// impersonate: every call acts as the token's Kubernetes user (kubeUser, kubeGroups), through
 	// a kube.Provider in impersonate mode over config.
 	impersonate bool
@@ -162,7 +163,7 @@ func newHarness(t testing.TB, o hopt) *harness {
 		t.Fatal(err)
 	}
 	deps := &tools.Deps{Client: clients.Client, Core: clients.Core, DefaultNamespace: h.ns, AllowedNamespaces: o.allowedNS,
-		ImageTemplate: "postgresql:{version}", Now: func() time.Time { return h.now }}
+		ImageTemplate: "postgresql:{version}", Now: func() time.Time { return h.now }, Instances: o.instances}
 	if o.impersonate {
 		if h.provider, err = kube.NewProvider(clients, kube.ProviderOptions{Impersonate: true}); err != nil {
 			t.Fatal(err)

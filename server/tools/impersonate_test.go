@@ -147,6 +147,7 @@ var writeSteps = []step{
 	{"create_postgres_database", map[string]any{"cluster_name": "pg", "database_name": "app", "owner": "app"}},
 	{"delete_postgres_database", map[string]any{"cluster_name": "pg", "database_name": "fixture"}},
 	{"create_backup", map[string]any{"cluster_name": "pg", "method": "volumeSnapshot"}},
+	{"restore_postgres_cluster", map[string]any{"name": "pgb-restored", "source_cluster": "pgb"}},
 	{"create_scheduled_backup", map[string]any{"cluster_name": "pg", "name": "daily", "schedule": "0 0 2 * * *", "method": "volumeSnapshot"}},
 	{"create_pooler", map[string]any{"cluster_name": "pg", "name": "pooler-pg"}},
 	{"restart_postgres_cluster", map[string]any{"name": "pg"}},
@@ -208,7 +209,7 @@ func TestImpersonationTwoUsersEveryToolFamily(t *testing.T) {
 	// bob in team-a, alice in team-b: not even reads.
 	reads := []step{{"list_postgres_clusters", nil}, {"get_cluster_status", map[string]any{"name": "pg"}}, {"list_postgres_roles", map[string]any{"cluster_name": "pg"}},
 		{"list_postgres_databases", map[string]any{"cluster_name": "pg"}}, {"list_backups", nil}, {"list_poolers", nil}, {"get_cluster_logs", map[string]any{"name": "pg"}},
-		{"diagnose_postgres_cluster", map[string]any{"name": "pg"}}}
+		{"diagnose_postgres_cluster", map[string]any{"name": "pg"}}, {"get_cluster_recoverability", map[string]any{"name": "pgb"}}}
 	deniedEach(t, hB, reads, bob, teamA)
 	aliceInB := hB.as(alice, aliceGroup)
 	deniedEach(t, aliceInB, append(reads, writeSteps[:3]...), alice, teamB)

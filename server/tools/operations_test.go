@@ -24,6 +24,12 @@ func TestBackups(t *testing.T) {
 	if name != "pg-20261127030405" { // default name from the injected clock
 		t.Fatalf("default backup name %q", name)
 	}
+	h.fails("create_backup", map[string]any{"cluster_name": "pg", "backup_name": "nightly-1", "method": "plugin", "plugin_name": "barman-cloud.cloudnative-pg.io"}, "not enabled on cluster pg")
+	cl := h.getCluster("pg")
+	cl.Spec.Plugins = []cnpgv1.PluginConfiguration{{Name: "barman-cloud.cloudnative-pg.io"}}
+	if err := admin.Client.Update(context.Background(), cl); err != nil {
+		t.Fatal(err)
+	}
 	h.ok("create_backup", map[string]any{"cluster_name": "pg", "backup_name": "nightly-1", "method": "plugin", "plugin_name": "barman-cloud.cloudnative-pg.io"})
 	var b cnpgv1.Backup
 	if err := admin.Client.Get(context.Background(), clientKey(h.ns, name), &b); err != nil {
@@ -158,7 +164,8 @@ func TestOperations(t *testing.T) {
 }
 
 func TestLogsAndDiagnose(t *testing.T) {
-	h := newHarness(t, hopt{})
+	// only ok-1's instance manager answers (pg-1 and pg-2 are reported unreachable)
+	h := newHarness(t, hopt{instances: fakeReports{status: map[string][]byte{"ok-1": []byte(`{"isPrimary":true,"currentLsn":"0/3000060","timeLineID":1}`)}}})
 	h.cluster("pg", 2, func(c *cnpgv1.Cluster) {
 		c.Status.Phase, c.Status.PhaseReason, c.Status.ReadyInstances = "Waiting for the instances to become active", "instance pg-2 not ready", 1
 		c.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: "ClusterIsNotReady", Message: "not all instances ready", LastTransitionTime: metav1.Now()}}
@@ -206,7 +213,8 @@ func TestLogsAndDiagnose(t *testing.T) {
 	}
 	d = structured(t, res)
 	findings := strings.Join(toStrings(d["findings"]), "\n")
-	for _, want := range []string{"not healthy", "1 of 2 instances ready", "Readiness probe failed", "condition Ready is False", "pod pg-1 not ready"} {
+	for _, want := range []string{"not healthy", "1 of 2 instances ready", "Readiness probe failed", "condition Ready is False", "pod pg-1 not ready",
+		"[warning] pg-2: no report from the instance manager: pod is Pending, not running; instance manager not reachable"} {
 		if !strings.Contains(findings, want) {
 			t.Errorf("findings lack %q:\n%s", want, findings)
 		}

@@ -19,6 +19,9 @@ var cnpgResources = []string{"clusters", "databaseroles", "databases", "poolers"
 
 const cnpgGroup = "postgresql.cnpg.io"
 
+// pluginGroup is the Barman Cloud plugin's API group (objectstores), which the backup tools read.
+const pluginGroup = "barmancloud.cnpg.io"
+
 func permissionTools(d *Deps) []Tool {
 	return []Tool{
 		build(d, spec{
@@ -80,8 +83,17 @@ func neededBy(t Tool) []needed {
 			continue
 		}
 		n := needed{verb: f[0], resource: f[1], optional: strings.Contains(call, "(wait)") || strings.Contains(call, "(rollback)") || strings.Contains(call, "(fallback")}
-		base, _, _ := strings.Cut(n.resource, "/")
+		base, sub, _ := strings.Cut(n.resource, "/")
+		if res, group, qualified := strings.Cut(base, "."); qualified {
+			// a resource of another API group, named with it ("objectstores.barmancloud.cnpg.io")
+			n.resource, n.group = res, group
+			if sub != "" {
+				n.resource += "/" + sub
+			}
+			base = res
+		}
 		switch {
+		case n.group != "":
 		case slices.Contains(cnpgResources, base):
 			n.group = cnpgGroup
 		case base == "selfsubjectrulesreviews":
@@ -136,7 +148,7 @@ func myPermissions(ctx context.Context, c *call, a *permissionsArgs) (*Result, e
 			continue
 		}
 		for _, g := range r.APIGroups {
-			if g != "" && g != cnpgGroup && g != "*" {
+			if g != "" && g != cnpgGroup && g != pluginGroup && g != "*" {
 				continue
 			}
 			for _, res := range r.Resources {
@@ -180,9 +192,9 @@ func myPermissions(ctx context.Context, c *call, a *permissionsArgs) (*Result, e
 		b.WriteString("Not usable here, for lack of Kubernetes permissions:\n" + strings.Join(deniedText, "\n") + "\n")
 	}
 	if len(ruleText) > 0 {
-		b.WriteString("Rules for CloudNativePG and core resources:\n" + strings.Join(ruleText, "\n") + "\n")
+		b.WriteString("Rules for CloudNativePG, Barman Cloud plugin and core resources:\n" + strings.Join(ruleText, "\n") + "\n")
 	} else {
-		b.WriteString("No rules for CloudNativePG or core resources in this namespace.\n")
+		b.WriteString("No rules for CloudNativePG, Barman Cloud plugin or core resources in this namespace.\n")
 	}
 	if review.Status.Incomplete {
 		fmt.Fprintf(&b, "The API server says this list may be incomplete (%s): an authorizer besides RBAC may allow more.\n", firstNonEmpty(review.Status.EvaluationError, "no reason given"))

@@ -41,6 +41,7 @@ func workflow(readOnly bool) []step {
 		{"list_poolers", nil},
 		{"get_cluster_logs", map[string]any{"name": "pg", "instance": "pg-1", "tail_lines": 5}},
 		{"diagnose_postgres_cluster", map[string]any{"name": "pg", "log_lines": 2}},
+		{"get_cluster_recoverability", map[string]any{"name": "pgb"}},
 		{"get_my_permissions", nil},
 	}
 	if readOnly {
@@ -56,6 +57,7 @@ func workflow(readOnly bool) []step {
 		step{"create_postgres_database", map[string]any{"cluster_name": "pg", "database_name": "app", "owner": "app"}},
 		step{"delete_postgres_database", map[string]any{"cluster_name": "pg", "database_name": "app"}},
 		step{"create_backup", map[string]any{"cluster_name": "pg", "method": "volumeSnapshot"}},
+		step{"restore_postgres_cluster", map[string]any{"name": "pgb-restored", "source_cluster": "pgb", "dry_run": true}},
 		step{"create_scheduled_backup", map[string]any{"cluster_name": "pg", "name": "daily", "schedule": "0 0 2 * * *", "method": "volumeSnapshot"}},
 		step{"suspend_scheduled_backup", map[string]any{"name": "daily"}},
 		step{"resume_scheduled_backup", map[string]any{"name": "daily"}},
@@ -87,6 +89,10 @@ func rbacFixtures(t *testing.T, h *harness) {
 	for _, n := range []string{"pg-2", "pg-3", "pg-4"} {
 		h.pod("pg", n, false)
 	}
+	// a cluster backed up through the Barman Cloud plugin, with its ObjectStore's recovery window
+	h.pluginCluster("pgb", "store", 1)
+	h.pod("pgb", "pgb-1", false)
+	h.objectStore("store", "pgb", fixedNow.Add(-time.Hour), fixedNow.Add(-time.Hour))
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "pg-2", Namespace: h.ns, Labels: map[string]string{tools.LabelCluster: "pg", tools.LabelInstance: "pg-2"}},
 		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}

@@ -37,9 +37,7 @@ func scheduledBackupTools(d *Deps) []Tool {
 			calls: []string{"get clusters", "create scheduledbackups"},
 			params: []mcp.ToolOption{pName("cluster_name", "Cluster to back up.", true), pName("name", "ScheduledBackup name.", true),
 				mcp.WithString("schedule", mcp.Required(), mcp.Description("Six-field cron (seconds minutes hours day-of-month month day-of-week) or @daily/@hourly/@every <duration>.")),
-				mcp.WithString("method", mcp.Enum("barmanObjectStore", "volumeSnapshot", "plugin"), mcp.DefaultString("barmanObjectStore"), mcp.Description("Backup method.")),
-				mcp.WithString("target", mcp.Enum("prefer-standby", "primary"), mcp.Description("Where to take backups; default: the cluster's setting.")),
-				mcp.WithString("plugin_name", mcp.MaxLength(253), mcp.Description("CNPG-I plugin name, required with method plugin.")),
+				pBackupMethod(), pBackupTarget(), pPluginName(), pPluginParameters(), pOnline(), pImmediateCheckpoint(), pWaitForArchive(),
 				mcp.WithBoolean("immediate", mcp.DefaultBool(false), mcp.Description("Also take one backup right after creation.")),
 				mcp.WithBoolean("suspend", mcp.DefaultBool(false), mcp.Description("Create it suspended.")),
 				mcp.WithString("backup_owner_reference", mcp.Enum("none", "self", "cluster"), mcp.DefaultString("none"), mcp.Description("Owner of the Backup objects it creates.")),
@@ -57,12 +55,10 @@ func scheduledBackupTools(d *Deps) []Tool {
 }
 
 type createScheduledArgs struct {
-	ClusterName          string `json:"cluster_name"`
-	Name                 string `json:"name"`
-	Schedule             string `json:"schedule"`
-	Method               string `json:"method"`
-	Target               string `json:"target"`
-	PluginName           string `json:"plugin_name"`
+	ClusterName string `json:"cluster_name"`
+	Name        string `json:"name"`
+	Schedule    string `json:"schedule"`
+	backupOptions
 	Immediate            bool   `json:"immediate"`
 	Suspend              bool   `json:"suspend"`
 	BackupOwnerReference string `json:"backup_owner_reference"`
@@ -81,26 +77,24 @@ func createScheduledBackup(ctx context.Context, c *call, a *createScheduledArgs)
 	if err := checkCron(a.Schedule); err != nil {
 		return nil, err
 	}
-	method, plugin, err := backupMethod(a.Method, a.PluginName)
-	if err != nil {
-		return nil, err
-	}
-	target, err := backupTarget(a.Target)
-	if err != nil {
-		return nil, err
-	}
 	owner := firstNonEmpty(a.BackupOwnerReference, "none")
 	if owner != "none" && owner != "self" && owner != "cluster" {
 		return nil, userErrorf("backup_owner_reference must be none, self or cluster (got %q)", owner)
 	}
-	if _, err := c.getCluster(ctx, ns, a.ClusterName); err != nil {
+	cl, err := c.getCluster(ctx, ns, a.ClusterName)
+	if err != nil {
+		return nil, err
+	}
+	r, err := a.resolve(cl, false)
+	if err != nil {
 		return nil, err
 	}
 	sb := &cnpgv1.ScheduledBackup{
 		TypeMeta:   typeMeta(scheduledBackupKind),
 		ObjectMeta: metav1.ObjectMeta{Name: a.Name, Namespace: ns, Labels: managedLabels(a.ClusterName)},
 		Spec: cnpgv1.ScheduledBackupSpec{Schedule: strings.TrimSpace(a.Schedule), Cluster: cnpgv1.LocalObjectReference{Name: a.ClusterName},
-			Method: method, Target: target, PluginConfiguration: plugin, Immediate: &a.Immediate, Suspend: &a.Suspend, BackupOwnerReference: owner},
+			Method: r.method, Target: r.target, PluginConfiguration: r.plugin, Online: r.online, OnlineConfiguration: r.onCfg,
+			Immediate: &a.Immediate, Suspend: &a.Suspend, BackupOwnerReference: owner},
 	}
 	sbSent, err := c.create(ctx, sb, a.DryRun)
 	if err != nil {

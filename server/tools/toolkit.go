@@ -68,6 +68,10 @@ type Deps struct {
 	Now func() time.Time
 	// Logger receives operational messages (the audit line is written by the MCP layer).
 	Logger *slog.Logger
+	// Instances reads the instance managers' own reports (/pg/status, /metrics). Default: through
+	// the API server's pods/proxy subresource with the call's Core (health.go), so in impersonate
+	// mode as the signed-in user.
+	Instances InstanceReports
 
 	tools []Tool // every tool (set by All), for get_my_permissions
 }
@@ -96,7 +100,8 @@ func All(d *Deps) []Tool {
 	var out []Tool
 	for _, area := range []func(*Deps) []Tool{
 		clusterTools, resizeTools, instanceTools, roleTools, databaseTools,
-		backupTools, scheduledBackupTools, poolerTools, operationTools, logTools, diagnoseTools, permissionTools,
+		backupTools, scheduledBackupTools, recoverabilityTools, restoreTools, poolerTools, operationTools, logTools, diagnoseTools,
+		permissionTools,
 	} {
 		out = append(out, area(d)...)
 	}
