@@ -341,7 +341,8 @@ func (c *call) reports() InstanceReports {
 // proxyError explains a failed pods/proxy call (a pod that is not running has no address: the API
 // server answers 400 "address not allowed" after checking RBAC); a 403 names who was denied.
 func (c *call) proxyError(p *corev1.Pod, err error) string {
-	msg := "instance manager not reachable through the API server (pods/proxy): " + c.explain(err)
+	// a denied proxy request comes without the authorizer's message (client-go: "unknown")
+	msg := "instance manager not reachable through the API server (pods/proxy): " + c.explainRequest(err, "get", "", "pods/proxy", p.Namespace)
 	if p.Status.Phase != corev1.PodRunning {
 		msg = fmt.Sprintf("pod is %s, not running; ", firstNonEmpty(string(p.Status.Phase), "pending")) + msg
 	}
