@@ -118,6 +118,7 @@ type hopt struct {
 	impersonate bool
 	kubeUser    string
 	kubeGroups  []string
+	cacheSize   int // the provider's cache of impersonated clients (default kube.DefaultCacheSize)
 }
 
 type syncBuffer struct {
@@ -165,7 +166,7 @@ func newHarness(t testing.TB, o hopt) *harness {
 	deps := &tools.Deps{Client: clients.Client, Core: clients.Core, DefaultNamespace: h.ns, AllowedNamespaces: o.allowedNS,
 		ImageTemplate: "postgresql:{version}", Now: func() time.Time { return h.now }, Instances: o.instances}
 	if o.impersonate {
-		if h.provider, err = kube.NewProvider(clients, kube.ProviderOptions{Impersonate: true}); err != nil {
+		if h.provider, err = kube.NewProvider(clients, kube.ProviderOptions{Impersonate: true, CacheSize: o.cacheSize}); err != nil {
 			t.Fatal(err)
 		}
 		deps.Kube = h.provider
