@@ -285,14 +285,14 @@ func (a *App) LogStartup() {
 	}
 	if k := c.Kubernetes; k.Impersonating() {
 		im := k.Impersonation
-		a.Log.Info("kubernetes identity: tool calls act as the signed-in user (Impersonate-User/Impersonate-Group)", "user_claim", im.UserClaim,
+		a.Log.Info("tool calls act as the signed-in user in Kubernetes (kubernetes.identity: impersonate; Impersonate-User/Impersonate-Group)", "user_claim", im.UserClaim,
 			"user_prefix", im.UserPrefix, "groups_claim", im.GroupsClaim, "groups_prefix", im.GroupsPrefix, "users", im.Users, "groups", im.Groups,
 			"max_identity_age", im.MaxIdentityAge.String(), "group_change_lag_at_most", (im.MaxIdentityAge + c.Lifetimes.AccessToken).String(), "client_cache", im.CacheSize)
 		if !strings.Contains(" "+c.Scope+" ", " offline_access ") {
 			a.Log.Warn("scope has no offline_access: without an upstream refresh token every grant ends once its identity is older than kubernetes.impersonation.max_identity_age (the user signs in again)")
 		}
 	} else {
-		a.Log.Info("kubernetes identity: tool calls act as the server's own identity, the same for every user (kubernetes.identity: service-account)")
+		a.Log.Info("tool calls act as the server's own Kubernetes identity, the same for every user (kubernetes.identity: service-account)")
 	}
 	a.Log.Info("storage", "driver", c.Storage.Driver, "backend", a.Store.Backend(), "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
 	if c.Dev() {
