@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # ensure-deps.sh — make sure the Debian packages the test tiers need are installed.
 # As root it installs what is missing (non-interactively); otherwise it prints the apt-get command.
-#   chromium     headless browser for the conformance suite (/usr/lib/chromium/chromium)
+#   chromium     headless browser for the conformance suite, interop and pages (/usr/lib/chromium/chromium)
+#   chromium-headless-shell  the same engine's old headless shell, which the suite prefers when installed
+#                (about a fifth of Chromium's processor time per run; conformance/README.md)
 #   postgresql   server binaries for the PostgreSQL store tests (/usr/lib/postgresql/*/bin)
 # Extra packages can be asked for with CNPG_MCP_EXTRA_DEPS="pkg1 pkg2".
 set -euo pipefail
 
-packages=(chromium postgresql ca-certificates ${CNPG_MCP_EXTRA_DEPS:-})
+packages=(chromium chromium-headless-shell postgresql ca-certificates ${CNPG_MCP_EXTRA_DEPS:-})
 
 missing=()
 for pkg in "${packages[@]}"; do

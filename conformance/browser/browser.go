@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/css"
 	"github.com/chromedp/cdproto/dom"
@@ -25,9 +26,23 @@ import (
 // wrapper script that adds flags of its own).
 const DefaultExecPath = "/usr/lib/chromium/chromium"
 
+// HeadlessShellPath is Debian's chromium-headless-shell: Chromium's "old headless" build, the same
+// engine and DevTools protocol without the full browser around it — a fraction of the processor
+// time per flow.
+const HeadlessShellPath = "/usr/lib/chromium/chromium-headless-shell"
+
+// PreferredExecPath is the browser the suite starts by default: the headless shell when it is
+// installed, else the full Chromium.
+func PreferredExecPath() string {
+	if _, err := os.Stat(HeadlessShellPath); err == nil {
+		return HeadlessShellPath
+	}
+	return DefaultExecPath
+}
+
 // Options configure the browser process.
 type Options struct {
-	// ExecPath is the Chromium binary; DefaultExecPath when empty.
+	// ExecPath is the Chromium binary; PreferredExecPath() when empty.
 	ExecPath string
 	// StartTimeout bounds the browser start; 30 s when zero.
 	StartTimeout time.Duration
@@ -63,10 +78,10 @@ type Browser struct {
 // Available reports whether the Chromium binary exists, with an error that says how to get it.
 func Available(execPath string) error {
 	if execPath == "" {
-		execPath = DefaultExecPath
+		execPath = PreferredExecPath()
 	}
 	if _, err := os.Stat(execPath); err != nil {
-		return fmt.Errorf("%w at %s (install it with `apt-get install -y chromium`, or pass the binary's path): %v",
+		return fmt.Errorf("%w at %s (install it with `apt-get install -y chromium-headless-shell` (the lightest) or `chromium`, or pass the binary's path): %v",
 			ErrNoChromium, execPath, err)
 	}
 	return nil
@@ -80,7 +95,7 @@ func Start(ctx context.Context, opts Options) (*Browser, error) {
 	}
 	execPath := opts.ExecPath
 	if execPath == "" {
-		execPath = DefaultExecPath
+		execPath = PreferredExecPath()
 	}
 	if err := Available(execPath); err != nil {
 		return nil, err
@@ -139,6 +154,19 @@ func finishStart(ctx, allocCtx context.Context, allocCancel context.CancelFunc, 
 		return nil, fmt.Errorf("start chromium: %w", ctx.Err())
 	}
 	return b, nil
+}
+
+// Version is the browser's product and version (e.g. "HeadlessChrome/156.0.8078.129").
+func (b *Browser) Version(ctx context.Context) (string, error) {
+	runCtx, cancel := context.WithCancel(b.browserCtx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	r, err := chromedp.CallBrowser(runCtx, cdpbrowser.GetVersion, cdp.Empty{})
+	if err != nil {
+		return "", err
+	}
+	return r.Product, nil
 }
 
 // Close stops the browser process. It is safe to call more than once.
@@ -201,11 +229,17 @@ func (b *Browser) NewSession() (*Session, error) {
 }
 
 func (b *Browser) open() (*Session, error) {
+	return openTab(b.browserCtx, chromedp.WithNewBrowserContext())
+}
+
+// NewTab opens another tab in the session's browser context: it shares the session's cookies
+// (a user logged in at the upstream in one tab is logged in in the other). Close it when done; the
+// browser context lives as long as the session that created it.
+func (s *Session) NewTab() (*Session, error) { return openTab(s.ctx) }
+
+func openTab(parent context.Context, opts ...chromedp.ContextOption) (*Session, error) {
 	s := &Session{}
-	ctx, cancel := chromedp.NewContext(b.browserCtx,
-		chromedp.WithNewBrowserContext(),
-		chromedp.WithListener(s.onEvent),
-	)
+	ctx, cancel := chromedp.NewContext(parent, append(opts, chromedp.WithListener(s.onEvent))...)
 	s.ctx, s.cancel = ctx, cancel
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()

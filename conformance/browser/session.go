@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -171,6 +172,15 @@ func Eval[T any](ctx context.Context, s *Session, expr string) (T, error) {
 	return chromedp.Run(runCtx, chromedp.Evaluate[T](expr))
 }
 
+// WaitLoaded waits for the current page's load event (images, failed ones included, have been
+// tried and their handlers have run).
+func (s *Session) WaitLoaded(ctx context.Context) error {
+	runCtx, stop := s.bind(ctx)
+	defer stop()
+	_, err := chromedp.Run(runCtx, chromedp.Evaluate[bool](`new Promise(r => document.readyState === "complete" ? r(true) : addEventListener("load", () => r(true)))`, chromedp.EvalAwaitPromise))
+	return err
+}
+
 // StartNavigation sends the tab to url without waiting for the page to load: flows are driven by
 // polling the page, which copes with redirect chains that end anywhere. A network error on the
 // first document is returned as a *chromedp.LoadError.
@@ -220,6 +230,27 @@ func (s *Session) Cookies(ctx context.Context) ([]Cookie, error) {
 	for _, ck := range res.Cookies {
 		out = append(out, Cookie{Name: ck.Name, Domain: ck.Domain, Path: ck.Path, Secure: ck.Secure,
 			HTTPOnly: ck.HTTPOnly, SameSite: string(ck.SameSite)})
+	}
+	return out, nil
+}
+
+// HTTPCookies returns the cookies of the session's browser context with their values, for an
+// HTTP client that continues where the browser is (a flow replayed with the logged-in user's
+// session). Expired and session cookies alike are returned as the browser holds them.
+func (s *Session) HTTPCookies(ctx context.Context) ([]*http.Cookie, error) {
+	runCtx, stop := s.bind(ctx)
+	defer stop()
+	c := chromedp.FromContext(runCtx)
+	if c == nil || c.Browser == nil {
+		return nil, fmt.Errorf("session has no browser")
+	}
+	res, err := chromedp.CallBrowser(runCtx, storage.GetCookies, storage.GetCookiesParams{BrowserContextID: c.BrowserContextID})
+	if err != nil {
+		return nil, fmt.Errorf("read cookies: %w", err)
+	}
+	out := make([]*http.Cookie, 0, len(res.Cookies))
+	for _, ck := range res.Cookies {
+		out = append(out, &http.Cookie{Name: ck.Name, Value: ck.Value, Domain: ck.Domain, Path: ck.Path, Secure: ck.Secure, HttpOnly: ck.HTTPOnly})
 	}
 	return out, nil
 }

@@ -190,24 +190,34 @@ func asm08(t *T) {
 	}
 }
 
-// ASM-09: authorization_response_iss_parameter_supported is true iff iss is sent.
+// ASM-09: authorization_response_iss_parameter_supported is true iff iss is sent. The responses
+// compared are an error response (when the AS redirects one without a login) and the success
+// response of the run's shared grant: an AS that shows errors as a page still has one.
 func asm09(t *T) {
 	m, _ := t.discoverAS()
 	advertised, _ := m.Bool("authorization_response_iss_parameter_supported")
-	c := t.RegisterClient(nil)
-	f := &Flow{Client: c, Extra: nil}
-	params := t.AuthParams(f)
-	params.Set("response_type", "conformance_bogus")
-	p := t.ProbeAuthorize("authorization request with an unsupported response_type", params, nil, c.RedirectURI)
-	if p.Kind != ClientRedirect {
-		t.Skipf("could not get an authorization response without logging in (the request %s); AZ-14 covers iss on the other responses", p.Describe())
+	type seen struct {
+		what string
+		iss  bool
 	}
-	sent := p.Client.Has("iss")
-	switch {
-	case advertised && !sent:
-		t.Errorf("metadata says authorization_response_iss_parameter_supported, but the error response has no iss")
-	case !advertised && sent:
-		t.Errorf("the authorization response carries iss but metadata does not advertise authorization_response_iss_parameter_supported")
+	var responses []seen
+	c := t.RegisterClient(nil)
+	params := t.AuthParams(&Flow{Client: c})
+	params.Set("response_type", "conformance_bogus")
+	if p := t.ProbeAuthorize("authorization request with an unsupported response_type", params, nil, c.RedirectURI); p.Kind == ClientRedirect {
+		responses = append(responses, seen{"the error response to an unsupported response_type", p.Client.Has("iss")})
+	} else {
+		t.Logf("an unsupported response_type got no redirect (%s); the success response is compared", p.Describe())
+	}
+	g := t.SharedGrant()
+	responses = append(responses, seen{"the success response of the run's authorization", g.Flow.Response.Has("iss")})
+	for _, r := range responses {
+		switch {
+		case advertised && !r.iss:
+			t.Errorf("metadata says authorization_response_iss_parameter_supported, but %s has no iss", r.what)
+		case !advertised && r.iss:
+			t.Errorf("%s carries iss but metadata does not advertise authorization_response_iss_parameter_supported", r.what)
+		}
 	}
 }
 

@@ -134,10 +134,24 @@ func cli07(t *T) {
 // CLI-08: Claude's hosted redirect URIs register and match exactly.
 func cli08(t *T) {
 	uris := []string{"https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback"}
-	c := t.RegisterClient(func(m map[string]any) {
-		m["redirect_uris"] = uris
-		m["client_name"] = "claudeai"
-	})
+	// Registering these URIs is this row's subject, not a precondition: a refusal (a redirect
+	// allow-list, an https policy) fails it, as it keeps Claude from connecting.
+	// (Without dynamic registration the client is a metadata document, as in every row.)
+	var c *Client
+	if t.AS().RegistrationEndpoint == "" {
+		c = t.RegisterClient(func(m map[string]any) { m["redirect_uris"] = uris; m["client_name"] = "claudeai" })
+	} else {
+		ep := t.env.redirect.NewEndpoint()
+		meta := oauthclient.PublicClientMetadata("claudeai", ep.URI())
+		meta["redirect_uris"] = uris
+		reg, resp, err := t.client.Register(t.Label("register Claude's hosted redirect URIs"), t.registration(), meta)
+		t.inconclusiveIfRateLimited("register Claude's hosted redirect URIs", resp)
+		if err != nil {
+			t.Errorf("Claude's hosted redirect URIs cannot be registered (%v): claude.ai and claude.com cannot connect", err)
+			return
+		}
+		c = &Client{ID: reg.ClientID, RedirectURI: ep.URI(), Endpoint: ep, Reg: reg, Metadata: meta, AuthMethod: "none"}
+	}
 	for _, u := range uris {
 		p := t.ProbeAuthorize("Claude redirect URI", t.AuthParams(&Flow{Client: c, RedirectURI: ptr(u)}), nil, u)
 		if p.refused() || p.Kind == ServerError {
@@ -183,6 +197,7 @@ func cli11(t *T) {
 
 // CLI-15: the status used for invalid_grant (reported), never 5xx.
 func cli15(t *T) {
+	defer t.gradeRecordedForms(tokenErrors, true)
 	c := t.RegisterClient(nil)
 	resp := t.Token("redeem a bogus code", t.bogusCodeForm(c))
 	if resp.Status >= 500 {

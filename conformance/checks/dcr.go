@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -43,17 +44,23 @@ func (t *T) loopbackMeta(mod func(map[string]any)) map[string]any {
 	return m
 }
 
-// expectRegistrationError: 400 with a JSON error from the RFC 7591 list.
+// expectRegistrationError: the registration must be refused (registered fails the row); the
+// refusal's form — 400 with a JSON error from the RFC 7591 list — is DCR-03's requirement: another
+// row warns and DCR-03 fails for it (see wrongForm).
 func (t *T) expectRegistrationError(what string, resp *oauthclient.Response, codes ...string) {
 	if resp.Status == http.StatusCreated || resp.Status == http.StatusOK {
 		t.Errorf("%s: registered (%s); it must be refused", what, resp.Describe())
 		return
 	}
+	if resp.Status >= 500 {
+		t.wrongForm(registrationErrors, true, what, fmt.Sprintf("with %s instead of an RFC 7591 error", resp.Describe()))
+		return
+	}
 	if resp.Status != http.StatusBadRequest {
-		t.Errorf("%s: refused with HTTP %d, want 400 (RFC 7591 §3.2.2)", what, resp.Status)
+		t.wrongForm(registrationErrors, false, what, fmt.Sprintf("with HTTP %d, want 400 (RFC 7591 §3.2.2)", resp.Status))
 	}
 	if resp.JSON == nil || resp.ErrorCode() == "" {
-		t.Errorf("%s: the error response is not JSON with an error code (%s)", what, resp.Describe())
+		t.wrongForm(registrationErrors, false, what, fmt.Sprintf("the error response is not JSON with an error code (%s)", resp.Describe()))
 		return
 	}
 	if len(codes) > 0 && !slices.Contains(codes, resp.ErrorCode()) {
@@ -104,8 +111,10 @@ func dcr02(t *T) {
 	}
 }
 
-// DCR-03: errors are 400 JSON with RFC 7591 codes.
+// DCR-03: errors are 400 JSON with RFC 7591 codes: its own probes, and every refusal of the wrong
+// form the other registration rows saw.
 func dcr03(t *T) {
+	defer t.gradeRecordedForms(registrationErrors, false)
 	t.expectRegistrationError("no redirect_uris", t.register("register without redirect_uris", t.loopbackMeta(func(m map[string]any) { delete(m, "redirect_uris") })),
 		"invalid_redirect_uri", "invalid_client_metadata")
 	resp, err := t.client.PostRaw(t.Label("register with malformed JSON"), t.registration(), "application/json", `{"redirect_uris": [`, nil)

@@ -36,6 +36,8 @@ func (t *T) design() *designInfo {
 	if s.d != nil {
 		return s.d
 	}
+	t.detecting = true
+	defer func() { t.detecting = false }()
 	c := t.RegisterClient(nil)
 	f := &Flow{Client: c}
 	p := t.ProbeAuthorize("design detection: where does an authorization request lead?", t.AuthParams(f), nil, c.RedirectURI)

@@ -66,9 +66,77 @@ type Config struct {
 	FlowTimeout time.Duration
 	// NoPrefetch turns off running plain browser flows ahead of time.
 	NoPrefetch bool
-	// FreshContexts runs even the prefetched plain flows in fresh browser contexts (slower;
-	// by default they share one logged-in tab, see flowPool).
+	// FreshContexts is the slow, strict mode: every browser flow in a fresh browser context (no
+	// logged-in tab, no plain flow replayed over HTTP) and one check at a time.
 	FreshContexts bool
+	// Parallel is how many checks run side by side (4 when zero; 1 with FreshContexts).
+	Parallel int
+}
+
+// Mode names how the run drives flows: "fast" or "strict (--fresh-contexts)".
+func (e *Env) Mode() string {
+	if e.cfg.FreshContexts {
+		return ModeStrict
+	}
+	return ModeFast
+}
+
+// ModeDetail describes the run's mode in a sentence (call it after the run: it says whether
+// replays stopped).
+func (e *Env) ModeDetail() string {
+	if e.cfg.FreshContexts {
+		return "every browser flow in a fresh browser context, no flow replayed over HTTP, one check at a time"
+	}
+	e.logged.mu.Lock()
+	off := e.logged.off
+	e.logged.mu.Unlock()
+	replays := "flows that are only a precondition replayed over HTTP with the logged-in browser's cookies"
+	if off != "" {
+		replays = "flows that are only a precondition ran in the logged-in browser: replays over HTTP stopped (" + off + ")"
+	}
+	return fmt.Sprintf("one login; %s; up to %d checks side by side; --fresh-contexts for the slow, strict mode", replays, e.Workers())
+}
+
+// BrowserInfo names the browser the run used: its binary (or DevTools URL) and version ("" when
+// no browser started).
+func (e *Env) BrowserInfo(ctx context.Context) string {
+	e.browserOnce.Do(func() {}) // the run is over: no browser starts after this
+	b := e.browser
+	if b == nil {
+		return ""
+	}
+	where := e.cfg.Browser.ExecPath
+	switch {
+	case e.cfg.SharedBrowser != nil:
+		where = "a browser shared by the caller"
+	case e.cfg.Browser.RemoteURL != "":
+		where = e.cfg.Browser.RemoteURL
+	case where == "":
+		where = browser.PreferredExecPath()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if v, err := b.Version(ctx); err == nil {
+		return where + " (" + v + ")"
+	}
+	return where
+}
+
+// Run modes (report.Run.Mode).
+const (
+	ModeFast   = "fast"
+	ModeStrict = "strict (--fresh-contexts)"
+)
+
+// Workers is how many checks run side by side.
+func (e *Env) Workers() int {
+	switch {
+	case e.cfg.FreshContexts:
+		return 1
+	case e.cfg.Parallel > 0:
+		return e.cfg.Parallel
+	}
+	return 4
 }
 
 // UpstreamClient is an upstream (Auth0) application the suite may use directly.
@@ -87,7 +155,8 @@ type Env struct {
 	cfg       Config
 	transport http.RoundTripper
 
-	redirect *redirect.Listener
+	redirect  *redirect.Listener
+	closeOnce sync.Once
 
 	browserOnce sync.Once
 	browser     *browser.Browser
@@ -98,16 +167,31 @@ type Env struct {
 
 	mu      sync.Mutex
 	results map[string]report.Result
+	running map[string]chan struct{}
 	timings map[string]time.Duration
+	counts  map[string]int
 
 	driver       *login.Driver
 	shared       sharedGrant
 	sharedClient sharedClient
 	pool         *flowPool
-	tab          *browser.Session
+	logged       loggedIn
 	upstreamToks upstreamTokens
 	clients      map[string]*Client
 	design       designOnce
+	formats      formatLedger
+	// concurrent is set while checks run side by side (see Schedule).
+	concurrent concurrentFlag
+	// browserCPU is the browser's processor time, read when the run closes it (0: unknown).
+	browserCPU time.Duration
+}
+
+// BrowserCPU is the processor time the browser the run started used (read from /proc when the
+// run closed it; 0 when unknown: a remote or shared browser, or no /proc).
+func (e *Env) BrowserCPU() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.browserCPU
 }
 
 // NewEnv validates cfg and starts the redirect listener. Close it when the run is over.
@@ -142,8 +226,8 @@ func NewEnv(cfg Config) (*Env, error) {
 	if tr == nil {
 		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}
 	}
-	e := &Env{cfg: cfg, transport: tr, redirect: ln, results: map[string]report.Result{},
-		timings: map[string]time.Duration{}, driver: login.New(cfg.Login)}
+	e := &Env{cfg: cfg, transport: tr, redirect: ln, results: map[string]report.Result{}, running: map[string]chan struct{}{},
+		timings: map[string]time.Duration{}, counts: map[string]int{}, driver: login.New(cfg.Login)}
 	depth := 2
 	if cfg.NoPrefetch {
 		depth = 0
@@ -155,12 +239,19 @@ func NewEnv(cfg Config) (*Env, error) {
 // Config returns the configuration.
 func (e *Env) Config() Config { return e.cfg }
 
-// Close stops the browser and the redirect listener.
-func (e *Env) Close() {
+// Close stops the browser and the redirect listener. It may be called more than once.
+func (e *Env) Close() { e.closeOnce.Do(e.close) }
+
+func (e *Env) close() {
 	e.pool.close()
-	e.dropCheckTab()
+	e.closeLoggedIn()
 	e.browserOnce.Do(func() {}) // waits for a start in progress
 	if e.browser != nil && e.cfg.SharedBrowser == nil {
+		if d, err := e.browser.CPUTime(); err == nil {
+			e.mu.Lock()
+			e.browserCPU = d
+			e.mu.Unlock()
+		}
 		e.browser.Close()
 	}
 	_ = e.redirect.Close()
@@ -169,14 +260,10 @@ func (e *Env) Close() {
 // Redirect is the loopback redirect listener.
 func (e *Env) Redirect() *redirect.Listener { return e.redirect }
 
-// StartBrowser starts the browser in the background (the run's first checks need none), with one
-// session kept open ahead of time.
+// StartBrowser starts the browser in the background (the preflight's first steps need none),
+// with one session kept open ahead of time.
 func (e *Env) StartBrowser() {
-	go func() {
-		if _, err := e.Browser(); err == nil {
-			e.pool.start()
-		}
-	}()
+	go func() { _, _ = e.Browser() }()
 }
 
 // Browser returns the browser, starting it on first use.
@@ -232,6 +319,23 @@ func (e *Env) addTiming(name string, d time.Duration) {
 	e.mu.Lock()
 	e.timings[name] += d
 	e.mu.Unlock()
+}
+
+func (e *Env) addCount(name string) {
+	e.mu.Lock()
+	e.counts[name]++
+	e.mu.Unlock()
+}
+
+// Counts returns how many times each costly activity ran (browser flows by kind, …).
+func (e *Env) Counts() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]int, len(e.counts))
+	for k, v := range e.counts {
+		out[k] = v
+	}
+	return out
 }
 
 // Timings returns the accumulated time per activity (browser start, browser flows, …).

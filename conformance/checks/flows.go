@@ -209,6 +209,12 @@ type Flow struct {
 	// unusual parameters the server must accept): its failure fails the check. Otherwise the
 	// flow is a precondition and its failure makes the check inconclusive.
 	Subject bool
+	// Browser insists on a browser flow (never replayed over HTTP): the check reads what the
+	// browser did (its navigations, the pages it saw).
+	Browser bool
+	// WantFragment waits for the landing page to report the URL fragment of the authorization
+	// response (tokens leaked in a fragment, SEC-04); other flows do not wait for it.
+	WantFragment bool
 }
 
 // FlowResult is where a browser flow ended.
@@ -275,8 +281,25 @@ func (t *T) AuthParams(f *Flow) url.Values {
 }
 
 // Browse runs a browser flow. It does not judge: a flow that ends on an error page returns with
-// Err set (and a screenshot in the evidence).
+// Err set (and a screenshot in the evidence). A flow that denies consent or stops at the consent
+// page runs in the logged-in tab too; when that tab shows no consent page (a server that remembers
+// the user's consent, or keeps its own login session) it is repeated in a fresh browser context,
+// so the outcome is about the consent page, not the tab.
 func (t *T) Browse(f Flow) *FlowResult {
+	r := t.browse(f)
+	if f.Session == nil && f.tabOK() && f.Consent != login.Approve && !t.env.cfg.FreshContexts && !r.Outcome.SawConsent {
+		t.Logf("%s: the logged-in tab showed no consent page (%v); repeating in a fresh browser context", orName(f.Name, "the flow"), r.Err)
+		f.Fresh = true
+		r = t.browse(f)
+	}
+	return r
+}
+
+func (t *T) browse(f Flow) *FlowResult {
+	held := f.Client == nil
+	if held {
+		f.Client = t.holdFlowClient()
+	}
 	params := t.AuthParams(&f)
 	res := &FlowResult{Client: f.Client, Verifier: f.Verifier, State: params.Get("state"), Params: params,
 		URL: oauthclient.AuthorizeURL(t.AS().AuthorizationEndpoint, params)}
@@ -286,19 +309,37 @@ func (t *T) Browse(f Flow) *FlowResult {
 	}
 	s := f.Session
 	shared := false
-	if s == nil && f.canShareTab() && !t.env.cfg.FreshContexts {
-		s, err = t.env.checkTab(b)
+	if s == nil && f.tabOK() && !t.env.cfg.FreshContexts {
+		s, err = t.env.acquireTab(b)
 		t.Must(err, "open a browser session")
 		shared = true
+		defer func() {
+			t.env.releaseTab(s, res.Err != nil)
+			if res.Err == nil && res.Got && res.Response.Code() != "" {
+				t.env.loggedInReady(res.Outcome.SawLogin)
+			}
+		}()
 	}
-	if s == nil {
+	switch {
+	case s == nil:
 		s, err = b.NewSession()
 		t.Must(err, "open a browser session")
 		defer s.Close()
+		t.env.addCount("in a fresh browser context")
+	case shared:
+		t.env.addCount("in the logged-in browser")
+	default:
+		t.env.addCount("in a browser of " + t.entry.ID)
 	}
 	name := f.Name
 	if name == "" {
 		name = "browser"
+	}
+	if f.Client.Endpoint != nil {
+		if !held {
+			f.Client.Endpoint.Hold()
+		}
+		defer f.Client.Endpoint.Release()
 	}
 	before := len(f.Client.Endpoint.Hits())
 	ctx, cancel := context.WithTimeout(t.ctx, t.env.cfg.FlowTimeout)
@@ -320,11 +361,12 @@ func (t *T) Browse(f Flow) *FlowResult {
 	}
 	if hits := f.Client.Endpoint.Hits(); len(hits) > before {
 		res.Response, res.Got = hits[before], true
-		// Give the landing page's script a moment to report a fragment.
-		if res.Response.Fragment == "" {
-			time.Sleep(20 * time.Millisecond)
-			if hits = f.Client.Endpoint.Hits(); len(hits) > before {
-				res.Response = hits[before]
+		if f.WantFragment {
+			// The landing page's script reports the fragment (or that there is none).
+			if r, err := f.Client.Endpoint.WaitReported(ctx, before); err == nil {
+				res.Response = r
+			} else {
+				t.Logf("the landing page did not report the URL fragment: %v", err)
 			}
 		}
 	}
@@ -332,9 +374,6 @@ func (t *T) Browse(f Flow) *FlowResult {
 	res.Navigations = navs[navsBefore:]
 	for _, n := range res.Navigations {
 		t.rec.AddNavigation(evidence.Navigation{Session: name, Time: n.Time, Method: n.Method, URL: n.URL, RedirectStatus: n.RedirectStatus})
-	}
-	if res.Err != nil && shared {
-		t.env.dropCheckTab() // a broken flow may leave the tab anywhere: start clean next time
 	}
 	if fe, ok := login.AsFlowError(res.Err); ok {
 		if fe.Status == http.StatusTooManyRequests {
@@ -346,38 +385,14 @@ func (t *T) Browse(f Flow) *FlowResult {
 	return res
 }
 
-// canShareTab reports whether a flow may run in the run's logged-in tab: nothing about it
-// depends on a fresh browser (no login page expected, the usual user, the consent approved).
-func (f Flow) canShareTab() bool {
-	return f.Credentials == nil && !f.Fresh && !f.StopAtLogin && f.Consent == login.Approve
-}
+// canShareTab reports whether a flow may run in the run's logged-in tab and be prepared ahead or
+// replayed: nothing about it depends on a fresh browser (no login page expected, the usual user,
+// the consent approved).
+func (f Flow) canShareTab() bool { return f.tabOK() && f.Consent == login.Approve }
 
-// checkTab is a long-lived tab in which checks run flows that do not need a fresh browser: the
-// user stays logged in at the upstream, as a real user would (see flowPool for the reasoning).
-func (e *Env) checkTab(b *browser.Browser) (*browser.Session, error) {
-	if e.cfg.SharedTab != nil {
-		return e.cfg.SharedTab, nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.tab == nil {
-		s, err := b.NewSession()
-		if err != nil {
-			return nil, err
-		}
-		e.tab = s
-	}
-	return e.tab, nil
-}
-
-func (e *Env) dropCheckTab() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.tab != nil {
-		e.tab.Close()
-		e.tab = nil
-	}
-}
+// tabOK reports whether a flow may run in the logged-in tab at all (no login page expected, the
+// usual user); Browse repeats a consent-page flow that saw no consent page in a fresh context.
+func (f Flow) tabOK() bool { return f.Credentials == nil && !f.Fresh && !f.StopAtLogin }
 
 // Screenshot adds a screenshot of s to the evidence.
 func (t *T) Screenshot(s *browser.Session, label string) {
@@ -398,7 +413,18 @@ func (t *T) Screenshot(s *browser.Session, label string) {
 func (t *T) Authorize(f Flow) *FlowResult {
 	var r *FlowResult
 	plain := f.isDefault()
-	if plain {
+	if t.replayable(f) {
+		var why string
+		if r, why = t.replay(f); r == nil {
+			t.Logf("%s: the replay over HTTP stopped (%s); running the flow in the browser", orName(f.Name, "the flow"), why)
+			r = t.Browse(f)
+			if r.Err == nil && r.Got && r.Response.Code() != "" && !r.Outcome.SawLogin {
+				// (A browser that had to log in again — the upstream's session ended, e.g. after
+				// its clock moved — has new cookies for the next replays.)
+				t.env.stopReplays(fmt.Sprintf("a flow the browser completed did not complete over HTTP (%s)", why))
+			}
+		}
+	} else if plain {
 		if it, ok := t.env.pool.take(t); ok {
 			r = it.res
 			t.Logf("%s: a prefetched browser flow (made %s before use)", f.Name, time.Since(it.made).Round(time.Millisecond))
@@ -431,7 +457,7 @@ func (t *T) Authorize(f Flow) *FlowResult {
 			t.Fatalf("%s: %s", name, problem)
 		}
 		owner := ""
-		if plain {
+		if f.isPlain() {
 			owner = "AZ-01"
 		}
 		t.Inconclusive("authorize in the browser ("+name+")", problem, "", owner)
@@ -548,6 +574,40 @@ func (t *T) inconclusiveIfRateLimited(step string, resp *oauthclient.Response) {
 type sharedClient struct {
 	mu sync.Mutex
 	c  *Client
+	// more are further standard clients for flows that need "a client" while the shared one is
+	// in another flow (see holdFlowClient).
+	more []*Client
+}
+
+// holdFlowClient returns a standard client for a flow that names none, with its redirect URI held
+// for the flow (release it with Endpoint.Release): the shared client when no other flow holds
+// it, else another standard client — a few are registered when checks run side by side, so
+// their flows do not wait for one another.
+func (t *T) holdFlowClient() *Client {
+	first := t.RegisterClient(nil)
+	if first.Endpoint == nil {
+		return first
+	}
+	s := &t.env.sharedClient
+	s.mu.Lock()
+	clients := append([]*Client{first}, s.more...)
+	s.mu.Unlock()
+	for _, c := range clients {
+		if c.Endpoint.TryHold() {
+			return c
+		}
+	}
+	if len(clients) < t.env.Workers()+1 {
+		c := t.NewClient(func(m map[string]any) { m["client_name"] = "mcp-auth-conformance (shared client)" })
+		if c.Endpoint != nil && c.Endpoint.TryHold() {
+			s.mu.Lock()
+			s.more = append(s.more, c)
+			s.mu.Unlock()
+			return c
+		}
+	}
+	first.Endpoint.Hold()
+	return first
 }
 
 // rememberClient keeps a confidential client, so token requests made with its client_id are

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/consentform"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/oauthclient"
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/report"
 )
 
 // ProbeKind classifies where an authorization request led.
@@ -37,6 +38,8 @@ type AuthzProbe struct {
 	Client url.Values
 	// Left is the off-origin URL the AS sent the browser to (the upstream) when it proceeded that way.
 	Left string
+	// Upstream is the upstream URL the probe followed in a pass-through design (the upstream decides).
+	Upstream string
 	// Form is the consent form when the flow stopped on a consent page.
 	Form *consentform.Form
 	// Hops are the responses seen, in order.
@@ -58,7 +61,13 @@ func (p *AuthzProbe) Describe() string {
 		}
 		return fmt.Sprintf("%s (%s)", p.Kind, v.Encode())
 	case Rejected, ServerError:
+		if p.Upstream != "" {
+			return fmt.Sprintf("%s at the upstream %s (%s)", p.Kind, stripQuery(p.FinalURL), p.Final.Describe())
+		}
 		return fmt.Sprintf("%s (%s)", p.Kind, p.Final.Describe())
+	}
+	if p.Upstream != "" {
+		return fmt.Sprintf("%s: the upstream %s answered HTTP %d", p.Kind, stripQuery(p.FinalURL), p.Final.Status)
 	}
 	if p.Left != "" {
 		u, _ := url.Parse(p.Left)
@@ -109,17 +118,45 @@ func matchesAny(loc *url.URL, uris []string) bool {
 
 // ProbeAuthorize sends an authorization request over HTTP (no browser) and follows redirects that
 // stay on the AS's origin, stopping at the client's redirect URI (any of clientURIs), at a page, or
-// when the flow leaves for another origin (the upstream). jar may be nil.
+// when the flow leaves for another origin (the upstream). In a pass-through design the upstream is
+// the authorization server that decides, so the redirects are followed there too: the answer is
+// the upstream's (its error page, its error redirect, or its login page). jar may be nil.
 func (t *T) ProbeAuthorize(label string, params url.Values, jar http.CookieJar, clientURIs ...string) *AuthzProbe {
 	as := t.AS()
 	start := oauthclient.AuthorizeURL(as.AuthorizationEndpoint, params)
 	return t.probeFrom(label, start, jar, clientURIs)
 }
 
+// deciders are the origins whose answer to an authorization request counts: the AS's, and in a
+// pass-through design the upstream's. (Design detection itself looks at the AS's answer only.)
+func (t *T) deciders() []*url.URL {
+	if t.detecting {
+		return nil
+	}
+	if d := t.design(); d.Kind == report.DesignPassThrough && d.Upstream != "" {
+		if u, err := url.Parse(d.Upstream); err == nil {
+			return []*url.URL{u}
+		}
+	}
+	return nil
+}
+
 func (t *T) probeFrom(label, start string, jar http.CookieJar, clientURIs []string) *AuthzProbe {
 	as := t.AS()
 	asURL, err := url.Parse(as.AuthorizationEndpoint)
 	t.Must(err, "parse the authorization endpoint")
+	also := t.deciders()
+	decides := func(u *url.URL) bool {
+		if sameOrigin(u, asURL) {
+			return true
+		}
+		for _, o := range also {
+			if sameOrigin(u, o) {
+				return true
+			}
+		}
+		return false
+	}
 	if jar == nil {
 		jar = NewJar()
 	}
@@ -150,15 +187,20 @@ func (t *T) probeFrom(label, start string, jar http.CookieJar, clientURIs []stri
 				p.Kind, p.Client = ClientRedirect, loc.Query()
 				return p
 			}
-			if !sameOrigin(loc, asURL) {
+			if !decides(loc) {
 				p.Kind, p.Left = Proceed, loc.String()
 				return p
+			}
+			if !sameOrigin(loc, asURL) && p.Upstream == "" {
+				p.Upstream = loc.String()
 			}
 			next = loc.String()
 		default:
 			p.Kind = Proceed
-			if f, err := consentform.Parse(next, resp.Body); err == nil {
-				p.Form = f
+			if cur, err := url.Parse(next); err == nil && sameOrigin(cur, asURL) {
+				if f, err := consentform.Parse(next, resp.Body); err == nil {
+					p.Form = f
+				}
 			}
 			return p
 		}

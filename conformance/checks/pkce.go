@@ -18,6 +18,8 @@ func pkceChecks() map[string]func(*T) {
 func (t *T) expectAuthzRefused(what string, p *AuthzProbe, codes ...string) {
 	switch {
 	case p.Kind == Rejected:
+	case p.Kind == ServerError:
+		t.refusedAuthz(what, p)
 	case p.Kind == ClientRedirect && p.Client.Get("error") != "":
 		if e := p.Client.Get("error"); len(codes) > 0 && !contains(codes, e) {
 			t.Warnf("%s: error=%s, expected %s", what, e, strings.Join(codes, " or "))

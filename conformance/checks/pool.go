@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cnpg-mcp/cnpg-mcp/conformance/browser"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/evidence"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/login"
 )
@@ -36,7 +35,6 @@ type flowPool struct {
 	epoch   int
 	dead    bool
 	client  *Client
-	tab     *browser.Session
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	ctx     context.Context
@@ -57,11 +55,17 @@ func newFlowPool(env *Env, depth int) *flowPool {
 	return p
 }
 
-// isDefault reports whether a flow is the plain kind the pool makes.
-func (f Flow) isDefault() bool {
+// isPlain reports whether a flow is a plain authorization: the usual request for a standard
+// client, approved, by the usual user (its failure is AZ-01's).
+func (f Flow) isPlain() bool {
 	return f.Client == nil && f.Scope == nil && f.Resource == nil && f.State == nil && f.Verifier == "" &&
 		f.Challenge == nil && f.Method == nil && f.RedirectURI == nil && f.Params == nil && f.Extra == nil &&
-		f.Consent == login.Approve && !f.StopAtLogin && f.Session == nil && f.Credentials == nil && !f.Fresh && f.Until == nil
+		f.Consent == login.Approve && !f.StopAtLogin && f.Credentials == nil
+}
+
+// isDefault reports whether a flow is the plain kind the pool makes ahead of time.
+func (f Flow) isDefault() bool {
+	return f.isPlain() && f.Session == nil && !f.Fresh && f.Until == nil && !f.Subject && !f.Browser
 }
 
 // take returns a prefetched flow, starting the producer on first use. ok is false when the pool
@@ -181,25 +185,8 @@ func (p *flowPool) makeOne(epoch int) (it pooled, ok bool) {
 		p.client = c
 		p.mu.Unlock()
 	}
-	f := Flow{Client: c, Name: "prefetched flow"}
-	if !p.env.cfg.FreshContexts {
-		if p.tab == nil {
-			b, err := p.env.Browser()
-			if err != nil {
-				return pooled{}, false
-			}
-			if p.tab, err = b.NewSession(); err != nil {
-				return pooled{}, false
-			}
-		}
-		f.Session = p.tab
-	}
-	r := t.Browse(f)
+	r := t.Browse(Flow{Client: c, Name: "prefetched flow"})
 	if r.Err != nil || !r.Got || r.Response.Code() == "" {
-		if p.tab != nil {
-			p.tab.Close()
-			p.tab = nil
-		}
 		return pooled{}, false
 	}
 	return pooled{res: r, rec: rec.Snapshot(), epoch: epoch, made: time.Now()}, true
@@ -246,7 +233,4 @@ func (p *flowPool) close() {
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	p.wg.Wait()
-	if p.tab != nil {
-		p.tab.Close()
-	}
 }

@@ -63,8 +63,9 @@ func (t *T) loggedInTab() *browser.Session {
 	if err != nil {
 		t.Fatalf("cannot run the browser: %v", err)
 	}
-	s, err := t.env.checkTab(b)
+	s, err := t.env.acquireTab(b)
 	t.Must(err, "open a browser session")
+	t.Cleanup(func() { t.env.releaseTab(s, t.Failed()) })
 	return s
 }
 
@@ -130,15 +131,59 @@ func pxy02(t *T) {
 			t.Errorf("the consent page does not show the client_name %q", name)
 		}
 	}
-	for _, sc := range withoutOffline(scopesOf(t.Discovery().DefaultScope)) {
-		if !strings.Contains(text, sc) {
-			t.Errorf("the consent page does not show the requested scope %q", sc)
+	requested := withoutOffline(scopesOf(t.Discovery().DefaultScope))
+	var missing []string
+	for _, sc := range requested {
+		switch how := scopeShown(text, sc); how {
+		case "":
+			missing = append(missing, sc)
+		case "by name":
+		default:
+			t.Logf("the consent page shows the scope %q %s", sc, how)
 		}
+	}
+	switch {
+	case len(missing) == 0:
+	case len(missing) == len(requested):
+		t.Errorf("the consent page shows none of the requested scopes (%s), neither by name nor by a description the suite recognises", strings.Join(missing, ", "))
+	default:
+		t.Errorf("the consent page does not show the requested scope(s) %s, neither by name nor by a description the suite recognises", strings.Join(missing, ", "))
 	}
 	ru, _ := url.Parse(c.RedirectURI)
 	if !strings.Contains(text, c.RedirectURI) && !strings.Contains(text, ru.Host) {
 		t.Errorf("the consent page does not show the redirect URI %s (or its host)", c.RedirectURI)
 	}
+}
+
+// scopeDescriptions are the usual human wordings of the OpenID Connect scopes on consent pages
+// ("Verify your identity" for openid).
+var scopeDescriptions = map[string]*regexp.Regexp{
+	"openid":  regexp.MustCompile(`(?i)\b(identity|sign(ed)?[ -]?in|log(ged)?[ -]?in|who you are|openid)\b`),
+	"profile": regexp.MustCompile(`(?i)\bprofile\b`),
+	"email":   regexp.MustCompile(`(?i)\be-?mail\b`),
+	"phone":   regexp.MustCompile(`(?i)\bphone\b`),
+	"address": regexp.MustCompile(`(?i)\baddress\b`),
+}
+
+var scopeSeparators = strings.NewReplacer(":", " ", "_", " ", "-", " ", ".", " ", "/", " ")
+
+// scopeShown says how a consent page's text shows a scope: "by name", by its name in words
+// ("mcp read" for mcp:read, "offline access"), by a usual description of an OpenID scope, or not
+// at all ("").
+func scopeShown(text, scope string) string {
+	if strings.Contains(text, scope) {
+		return "by name"
+	}
+	words := strings.Join(strings.Fields(scopeSeparators.Replace(scope)), " ")
+	if words != "" && strings.Contains(strings.ToLower(strings.Join(strings.Fields(scopeSeparators.Replace(text)), " ")), strings.ToLower(words)) {
+		return fmt.Sprintf("in words (%q)", words)
+	}
+	if re, ok := scopeDescriptions[scope]; ok {
+		if m := re.FindString(text); m != "" {
+			return fmt.Sprintf("by a description (%q)", m)
+		}
+	}
+	return ""
 }
 
 var csrfFieldRE = regexp.MustCompile(`(?i)csrf|xsrf|nonce|token`)
@@ -288,9 +333,18 @@ func (t *T) captureUpstream(s *browser.Session, name string) (*FlowResult, strin
 	return r, up
 }
 
-// completeElsewhere logs in at the upstream from another browser with the captured URL and
-// reports whether the client's redirect URI received a code.
+// completeElsewhere logs in at the upstream from another browser with the captured URL and fails
+// the check when the client's redirect URI received a code.
 func (t *T) completeElsewhere(r *FlowResult, upstreamURL string, b *browser.Session) {
+	if t.codeElsewhere(r, upstreamURL, b) {
+		t.Screenshot(b, "browser B received a code")
+		t.Errorf("browser B, which never approved consent, completed the flow and the client received a code: the upstream state is not bound to the browser that consented (confused deputy, GHSA-rww4-4w9c-7733)")
+	}
+}
+
+// codeElsewhere logs in at the upstream from another browser with the captured URL and reports
+// whether the client's redirect URI received a code.
+func (t *T) codeElsewhere(r *FlowResult, upstreamURL string, b *browser.Session) bool {
 	before := len(r.Client.Endpoint.Hits())
 	ctx, cancel := context.WithTimeout(t.ctx, t.env.cfg.FlowTimeout)
 	defer cancel()
@@ -300,16 +354,17 @@ func (t *T) completeElsewhere(r *FlowResult, upstreamURL string, b *browser.Sess
 		t.rec.AddNavigation(evidence.Navigation{Session: "B", Time: n.Time, Method: n.Method, URL: n.URL, RedirectStatus: n.RedirectStatus})
 	}
 	t.Logf("browser B: %s (%v)", out.Stopped, err)
-	if hits := r.Client.Endpoint.Hits(); len(hits) > before {
-		for _, h := range hits[before:] {
-			if h.Code() != "" {
-				t.Screenshot(b, "browser B received a code")
-				t.Errorf("browser B, which never approved consent, completed the flow and the client received a code: the upstream state is not bound to the browser that consented (confused deputy, GHSA-rww4-4w9c-7733)")
-				return
-			}
-		}
-		t.Logf("the client received an error instead of a code: %s", hits[before].Error())
+	hits := r.Client.Endpoint.Hits()
+	if len(hits) <= before {
+		return false
 	}
+	for _, h := range hits[before:] {
+		if h.Code() != "" {
+			return true
+		}
+	}
+	t.Logf("the client received an error instead of a code: %s", hits[before].Error())
+	return false
 }
 
 // PXY-06: upstream state is bound to the browser that consented.
@@ -322,9 +377,14 @@ func pxy06(t *T) {
 }
 
 // PXY-07: nothing set before approval binds the browser: a browser that only viewed the consent
-// page cannot complete the flow. Browser B's view of the page comes after A's: a server that
-// accepts only the latest rendered form (PXY-18's defect) would refuse A's approval, so A reloads
-// its page before approving, and a refused approval is inconclusive here (PXY-18 grades it).
+// page cannot complete the flow. A browser that got no cookie from the authorization server by
+// viewing the page holds nothing that could bind it: the row holds. Otherwise browser B views A's
+// consent page, A approves and B completes the upstream login with A's upstream URL. B's view
+// comes after A's: a server that accepts only the latest rendered form (PXY-18's defect) would
+// refuse A's approval, so A reloads its page before approving, and a refused approval is
+// inconclusive here (PXY-18 grades it). When B completes the flow, it is this row's failure only
+// if a browser that never saw the page cannot (PXY-06): otherwise no browser is bound at all, and
+// that is PXY-06's failure.
 func pxy07(t *T) {
 	t.requireConsentPage()
 	t.requireUpstreamLeg()
@@ -337,8 +397,19 @@ func pxy07(t *T) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.env.cfg.FlowTimeout)
 	defer cancel()
 	t.Must(b.Navigate(ctx, consentURL), "open A's consent page in browser B")
-	ckB, _ := b.Cookies(ctx)
-	t.Logf("cookies browser B holds after viewing the consent page: %d", len(ckB))
+	ckB, err := b.Cookies(ctx)
+	t.Must(err, "read browser B's cookies")
+	var fromAS []string
+	for _, c := range ckB {
+		if strings.EqualFold(strings.TrimPrefix(c.Domain, "."), t.asOrigin().Hostname()) {
+			fromAS = append(fromAS, c.Name)
+		}
+	}
+	if len(fromAS) == 0 {
+		t.Logf("viewing the consent page set no cookie of the authorization server in browser B: nothing set before approval can bind a browser (whether the callback is bound to the consenting browser is PXY-06's)")
+		return
+	}
+	t.Logf("cookies of the authorization server browser B holds after viewing the consent page: %v", fromAS)
 	t.Must(a.Navigate(ctx, consentURL), "reload the consent page in browser A")
 	out, err := t.env.driver.Run(ctx, a, login.Plan{Consent: login.Approve, StopAtLogin: true})
 	if err != nil || out.Stopped != "login" {
@@ -357,13 +428,21 @@ func pxy07(t *T) {
 		t.Inconclusive("find the upstream authorization URL in browser A's navigations", "none left the authorization server's origin", "", "")
 	}
 	stop.Navigations = navs
-	t.completeElsewhere(stop, up, b)
+	if !t.codeElsewhere(stop, up, b) {
+		return
+	}
+	t.Screenshot(b, "browser B received a code")
+	if res := t.ranRows("PXY-06"); len(res) == 1 && res[0].Status == report.Fail {
+		t.Inconclusive("complete A's flow in browser B, which only viewed the consent page", "browser B completed it and the client received a code",
+			"a browser that never saw the consent page completes such flows too (PXY-06): the callback is bound to no browser, so whether the cookies B got by viewing the page bind it cannot be seen", "PXY-06")
+	}
+	t.Errorf("browser B, which only viewed the consent page (cookies %v) and never approved it, completed A's flow and the client received a code, while a browser that never saw the page cannot (PXY-06): a cookie set before approval binds the browser", fromAS)
 }
 
 // PXY-08: the callback state is single-use and short-lived.
 func pxy08(t *T) {
 	t.requireUpstreamLeg()
-	s := t.newSession()
+	s := t.loggedInTab() // the callback's single use is the server's: any browser that approved will do
 	r := t.Authorize(Flow{Session: s, Name: "flow whose callback is replayed"})
 	cb := ""
 	for _, n := range r.Navigations {
@@ -378,8 +457,9 @@ func pxy08(t *T) {
 	before := len(r.Client.Endpoint.Hits())
 	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
 	defer cancel()
+	// Navigate returns once the page the replayed callback leads to has loaded: a code would have
+	// reached the redirect URI before.
 	_ = s.Navigate(ctx, cb)
-	sleepCtx(ctx, 300*time.Millisecond)
 	for _, h := range r.Client.Endpoint.Hits()[before:] {
 		if h.Code() != "" {
 			t.Errorf("replaying the callback URL %s produced another code: the upstream state is not single-use", stripQuery(cb))
@@ -390,8 +470,9 @@ func pxy08(t *T) {
 		return
 	}
 	// Staleness: hold a fresh callback in a blocked browser, let 11 minutes pass, then deliver it.
-	s2 := t.newSession()
+	s2 := t.loggedInTab()
 	t.Must(s2.Block(t.ctx, t.asOrigin().String()+"/*code=*state=*", t.asOrigin().String()+"/*state=*code=*"), "block the callback")
+	t.Cleanup(func() { _ = s2.Unblock(context.Background()) })
 	held := t.Browse(Flow{Session: s2, Name: "flow with a held callback", Until: func() bool { return len(s2.Blocked()) > 0 }})
 	blocked := s2.Blocked()
 	if len(blocked) == 0 {
@@ -401,7 +482,6 @@ func pxy08(t *T) {
 	t.Must(s2.Unblock(t.ctx), "unblock")
 	before = len(held.Client.Endpoint.Hits())
 	_ = s2.Navigate(ctx, blocked[0])
-	sleepCtx(ctx, 300*time.Millisecond)
 	for _, h := range held.Client.Endpoint.Hits()[before:] {
 		if h.Code() != "" {
 			t.Errorf("a callback delivered 11 minutes late still produced a code: the upstream state does not expire")
@@ -543,7 +623,7 @@ func pxy14(t *T) {
 func (t *T) watchedFlow(f Flow) (*FlowResult, []upstream.Request, []upstream.Request) {
 	t.requireUpstreamLeg()
 	start := t.UpstreamMark()
-	r := t.Browse(f)
+	r := t.preconditionFlow(f)
 	auths := t.UpstreamRequests(start, "/authorize")
 	if len(auths) == 0 && f.Session == nil && !f.Fresh && !t.env.cfg.FreshContexts && f.canShareTab() {
 		t.Logf("the upstream saw no authorization request from the flow in the logged-in tab (the server may keep its own login session); repeating it in a fresh browser context")

@@ -296,8 +296,14 @@ func rt10(t *T) {
 			}
 		}
 		t.Logf("attempt %d: concurrent refresh statuses %v", i, statusesOf(out))
-		if len(winners) == 0 {
-			t.Errorf("none of %d concurrent refreshes with one valid refresh token succeeded (attempt %d, statuses %v)", n, i, statusesOf(out))
+		switch {
+		case len(winners) == 0 && i == 1:
+			t.Errorf("none of %d concurrent refreshes with one valid refresh token succeeded (statuses %v)", n, statusesOf(out))
+			return true
+		case len(winners) == 0:
+			// The token is the winner of the previous attempt, whose access token still worked:
+			// the losers' refreshes were taken as reuse of a rotated-out token and revoked the grant.
+			t.Warnf("the winning refresh token of attempt %d was refused by all %d concurrent refreshes of attempt %d (statuses %v): the losing concurrent refreshes of attempt %d revoked the grant (strict reuse detection without a grace window; clients that refresh in parallel lose the session)", i-1, n, i, statusesOf(out), i-1)
 			return true
 		}
 		for _, w := range winners[1:] {

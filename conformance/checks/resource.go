@@ -83,10 +83,7 @@ func res06(t *T) {
 
 // RES-07: a refresh for another resource → invalid_target.
 func res07(t *T) {
-	g := t.Grant(Flow{Name: "grant to refresh"})
-	if g.Tokens.RefreshToken == "" {
-		t.Skipf("no refresh token was issued")
-	}
+	g := t.refreshGrant(Flow{Name: "grant to refresh"})
 	f := g.RefreshForm(g.Tokens.RefreshToken)
 	f.Set("resource", "https://conformance-other.example/mcp")
 	resp := t.Token("refresh for another resource", f)

@@ -136,23 +136,55 @@ func rs04(t *T) {
 }
 
 // RS-05: no passthrough: an access token issued by the upstream IdP is refused. In a pass-through
-// design the upstream is the client's authorization server: its tokens for this resource are the
-// client's tokens, and only upstream tokens for another audience must be refused.
+// design the upstream is the client's authorization server: its tokens for this resource — the
+// audience of the tokens the proxy hands out — are the client's tokens, and only upstream tokens
+// for another audience (or none) must be refused.
 func rs05(t *T) {
 	toks := t.UpstreamTokens()
 	passThrough := t.isPassThrough()
+	var own []any
+	if passThrough {
+		if d := decodeJWT(t.SharedGrant().Tokens.AccessToken); d.Kind == evidence.KindJWS {
+			own = audiences(d.Claims)
+		}
+	}
 	for name, tok := range toks {
 		if passThrough {
-			if d := decodeJWT(tok); d.Kind == evidence.KindJWS && audContains(d.Claims, t.Resource()) {
-				t.Logf("%s is for this resource; in a pass-through design it is a token the client could have been issued", name)
+			if d := decodeJWT(tok); d.Kind == evidence.KindJWS && (audContains(d.Claims, t.Resource()) || sharesAudience(d.Claims, own)) {
+				t.Logf("%s has the audience of the tokens this server hands out (%v); in a pass-through design it is a token the client could have been issued", name, d.Claims["aud"])
 				continue
 			}
 		}
 		resp := t.CallMCP("MCP initialize with "+name, oauthclient.Bearer(tok))
 		if resp.Status != http.StatusUnauthorized {
+			if passThrough {
+				t.Errorf("%s issued by the upstream was accepted by the MCP endpoint (%s); in this pass-through design the upstream's tokens for this resource are the client's, but a token for another audience or none must be refused", name, resp.Describe())
+				continue
+			}
 			t.Errorf("%s issued by the upstream was accepted by the MCP endpoint (%s); tokens must be issued by this server for this resource", name, resp.Describe())
 		}
 	}
+}
+
+// audiences is the aud claim as a list.
+func audiences(claims map[string]any) []any {
+	switch a := claims["aud"].(type) {
+	case string:
+		return []any{a}
+	case []any:
+		return a
+	}
+	return nil
+}
+
+// sharesAudience reports whether the claims' aud contains one of auds.
+func sharesAudience(claims map[string]any, auds []any) bool {
+	for _, a := range auds {
+		if s, _ := a.(string); s != "" && audContains(claims, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // RS-06: tokens only from the Authorization header.

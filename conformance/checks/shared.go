@@ -21,6 +21,8 @@ type sharedGrant struct {
 	g    *Grant
 	by   string
 	fail *report.InconclusiveStep
+	// made is set once the run's first shared grant was made (in the browser).
+	made bool
 }
 
 // SharedGrant returns the run's shared grant, creating it on first use (the preflight makes it in
@@ -56,9 +58,12 @@ func (t *T) SharedGrant() *Grant {
 			s.fail = &report.InconclusiveStep{Step: "authorize and redeem the run's shared grant", Answer: "aborted"}
 		}
 	}()
-	g := t.Grant(Flow{Name: "shared grant"})
+	// The run's first authorization is a browser flow, the one that logs the user in, whose
+	// navigations and landing page checks read (AZ-11, PXY-13, SEC-04); one made again after a clock
+	// move is only a precondition.
+	g := t.Grant(Flow{Name: "shared grant", Browser: !s.made, WantFragment: !s.made})
 	done = true
-	s.g = g
+	s.g, s.made = g, true
 	return g
 }
 

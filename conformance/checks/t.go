@@ -45,6 +45,8 @@ type T struct {
 	attempts     *report.Attempts
 	cleanups     []func()
 	exclusive    bool
+	// detecting is set while this T detects the run's design (its probes stop at the AS's answer).
+	detecting bool
 }
 
 type stopCheck struct{}
@@ -170,8 +172,45 @@ func (t *T) Expect(actual any, extra ...any) gomega.Assertion {
 	return g.Expect(actual, extra...)
 }
 
-// Run runs one check against env and returns its result. It never panics.
-func Run(ctx context.Context, env *Env, c Check) (res report.Result) {
+// Run runs one check against env, once per run: a check that already ran (or is running, e.g.
+// as another row's dependency) is not run again, its result is returned. It never panics.
+func Run(ctx context.Context, env *Env, c Check) report.Result {
+	env.mu.Lock()
+	if r, ok := env.results[c.ID]; ok {
+		env.mu.Unlock()
+		return r
+	}
+	if done, ok := env.running[c.ID]; ok {
+		env.mu.Unlock()
+		select {
+		case <-done:
+			if r, ok := env.Result(c.ID); ok {
+				return r
+			}
+			return Run(ctx, env, c) // it stopped to run alone: run it here (or stop too)
+		case <-ctx.Done():
+			return report.Result{ID: c.ID, Title: c.Title(), Section: c.Section, Area: c.Area, Level: c.Level, LevelText: c.LevelText,
+				Requirement: c.Requirement, Status: report.Inconclusive, Inconclusive: &report.InconclusiveStep{Step: "wait for " + c.ID,
+					Answer: "it was still running when this run ended", Why: "a row graded by another cannot be graded before it"}}
+		}
+	}
+	done := make(chan struct{})
+	env.running[c.ID] = done
+	env.mu.Unlock()
+	defer close(done)
+	res, alone := runCheck(ctx, env, c)
+	if alone {
+		env.mu.Lock()
+		delete(env.running, c.ID)
+		env.mu.Unlock()
+		panic(needsAlone{}) // to the scheduler, through any check that ran this one as a dependency
+	}
+	return res
+}
+
+// runCheck runs one check and stores its result; alone reports a check that stopped because it
+// must run alone while checks run side by side (no result is stored).
+func runCheck(ctx context.Context, env *Env, c Check) (res report.Result, alone bool) {
 	start := time.Now()
 	res = report.Result{ID: c.ID, Title: c.Title(), Section: c.Section, Area: c.Area, Level: c.Level,
 		LevelText: c.LevelText, Requirement: c.Requirement, Started: start}
@@ -188,6 +227,10 @@ func Run(ctx context.Context, env *Env, c Check) (res report.Result) {
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
+					if _, ok := r.(needsAlone); ok {
+						alone = true
+						return
+					}
 					if _, ok := r.(stopCheck); !ok {
 						t.rec.Note(fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
 						t.mu.Lock()
@@ -205,6 +248,9 @@ func Run(ctx context.Context, env *Env, c Check) (res report.Result) {
 			defer func() { _ = recover() }()
 			t.cleanups[i]()
 		}()
+	}
+	if alone {
+		return report.Result{}, true
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -229,7 +275,7 @@ func Run(ctx context.Context, env *Env, c Check) (res report.Result) {
 	res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	res.Evidence = rec.Snapshot()
 	env.storeResult(res)
-	return res
+	return res, false
 }
 
 // oneLine flattens a message for progress lines.

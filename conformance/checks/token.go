@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ func tokenChecks() map[string]func(*T) {
 	return map[string]func(*T){
 		"TOK-01": tok01, "TOK-02": tok02, "TOK-03": tok03, "TOK-04": tok04, "TOK-05": tok05, "TOK-06": tok06,
 		"TOK-07": tok07, "TOK-08": tok08, "TOK-09": tok09, "TOK-10": tok10, "TOK-11": tok11, "TOK-12": tok12,
-		"TOK-13": tok13, "TOK-14": tok14, "TOK-15": tok15, "TOK-16": tok16,
+		"TOK-13": tok13, "TOK-14": tok14, "TOK-15": tok15, "TOK-16": tok16, "TOK-17": tok17,
 	}
 }
 
@@ -185,8 +186,10 @@ func tok09(t *T) {
 	t.gradeTokenError("an expired code", resp, "invalid_grant")
 }
 
-// TOK-10: error responses are JSON with the right status (400; 401 for invalid_client).
+// TOK-10: error responses are JSON with the right status (400; 401 for invalid_client): its own
+// probes, and every refusal of the wrong form the other token-endpoint rows saw.
 func tok10(t *T) {
+	defer t.gradeRecordedForms(tokenErrors, false)
 	c := t.RegisterClient(nil)
 	resp := t.Token("redeem a bogus code", t.bogusCodeForm(c))
 	if resp.JSON == nil {
@@ -214,13 +217,20 @@ func tok10(t *T) {
 
 // TOK-11: an unknown client → invalid_client, never 5xx. Without an Authorization header RFC 6749
 // §5.2 allows 400 (a warning: clients such as Claude re-register only on 401); with Basic
-// credentials 401 is required.
+// credentials (when the server takes them) 401 is required.
 func tok11(t *T) {
 	c := t.RegisterClient(nil)
 	form := t.bogusCodeForm(c)
 	form.Set("client_id", "conformance-unknown-client-"+oauthclient.RandomString(6))
 	resp := t.Token("token request from an unknown client", form)
 	t.gradeUnknownClient("an unknown client_id in the body", resp, false)
+	// The Authorization-header rule applies to a server that takes client credentials there:
+	// client_secret_basic advertised, or no list at all (RFC 8414 §2: the default is
+	// client_secret_basic). A server that lists only other methods is not asked about Basic.
+	if m := t.AS(); m.Has("token_endpoint_auth_methods_supported") && !slices.Contains(m.TokenEndpointAuthMethodsSupported, "client_secret_basic") {
+		t.Logf("token_endpoint_auth_methods_supported %v has no client_secret_basic: the unknown client is not tried with Basic credentials", m.TokenEndpointAuthMethodsSupported)
+		return
+	}
 	basic := t.bogusCodeForm(c)
 	basic.Del("client_id")
 	bresp, err := t.client.PostForm(t.Label("token request from an unknown client with Basic credentials"), t.AS().TokenEndpoint, basic,
@@ -371,5 +381,29 @@ func tok16(t *T) {
 	}
 	if _, ok := d.Claims["sub"]; !ok {
 		t.Warnf("the access token has no sub")
+	}
+}
+
+// TOK-17: a failed redemption does not void the code for its owner (a warning: refusing the
+// owner afterwards is a denial of service anyone who sees a code can cause, not a leak).
+func tok17(t *T) {
+	r := t.Authorize(Flow{Name: "code tried by another client first"})
+	other := t.NewClient(nil)
+	x := r.CodeExchange()
+	x.ClientID, x.RedirectURI = other.ID, other.RedirectURI
+	if resp := t.Token("redeem client A's code as client B", x.Form()); resp.Status == http.StatusOK {
+		t.Inconclusive("redeem client A's code as client B", "the redemption was accepted", "a code redeemed by another client is TOK-07's failure; whether a refusal voids it cannot be seen", "TOK-07")
+	}
+	if resp := t.Token("redeem the code as its own client afterwards", r.CodeExchange().Form()); resp.Status != http.StatusOK {
+		t.Warnf("after another client's failed attempt, the client the code was issued to could not redeem it (%s): anyone who sees a code can cancel the user's login", resp.Describe())
+	}
+	r = t.Authorize(Flow{Name: "code tried with a wrong verifier first"})
+	x = r.CodeExchange()
+	x.CodeVerifier = oauthclient.NewVerifier()
+	if resp := t.Token("redeem the code with a wrong verifier", x.Form()); resp.Status == http.StatusOK {
+		t.Inconclusive("redeem a code with a wrong verifier", "the redemption was accepted", "a code redeemed with a wrong verifier is PKCE-04's failure", "PKCE-04")
+	}
+	if resp := t.Token("redeem the code with the right verifier afterwards", r.CodeExchange().Form()); resp.Status != http.StatusOK {
+		t.Warnf("after a failed attempt with a wrong code_verifier, the right verifier could not redeem the code (%s): anyone who sees a code can cancel the user's login", resp.Describe())
 	}
 }

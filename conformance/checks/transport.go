@@ -58,7 +58,8 @@ func sec02(t *T) {
 	c := t.RegisterClient(func(m map[string]any) { m["client_name"] = payload })
 	stateProbe := `"><img src=x onerror="window.__mcpconfXSS=2">`
 	s, _ := t.consentPage(Flow{Client: c, State: ptr(stateProbe), Name: "consent with hostile text"})
-	sleepCtx(t.ctx, 200e6)
+	// An injected <img src=x onerror=…> has run by the load event.
+	t.Must(s.WaitLoaded(t.ctx), "wait for the consent page to load")
 	v, err := browser.Eval[int](t.ctx, s, `window.__mcpconfXSS || 0`)
 	t.Must(err, "read the page")
 	if v != 0 {

@@ -61,7 +61,7 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
-func (t *T) upstreamLogin(meta *oauthclient.ASMetadata, uc *UpstreamClient, audience string) (string, error) {
+func (t *T) upstreamLogin(meta *oauthclient.ASMetadata, uc *UpstreamClient, audience string) (tok string, err error) {
 	ep := t.env.redirect.NewEndpointAt("/auth/callback")
 	verifier := oauthclient.NewVerifier()
 	state := oauthclient.RandomString(12)
@@ -81,8 +81,11 @@ func (t *T) upstreamLogin(meta *oauthclient.ASMetadata, uc *UpstreamClient, audi
 			return "", err
 		}
 		defer s.Close()
-	} else if s, err = t.env.checkTab(b); err != nil {
-		return "", err
+	} else {
+		if s, err = t.env.acquireTab(b); err != nil {
+			return "", err
+		}
+		defer func() { t.env.releaseTab(s, err != nil) }()
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.env.cfg.FlowTimeout)
 	defer cancel()
@@ -105,9 +108,9 @@ func (t *T) upstreamLogin(meta *oauthclient.ASMetadata, uc *UpstreamClient, audi
 	if err != nil {
 		return "", err
 	}
-	tok, err := oauthclient.DecodeToken(resp)
+	tr, err := oauthclient.DecodeToken(resp)
 	if err != nil {
 		return "", err
 	}
-	return tok.AccessToken, nil
+	return tr.AccessToken, nil
 }

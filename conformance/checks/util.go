@@ -92,21 +92,22 @@ func badScopeChars(s string) bool {
 var authzErrorCodes = []string{"invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type",
 	"invalid_scope", "server_error", "temporarily_unavailable", "invalid_target"}
 
-// gradeTokenError grades a token-endpoint rejection: the OAuth error code must be one of want and
-// the status 400 (401 for invalid_client). 401 for invalid_grant is a reported deviation (some
-// clients need it), never a failure.
+// gradeTokenError grades a token-endpoint rejection: the request must be refused (a 2xx fails the
+// row). The form of the refusal — an OAuth error code among want, HTTP 400 (401 for
+// invalid_client), never a 5xx — is TOK-10's requirement: another row warns and TOK-10 fails for
+// it (see wrongForm). 401 for invalid_grant is a reported deviation, never a failure.
 func (t *T) gradeTokenError(what string, resp *oauthclient.Response, want ...string) {
 	if resp.Status >= 200 && resp.Status < 300 {
 		t.Errorf("%s: the token endpoint accepted it (%s)", what, resp.Describe())
 		return
 	}
 	if resp.Status >= 500 {
-		t.Errorf("%s: the token endpoint failed with %s instead of an OAuth error", what, resp.Describe())
+		t.wrongForm(tokenErrors, true, what, fmt.Sprintf("with %s instead of an OAuth error", resp.Describe()))
 		return
 	}
 	code := resp.ErrorCode()
 	if code == "" {
-		t.Errorf("%s: rejected, but the response has no OAuth error code (%s)", what, resp.Describe())
+		t.wrongForm(tokenErrors, false, what, fmt.Sprintf("the response has no OAuth error code (%s)", resp.Describe()))
 		return
 	}
 	if len(want) > 0 && !slices.Contains(want, code) {
@@ -115,12 +116,12 @@ func (t *T) gradeTokenError(what string, resp *oauthclient.Response, want ...str
 	switch {
 	case code == "invalid_client":
 		if resp.Status != http.StatusUnauthorized && resp.Status != http.StatusBadRequest {
-			t.Errorf("%s: invalid_client answered with HTTP %d (want 401)", what, resp.Status)
+			t.wrongForm(tokenErrors, false, what, fmt.Sprintf("invalid_client answered with HTTP %d (want 401)", resp.Status))
 		}
 	case resp.Status == http.StatusUnauthorized:
 		t.Warnf("%s: rejected with HTTP 401 (error=%s); OAuth 2.1 §3.2.4 says 400 — reported as a deviation", what, code)
 	case resp.Status != http.StatusBadRequest:
-		t.Errorf("%s: rejected with HTTP %d (error=%s); OAuth 2.1 §3.2.4 says 400", what, resp.Status, code)
+		t.wrongForm(tokenErrors, false, what, fmt.Sprintf("rejected with HTTP %d (error=%s); OAuth 2.1 §3.2.4 says 400", resp.Status, code))
 	}
 }
 
@@ -148,8 +149,12 @@ func (t *T) Upstream() upstream.View {
 	return t.env.cfg.Upstream
 }
 
-// exclusiveOnce pauses the flow pool for this check (once).
+// exclusiveOnce pauses the flow pool for this check (once). A check that runs beside others
+// stops here, to be run again alone (see Schedule).
 func (t *T) exclusiveOnce() {
+	if t.env.concurrent.Load() {
+		panic(needsAlone{})
+	}
 	t.mu.Lock()
 	done := t.exclusive
 	t.exclusive = true

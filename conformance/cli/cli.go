@@ -60,6 +60,7 @@ type flags struct {
 	checkTimeout, httpTimeout, flowTimeout                           time.Duration
 	insecure, verbose, strict, ginkgoOutput, list, noColor, noReport bool
 	freshContexts, noPrefetch                                        bool
+	parallel                                                         int
 }
 
 func (f *flags) register(fs *flag.FlagSet) {
@@ -98,13 +99,14 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.probeNeeds, "scope-probe-needs", "", "space-separated scopes the tool needs beyond the granted one, e.g. mcp:write")
 	fs.StringVar(&f.scopeImplies, "scope-implies", "", "a documented scope hierarchy broad=narrow (SC-04)")
 	fs.StringVar(&f.probeNarrowTool, "scope-probe-narrow-tool", "", "a tool that needs the narrow scope of --scope-implies")
-	fs.StringVar(&f.chromium, "chromium", browser.DefaultExecPath, "Chromium binary")
+	fs.StringVar(&f.chromium, "chromium", browser.PreferredExecPath(), "Chromium binary (default: Debian's chromium-headless-shell when installed, else chromium)")
 	fs.StringVar(&f.browserURL, "browser-url", "", "DevTools URL of a Chromium running elsewhere (e.g. http://chromium:9222/) instead of starting one (the container image has no browser)")
 	fs.BoolVar(&f.noSandbox, "chromium-no-sandbox", false, "start Chromium with --no-sandbox (containers without user namespaces)")
 	fs.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of one check")
 	fs.DurationVar(&f.httpTimeout, "http-timeout", 10*time.Second, "time limit of one HTTP request")
 	fs.DurationVar(&f.flowTimeout, "flow-timeout", 20*time.Second, "time limit of one browser flow")
-	fs.BoolVar(&f.freshContexts, "fresh-contexts", false, "run every browser flow in a fresh browser context (by default the plain flows made ahead of time share one logged-in tab)")
+	fs.BoolVar(&f.freshContexts, "fresh-contexts", false, "the slow, strict mode: every browser flow in a fresh browser context, no flow replayed over HTTP, one check at a time (by default the user logs in once, flows that are only a precondition are replayed over HTTP with the logged-in browser's cookies, and checks run side by side)")
+	fs.IntVar(&f.parallel, "parallel", 4, "how many checks run side by side (checks that move clocks or read the upstream's log always run alone; 1 with --fresh-contexts)")
 	fs.BoolVar(&f.noPrefetch, "no-prefetch", false, "do not run plain browser flows ahead of time")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification (self-signed test deployments only)")
 	fs.BoolVar(&f.verbose, "verbose", false, "print every failure, warning and skip reason")
@@ -233,6 +235,8 @@ func RunSuite(ctx context.Context, cfg checks.Config, o RunOptions, stdout, stde
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
 	}
+	env.Close() // Chromium exits and is waited for: its processor time is counted below
+	run.CPU = cpuUsage(env.BrowserCPU())
 	report.WriteSummary(stdout, run)
 	if !o.NoReport {
 		if err := report.WriteDir(o.ReportDir, run); err != nil {
@@ -322,7 +326,7 @@ func (f *flags) config(ctx context.Context, stdout io.Writer) (checks.Config, fu
 		UpstreamSubject: f.upstreamSubject, Sibling: f.sibling, SecondInstance: f.secondInstance,
 		Browser:      browser.Options{ExecPath: f.chromium, RemoteURL: f.browserURL, NoSandbox: f.noSandbox},
 		CheckTimeout: f.checkTimeout, HTTPTimeout: f.httpTimeout, FlowTimeout: f.flowTimeout,
-		FreshContexts: f.freshContexts, NoPrefetch: f.noPrefetch,
+		FreshContexts: f.freshContexts, NoPrefetch: f.noPrefetch, Parallel: f.parallel,
 	}
 	if f.secondUsername != "" {
 		cfg.SecondUser = &login.Credentials{Username: f.secondUsername, Password: f.secondPassword}

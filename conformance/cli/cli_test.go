@@ -61,7 +61,7 @@ func TestList(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	code, out, _ = run([]string{"--list"}, nil)
-	if code != cli.ExitPass || !strings.Contains(out, "209 checks") {
+	if code != cli.ExitPass || !strings.Contains(out, "210 checks") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }

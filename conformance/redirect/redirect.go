@@ -29,6 +29,8 @@ type Response struct {
 	URL      string     `json:"url"`
 	Query    url.Values `json:"query"`
 	Fragment string     `json:"fragment,omitempty"`
+	// Reported is set once the landing page's script reported the fragment (empty or not).
+	Reported bool `json:"-"`
 }
 
 // Has reports whether the parameter is present (even with an empty value).
@@ -100,6 +102,8 @@ func (l *Listener) Close() error {
 type Endpoint struct {
 	path string
 	uri  string
+	// flow is held by the flow under way (see Hold).
+	flow sync.Mutex
 
 	mu     sync.Mutex
 	hits   []Response
@@ -146,6 +150,17 @@ func (e *Endpoint) WithPort(port int) string {
 	return u.String()
 }
 
+// Hold reserves the endpoint for one authorization flow until Release: the flows of one client
+// (one redirect URI) run one after another, so each reads the response it caused even when
+// checks run side by side.
+func (e *Endpoint) Hold() { e.flow.Lock() }
+
+// TryHold is Hold when no flow holds the endpoint; it reports whether it did.
+func (e *Endpoint) TryHold() bool { return e.flow.TryLock() }
+
+// Release ends Hold.
+func (e *Endpoint) Release() { e.flow.Unlock() }
+
 // Hits returns every response received so far.
 func (e *Endpoint) Hits() []Response {
 	e.mu.Lock()
@@ -158,6 +173,32 @@ func (e *Endpoint) Received() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.hits) > 0
+}
+
+func (e *Endpoint) wake() {
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+}
+
+// WaitReported waits until the i-th response's landing page has reported its URL fragment (the
+// page's script always does, also when there is none) and returns that response.
+func (e *Endpoint) WaitReported(ctx context.Context, i int) (Response, error) {
+	for {
+		e.mu.Lock()
+		if len(e.hits) > i && e.hits[i].Reported {
+			r := e.hits[i]
+			e.mu.Unlock()
+			return r, nil
+		}
+		e.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return Response{}, ctx.Err()
+		case <-e.notify:
+		}
+	}
 }
 
 // ErrNoResponse means the endpoint received nothing before the context ended.
@@ -184,7 +225,7 @@ func (e *Endpoint) Wait(ctx context.Context) (Response, error) {
 
 const landing = `<!doctype html><html><head><meta charset="utf-8"><title>mcp-auth-conformance redirect</title></head>
 <body><p id="done">Authorization response received by the conformance suite. You can close this page.</p>
-<script>if (location.hash) { fetch(location.pathname + "?__fragment=1", {method: "POST", body: location.hash}); }</script>
+<script>fetch(location.pathname + "?__fragment=1", {method: "POST", body: location.hash});</script>
 </body></html>`
 
 // LaunchURL is a page on this listener (reached as host, e.g. "localhost" to be cross-site from
@@ -218,8 +259,10 @@ func (l *Listener) serve(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		if n := len(e.hits); n > 0 {
 			e.hits[n-1].Fragment = strings.TrimPrefix(string(b), "#")
+			e.hits[n-1].Reported = true
 		}
 		e.mu.Unlock()
+		e.wake()
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -232,10 +275,7 @@ func (l *Listener) serve(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	e.hits = append(e.hits, Response{Time: time.Now(), URL: u.String(), Query: r.URL.Query()})
 	e.mu.Unlock()
-	select {
-	case e.notify <- struct{}{}:
-	default:
-	}
+	e.wake()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = io.WriteString(w, landing)

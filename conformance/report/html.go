@@ -98,6 +98,7 @@ img.shot{max-width:100%;border:1px solid var(--line);border-radius:4px;margin-to
 {{else}}<p><span class="verdict {{if .Passed}}pass{{else}}fail{{end}}">{{if .Passed}}PASS — no MUST check failed{{else}}FAIL — {{.Counts.MustFail}} MUST check(s) failed{{end}}</span></p>
 <div class="counts"><span><b>{{.Counts.Total}}</b> checks</span><span style="color:var(--pass)"><b>{{.Counts.Pass}}</b> passed</span><span style="color:var(--fail)"><b>{{.Counts.Fail}}</b> failed</span><span style="color:var(--warn)"><b>{{.Counts.Warn}}</b> warnings</span><span style="color:var(--inconclusive)"><b>{{.Counts.Inconclusive}}</b> inconclusive</span><span style="color:var(--skip)"><b>{{.Counts.Skip}}</b> skipped</span></div>
 {{with .Run.Design}}<div class="meta">design: {{.Kind}} — {{.Evidence}}</div>{{end}}{{end}}
+{{if .Run.Mode}}<div class="meta">mode: {{.Run.Mode}} — {{.Run.ModeDetail}}{{with .Run.Browser}} · browser {{.}}{{end}}</div>{{end}}
 {{with .Run.Preflight}}<details><summary>Preflight ({{len .Steps}} steps)</summary><pre>{{range .Steps}}{{.Status}}  {{.Name}}: {{.Detail}}{{if .Hint}}
       hint: {{.Hint}}{{end}}
 {{end}}</pre></details>{{end}}

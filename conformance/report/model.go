@@ -151,6 +151,27 @@ type Run struct {
 	Results     []Result   `json:"results"`
 	// Timings break the wall time down (browser start, discovery, browser flows, …).
 	Timings map[string]float64 `json:"timingsMs,omitempty"`
+	// CPU is the processor time the run used (user + system), when measured.
+	CPU *CPU `json:"cpu,omitempty"`
+	// Mode says how the run drove its flows: "fast" (one login; flows that are only a
+	// precondition replayed over HTTP with the logged-in browser's cookies; checks side by side)
+	// or "strict (--fresh-contexts)" (every browser flow in a fresh context, one check at a time).
+	Mode string `json:"mode,omitempty"`
+	// ModeDetail says the same in a sentence, with what happened (e.g. replays stopped, and why).
+	ModeDetail string `json:"modeDetail,omitempty"`
+	// Browser is the browser the run drove: its binary (or DevTools URL) and version.
+	Browser string `json:"browser,omitempty"`
+	// Flows counts the authorization flows by how they ran (replayed over HTTP, in the logged-in
+	// browser, in a fresh browser context, in a check's own browser), and notable events.
+	Flows map[string]int `json:"flows,omitempty"`
+}
+
+// CPU is a run's processor time in milliseconds (user + system).
+type CPU struct {
+	// SuiteMS is the suite's own process (with an in-process target, the target too).
+	SuiteMS float64 `json:"suiteMs"`
+	// BrowserMS is Chromium's processes (0 with --browser-url: the browser runs elsewhere).
+	BrowserMS float64 `json:"browserMs"`
 }
 
 // Designs the suite tells apart (the rows that apply differ).

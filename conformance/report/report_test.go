@@ -160,3 +160,32 @@ func TestPreflightFailure(t *testing.T) {
 		t.Error("the HTML report does not show the failed preflight")
 	}
 }
+
+// TestMode: the terminal summary, report.json and the HTML page say which mode ran (fast or the
+// strict --fresh-contexts), with which browser, and the run's processor time.
+func TestMode(t *testing.T) {
+	run := sampleRun()
+	run.Mode, run.ModeDetail = "fast", "one login; flows that are only a precondition replayed over HTTP"
+	run.Browser = "/usr/lib/chromium/chromium-headless-shell (HeadlessChrome/156)"
+	run.CPU = &report.CPU{SuiteMS: 1500, BrowserMS: 2500}
+	var out bytes.Buffer
+	report.WriteSummary(&out, run)
+	for _, want := range []string{"mode: fast (one login", "browser: /usr/lib/chromium/chromium-headless-shell", "cpu: 4s (suite process 1.5s, browser 2.5s)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the summary does not say %q:\n%s", want, out.String())
+		}
+	}
+	dir := t.TempDir()
+	if err := report.WriteDir(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	var back report.Run
+	b, _ := os.ReadFile(filepath.Join(dir, report.JSONFile))
+	if err := json.Unmarshal(b, &back); err != nil || back.Mode != "fast" || back.ModeDetail == "" || back.Browser == "" || back.CPU == nil {
+		t.Errorf("report.json: %v mode=%q detail=%q browser=%q cpu=%v", err, back.Mode, back.ModeDetail, back.Browser, back.CPU)
+	}
+	h, _ := os.ReadFile(filepath.Join(dir, report.HTMLFile))
+	if !strings.Contains(string(h), "mode: fast") || !strings.Contains(string(h), "chromium-headless-shell") {
+		t.Errorf("the HTML page does not name the mode and the browser")
+	}
+}

@@ -87,6 +87,12 @@ func WriteSummary(w io.Writer, run *Run) {
 	if run.Design != nil {
 		fmt.Fprintf(w, "  design: %s (%s)\n", run.Design.Kind, run.Design.Evidence)
 	}
+	if run.Mode != "" {
+		fmt.Fprintf(w, "  mode: %s (%s)\n", run.Mode, run.ModeDetail)
+	}
+	if run.Browser != "" {
+		fmt.Fprintf(w, "  browser: %s\n", run.Browser)
+	}
 	byLevel := map[catalogue.Level][]string{}
 	var derived, inconclusive []string
 	for _, r := range run.Results {
@@ -121,6 +127,26 @@ func WriteSummary(w io.Writer, run *Run) {
 			parts = append(parts, fmt.Sprintf("%s %s", k, time.Duration(run.Timings[k]*float64(time.Millisecond)).Round(10*time.Millisecond)))
 		}
 		fmt.Fprintf(w, "  time: %s\n", strings.Join(parts, ", "))
+	}
+	if run.CPU != nil {
+		fmt.Fprintf(w, "  cpu: %s (suite process %s, browser %s)\n", msDur(run.CPU.SuiteMS+run.CPU.BrowserMS), msDur(run.CPU.SuiteMS), msDur(run.CPU.BrowserMS))
+	}
+	if len(run.Flows) > 0 {
+		keys := make([]string, 0, len(run.Flows))
+		for k := range run.Flows {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if run.Flows[keys[i]] != run.Flows[keys[j]] {
+				return run.Flows[keys[i]] > run.Flows[keys[j]]
+			}
+			return keys[i] < keys[j]
+		})
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%d %s", run.Flows[k], k))
+		}
+		fmt.Fprintf(w, "  flows: %s\n", strings.Join(parts, ", "))
 	}
 	if c.MustFail > 0 {
 		fmt.Fprintf(w, "RESULT: FAIL (%d MUST check(s) failed)\n", c.MustFail)
@@ -168,4 +194,8 @@ func WritePreflightFailure(w io.Writer, p *Preflight) {
 		fmt.Fprintf(w, "  steps that passed: %s\n", strings.Join(passed, ", "))
 	}
 	fmt.Fprintf(w, "RESULT: COULD NOT EVALUATE (exit status 3)\n")
+}
+
+func msDur(ms float64) time.Duration {
+	return time.Duration(ms * float64(time.Millisecond)).Round(10 * time.Millisecond)
 }

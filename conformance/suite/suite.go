@@ -118,8 +118,17 @@ func Run(ctx context.Context, env *checks.Env, opts Options) (*report.Run, error
 		return nil, ErrRanTwice
 	}
 	run.Design = env.DetectDesign(ctx)
+	run.Mode = env.Mode()
+	match := Selector(opts.LabelFilter)
+	var selected []checks.Check
+	for _, c := range checks.All() {
+		if match(c.Labels()) {
+			selected = append(selected, c)
+		}
+	}
+	sched := checks.Start(ctx, env, selected, env.Workers())
 	var mu sync.Mutex
-	register(env, func(r report.Result) {
+	register(sched, func(r report.Result) {
 		mu.Lock()
 		run.Results = append(run.Results, r)
 		mu.Unlock()
@@ -157,11 +166,15 @@ func Run(ctx context.Context, env *checks.Env, opts Options) (*report.Run, error
 	for k, v := range env.Timings() {
 		run.Timings[k] = float64(v.Microseconds()) / 1000
 	}
+	run.Flows = env.Counts()
+	run.ModeDetail = env.ModeDetail()
+	run.Browser = env.BrowserInfo(ctx)
 	return run, nil
 }
 
-// register builds the Ginkgo tree: one container per catalogue section, one spec per check.
-func register(env *checks.Env, record func(report.Result)) {
+// register builds the Ginkgo tree: one container per catalogue section, one spec per check. The
+// checks run in the schedule (several at a time); each spec reports its check's result.
+func register(sched *checks.Schedule, record func(report.Result)) {
 	all := checks.All()
 	var sections []string
 	bySection := map[string][]checks.Check{}
@@ -179,7 +192,10 @@ func register(env *checks.Env, record func(report.Result)) {
 				for _, c := range bySection[s] {
 					c := c
 					ginkgo.It(fmt.Sprintf("%s [%s] %s", c.ID, c.Level, c.Title()), ginkgo.Label(c.Labels()...), func(sctx ginkgo.SpecContext) {
-						res := checks.Run(sctx, env, c)
+						res, ok := sched.Result(sctx, c.ID)
+						if !ok {
+							ginkgo.Fail(fmt.Sprintf("%s: the run ended before the check did", c.ID))
+						}
 						record(res)
 						switch res.Status {
 						case report.Fail:

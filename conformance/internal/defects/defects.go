@@ -35,6 +35,8 @@ type Defect struct {
 	CIMD func(s *State, path string, body []byte) []byte
 	// SpecVersion, when set, is the MCP version the checks run at (default: the suite's).
 	SpecVersion string
+	// Scope, when set, is the run's --scope.
+	Scope string
 	// Why is the issue-10 bullet a defect reproduces (documentation; the self-test prints it).
 	Why string
 }
@@ -687,6 +689,42 @@ func All() []Defect {
 			close(ch)
 			rec.send(w, nil)
 		})},
+		// Strict reuse detection without a grace window (as the mock Auth0 without leeway, seen
+		// through the TS SDK proxy): concurrent refreshes are taken one at a time, every one after
+		// the first is reuse of a rotated-out token and revokes the grant, the winner's refresh
+		// token included. RT-10 warns (clients that refresh in parallel lose the session) and says
+		// so, instead of claiming that a valid refresh token was refused.
+		{Name: "concurrent refreshes revoke the grant (strict reuse detection)", Checks: []string{"RT-10"},
+			Messages: map[string][]string{"RT-10": {"revoked the grant", "!valid refresh token"}},
+			Target: onPath(pToken, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
+				f := readForm(r)
+				rt := f.Get("refresh_token")
+				if f.Get("grant_type") != "refresh_token" {
+					next.ServeHTTP(w, r)
+					return
+				}
+				unlock := s.lockKey("refresh " + rt)
+				defer unlock()
+				s.mu.Lock()
+				revoked, _ := s.extra["strict reuse"].(map[string]bool)
+				if revoked == nil {
+					revoked = map[string]bool{}
+					s.extra["strict reuse"] = revoked
+				}
+				_, used := s.rotated[rt]
+				if used {
+					for x, i := s.rotated[rt], 0; x != "" && i < 100; x, i = s.rotated[x], i+1 {
+						revoked[x] = true
+					}
+				}
+				refuse := used || revoked[rt]
+				s.mu.Unlock()
+				if refuse {
+					oauthError(w, http.StatusBadRequest, "invalid_grant")
+					return
+				}
+				next.ServeHTTP(w, r)
+			})},
 		{Name: "refresh grant for clients not registered for it", Checks: []string{"RT-11"}, Target: onPath(pRegister, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			m := readJSON(r)
 			gs, _ := m["grant_types"].([]any)
@@ -780,7 +818,8 @@ func All() []Defect {
 			}
 			rec.send(w, nil)
 		})},
-		{Name: "callback not bound to the consenting browser", Checks: []string{"PXY-06"}, Target: injectBinding(false)},
+		{Name: "callback not bound to the consenting browser", Checks: []string{"PXY-06"}, Inconclusive: []string{"PXY-07"},
+			Messages: map[string][]string{"PXY-07": {"PXY-06"}}, Target: injectBinding(false)},
 		{Name: "binding granted by viewing the consent page", Checks: []string{"PXY-07"}, Target: injectBinding(true)},
 		{Name: "callback replayable", Checks: []string{"PXY-08"}, Target: onPath(pCallback, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			s.mu.Lock()
@@ -854,7 +893,8 @@ func All() []Defect {
 			}
 			next.ServeHTTP(w, r)
 		})},
-		{Name: "loopback port must match", Checks: []string{"CLI-07", "BCP-04"}, Target: loopbackPortFixed()},
+		{Name: "loopback port must match", Checks: []string{"CLI-07", "BCP-04"}, Pass: []string{"AZ-03"},
+			Messages: map[string][]string{"AZ-03": {"BCP-04"}}, Target: loopbackPortFixed()},
 		{Name: "claude.ai redirect URIs refused", Checks: []string{"CLI-08"}, Target: onPath(pAuthorize, "", func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.URL.Query().Get("redirect_uri"), "claude.") {
 				http.Error(w, "bad redirect", http.StatusBadRequest)
@@ -881,7 +921,8 @@ func All() []Defect {
 			return ok
 		}, nil)},
 	}
-	return append(all, verdictDefects()...)
+	all = append(all, verdictDefects()...)
+	return append(all, peerDefects()...)
 }
 
 // claimsOf decodes a JWT's claims (nil for anything else).

@@ -91,6 +91,9 @@ func TestDefects(t *testing.T) {
 				if d.SpecVersion != "" {
 					cfg.SpecVersion = d.SpecVersion
 				}
+				if d.Scope != "" {
+					cfg.Scope = d.Scope
+				}
 				env, err := checks.NewEnv(cfg)
 				if err != nil {
 					t.Fatal(err)

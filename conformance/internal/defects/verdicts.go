@@ -32,9 +32,9 @@ const HiddenHeader = "X-Conformance-Defect-Hidden"
 func verdictDefects() []Defect {
 	return []Defect{
 		// ---- setup refused by policy: inconclusive, not failed
-		{Name: "https redirect URIs refused by registration policy", Why: "a server that refuses the suite's https test registration by policy: AZ-03, AZ-10, PXY-09, BCP-03/06/07 are inconclusive, not MUST failures",
-			Inconclusive: []string{"AZ-03", "AZ-10", "PXY-09", "BCP-03", "BCP-06", "BCP-07", "CLI-08"},
-			Messages:     map[string][]string{"AZ-03": {"policy", "invalid_redirect_uri"}, "BCP-03": {"AZ-03", "!https redirect URIs are not allowed"}},
+		{Name: "https redirect URIs refused by registration policy", Why: "a server that refuses the suite's https test registration by policy: AZ-03, AZ-10, PXY-09, BCP-03/06/07 are inconclusive, not MUST failures; CLI-08, whose subject is registering Claude's https redirect URIs, fails",
+			Inconclusive: []string{"AZ-03", "AZ-10", "PXY-09", "BCP-03", "BCP-06", "BCP-07"}, Checks: []string{"CLI-08"},
+			Messages: map[string][]string{"AZ-03": {"policy", "invalid_redirect_uri"}, "BCP-03": {"AZ-03", "!https redirect URIs are not allowed"}, "CLI-08": {"cannot be registered", "invalid_redirect_uri"}},
 			Target: onPath(pRegister, http.MethodPost, func(s *State, next http.Handler, w http.ResponseWriter, r *http.Request) {
 				if m := readJSON(r); m != nil && redirectURIsContain(m, func(u string) bool { return strings.HasPrefix(u, "https://") }) {
 					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_redirect_uri", "error_description": "https redirect URIs are not allowed by this server's policy"})
@@ -72,9 +72,10 @@ func verdictDefects() []Defect {
 
 		// ---- designs
 		{Name: "pass-through design (each client sent to the upstream under its own registration)", Why: "REV-06 must not say \"sent its own token upstream\" for a pass-through design where the client's token is the upstream's; the proxy rows do not apply",
-			Pass: []string{"REV-06"}, NotFail: []string{"PXY-01", "PXY-02", "PXY-13", "PKCE-07", "PXY-16", "PXY-20", "AZ-11"},
-			Messages: map[string][]string{"PXY-01": {"pass-through"}, "PXY-13": {"pass-through"}, "REV-06": {"!its own token"}},
-			Target:   passThrough()},
+			Pass: []string{"REV-06", "RS-05"}, NotFail: []string{"PXY-01", "PXY-02", "PXY-13", "PKCE-07", "PXY-16", "PXY-20", "AZ-11", "PXY-12"},
+			Messages: map[string][]string{"PXY-01": {"pass-through"}, "PXY-13": {"pass-through"}, "REV-06": {"!its own token"},
+				"PKCE-07": {"pass-through"}, "PXY-16": {"pass-through"}, "PXY-12": {"pass-through"}, "PXY-20": {"pass-through"}},
+			Target: passThrough()},
 
 		// ---- client strategies
 		{Name: "revocation only for confidential clients", Why: "the suite registered only public clients, so against a server that allows revocation only for confidential clients REV-02/03/04/06 tested client authentication instead",
@@ -310,7 +311,17 @@ func relay(w http.ResponseWriter, resp *http.Response, body []byte) {
 // revocation requests go to the upstream (the mock Auth0) under the client's own registration;
 // the MCP endpoint accepts the tokens the upstream issued through it. The AS metadata stays the
 // target's (its issuer and endpoints), with offline_access advertised so refresh tokens come.
-func passThrough() Wrap {
+func passThrough() Wrap { return passThroughWith(passThroughOpts{}) }
+
+// passThroughOpts vary the pass-through proxy: forwardResource sends the client's resource to
+// the upstream's /authorize as it is (no audience of the proxy's own); acceptUpstreamTokens makes
+// the MCP endpoint accept any token the upstream's /userinfo accepts (the SDK's pass-through with
+// a deployer's verifyAccessToken asking /userinfo).
+type passThroughOpts struct {
+	forwardResource, acceptUpstreamTokens bool
+}
+
+func passThroughWith(o passThroughOpts) Wrap {
 	type ptState struct {
 		mu     sync.Mutex
 		tokens map[string]bool // access tokens issued through the proxy → still valid
@@ -336,8 +347,10 @@ func passThrough() Wrap {
 			relay(w, resp, body)
 		case r.URL.Path == p.Authorize:
 			q := r.URL.Query()
-			q.Del("resource")
-			q.Set("audience", mconfig.DefaultAPIIdentifier)
+			if !o.forwardResource {
+				q.Del("resource")
+				q.Set("audience", mconfig.DefaultAPIIdentifier)
+			}
 			http.Redirect(w, r, strings.TrimSuffix(s.Upstream, "/")+"/authorize?"+q.Encode(), http.StatusFound)
 		case r.URL.Path == p.Token && r.Method == http.MethodPost:
 			f := readForm(r)
@@ -375,6 +388,9 @@ func passThrough() Wrap {
 			st.mu.Lock()
 			ok := st.tokens[bearerToken(r)]
 			st.mu.Unlock()
+			if !ok && o.acceptUpstreamTokens && bearerToken(r) != "" {
+				ok = s.userinfoAccepts(r, bearerToken(r))
+			}
 			if ok {
 				fakeMCPOK(w)
 				return

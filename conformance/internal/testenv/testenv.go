@@ -14,12 +14,12 @@ import (
 // RequireAll reports whether missing external tools must fail tests instead of skipping them.
 func RequireAll() bool { return os.Getenv("CNPG_MCP_REQUIRE_ALL") == "1" }
 
-// ChromiumPath is the Chromium binary the tests use ($CHROMIUM_PATH or Debian's location).
+// ChromiumPath is the Chromium binary the tests use ($CHROMIUM_PATH, else browser.PreferredExecPath()).
 func ChromiumPath() string {
 	if p := os.Getenv("CHROMIUM_PATH"); p != "" {
 		return p
 	}
-	return browser.DefaultExecPath
+	return browser.PreferredExecPath()
 }
 
 // SkipWithoutChromium skips (or, under CNPG_MCP_REQUIRE_ALL=1, fails) the test when Chromium is missing.
