@@ -134,6 +134,8 @@ func TestRefusesValuesThatCannotWork(t *testing.T) {
 		{"unknown store", []string{"--set", "publicURL=https://m.example", "--set", "store.type=sqlite"}, "store/type"},
 		{"misspelt top-level key", []string{"--set", "publicURL=https://m.example", "--set", "replicas=2"}, "additional properties"},
 		{"zero replicas", []string{"--set", "publicURL=https://m.example", "--set", "replicaCount=0"}, "replicaCount"},
+		{"unknown identity mode", []string{"--set", "publicURL=https://m.example", "--set", "identity.mode=root"}, "identity/mode"},
+		{"system: user prefix", []string{"--set", "publicURL=https://m.example", "--set", "identity.mode=impersonate", "--set", "identity.impersonation.userPrefix=system:"}, "userPrefix"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -445,4 +447,90 @@ func TestRBACMatchesTheToolsRules(t *testing.T) {
 			t.Errorf("%s: chart rules differ from server/tools/rbac:\nchart: %+v\ntools: %+v", c.role, got.Rules, want[c.role])
 		}
 	}
+}
+
+// impersonatorRules reads server/tools/rbac/impersonator.yaml (verified against a real
+// kube-apiserver by the tools' tests).
+func impersonatorRules(t *testing.T) []rbacv1.PolicyRule {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "server", "tools", "rbac", "impersonator.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cr rbacv1.ClusterRole
+	if err := yaml.Unmarshal(b, &cr); err != nil {
+		t.Fatal(err)
+	}
+	return cr.Rules
+}
+
+// Impersonate mode: the ServiceAccount gets impersonate on users and groups and nothing else (a
+// ClusterRole even with rbac.namespaces: no Role grants it anything in a namespace), restricted by
+// resourceNames to the configured users/groups; the server's config gets the same mode and lists.
+func TestRBACImpersonateMode(t *testing.T) {
+	only := func(t *testing.T, r rendered) rbacv1.ClusterRole {
+		t.Helper()
+		if n := len(r.all("Role")) + len(r.all("RoleBinding")); n != 0 {
+			t.Errorf("impersonate mode renders %d namespaced Roles/RoleBindings; the ServiceAccount must have nothing but impersonation", n)
+		}
+		var cr rbacv1.ClusterRole
+		r.one(t, "ClusterRole").decode(t, &cr)
+		var crb rbacv1.ClusterRoleBinding
+		r.one(t, "ClusterRoleBinding").decode(t, &crb)
+		if crb.RoleRef.Name != cr.Name || crb.Subjects[0].Kind != "ServiceAccount" || crb.Subjects[0].Name != "rel-cnpg-mcp" {
+			t.Errorf("binding %+v", crb)
+		}
+		for _, rule := range cr.Rules {
+			if !slices.Equal(rule.APIGroups, []string{""}) || !slices.Equal(rule.Verbs, []string{"impersonate"}) {
+				t.Errorf("rule beyond impersonation: %+v", rule)
+			}
+			for _, res := range rule.Resources {
+				if res != "users" && res != "groups" {
+					t.Errorf("impersonates %q (only users and groups; no uids, userextras or service accounts)", res)
+				}
+			}
+		}
+		return cr
+	}
+	t.Run("any user and group", func(t *testing.T) {
+		r := mustRender(t, values("minimal.yaml"), "--set", "identity.mode=impersonate")
+		cr := only(t, r)
+		want := impersonatorRules(t)
+		if !slices.EqualFunc(cr.Rules, want, func(a, b rbacv1.PolicyRule) bool {
+			return slices.Equal(a.APIGroups, b.APIGroups) && slices.Equal(a.Resources, b.Resources) && slices.Equal(a.Verbs, b.Verbs) && len(a.ResourceNames) == 0
+		}) {
+			t.Errorf("chart rules differ from server/tools/rbac/impersonator.yaml:\nchart: %+v\ntools: %+v", cr.Rules, want)
+		}
+		k, _ := oidcConfig(t, r)["kubernetes"].(map[string]any)
+		if k["identity"] != "impersonate" {
+			t.Errorf("the server is not told to impersonate: %v", k)
+		}
+	})
+	t.Run("restricted, namespaced", func(t *testing.T) {
+		r := mustRender(t, values("impersonate.yaml"))
+		cr := only(t, r)
+		var groups, users *rbacv1.PolicyRule
+		for i, rule := range cr.Rules {
+			switch {
+			case slices.Equal(rule.Resources, []string{"groups"}):
+				groups = &cr.Rules[i]
+			case slices.Equal(rule.Resources, []string{"users"}):
+				users = &cr.Rules[i]
+			}
+		}
+		if groups == nil || !slices.Equal(groups.ResourceNames, []string{"oidc:team-a-dba", "oidc:team-b-viewers"}) || users == nil || len(users.ResourceNames) != 0 {
+			t.Fatalf("restricted rules: %+v", cr.Rules)
+		}
+		k, _ := oidcConfig(t, r)["kubernetes"].(map[string]any)
+		im, _ := k["impersonation"].(map[string]any)
+		if k["identity"] != "impersonate" || len(k["namespaces"].([]any)) != 2 || im["groups_claim"] != "https://mcp.example.com/groups" ||
+			im["user_prefix"] != "oidc:" || im["max_identity_age"] != "10m" || len(im["groups"].([]any)) != 2 {
+			t.Errorf("server config: %v", k)
+		}
+	})
+	t.Run("service-account mode renders no impersonation", func(t *testing.T) {
+		var cr rbacv1.ClusterRole
+		mustRender(t, values("minimal.yaml")).one(t, "ClusterRole").decode(t, &cr)
+		checkRules(t, cr.Rules, false)
+	})
 }

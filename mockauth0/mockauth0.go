@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -242,3 +243,25 @@ func (s *Server) SigningKeyIDs() []string { return s.keys.KIDs() }
 // RevokeUserGrants revokes a user's refresh tokens, consents and sessions; it returns the number of
 // refresh-token families revoked.
 func (s *Server) RevokeUserGrants(sub string) int { return s.tenant.RevokeUserGrants(sub) }
+
+// User returns a user of the tenant as it is now (groups and roles included).
+func (s *Server) User(sub string) (config.User, bool) { return s.tenant.User(sub) }
+
+// SetUserGroups replaces a user's groups (app_metadata.groups): the tenant's post-login Action puts
+// them into the next tokens the user gets, at a login or a refresh.
+func (s *Server) SetUserGroups(sub string, groups []string) error {
+	return s.updateUser(sub, func(u *config.User) { u.Groups = slices.Clone(groups) })
+}
+
+// SetUserRoles replaces a user's roles (the Action's roles claim).
+func (s *Server) SetUserRoles(sub string, roles []string) error {
+	return s.updateUser(sub, func(u *config.User) { u.Roles = slices.Clone(roles) })
+}
+
+func (s *Server) updateUser(sub string, f func(*config.User)) error {
+	_, err := s.tenant.UpdateUser(sub, func(u *config.User) error { f(u); return nil })
+	if err != nil {
+		return fmt.Errorf("user %q: %w", sub, err)
+	}
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -80,6 +81,7 @@ type Env struct {
 	Timings Timings
 
 	ca       *ca
+	auditLog string
 	procs    []*exec.Cmd
 	kubelet  *FakeKubelet
 	stopOnce sync.Once
@@ -90,8 +92,32 @@ type Timings struct {
 	Etcd, APIServer, CRDs, Total time.Duration
 }
 
+// Options of StartWith.
+type Options struct {
+	// AuditPolicy, when set, is the API server's audit policy (an audit.k8s.io/v1 Policy); events go
+	// to a JSON log file AuditEvents reads.
+	AuditPolicy []byte
+}
+
+// DefaultAuditPolicy logs every request to the CloudNativePG API group and to core resources at
+// the Metadata level (who, impersonated as whom, what, the answer), nothing else.
+var DefaultAuditPolicy = []byte(`apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    resources:
+      - group: postgresql.cnpg.io
+      - group: ""
+        resources: ["pods", "pods/log", "secrets", "persistentvolumeclaims", "events"]
+  - level: None
+`)
+
 // Start launches etcd and kube-apiserver on free loopback ports and installs the CNPG CRDs.
-func Start(ctx context.Context) (*Env, error) {
+func Start(ctx context.Context) (*Env, error) { return StartWith(ctx, Options{}) }
+
+// StartWith is Start with options (an audit log).
+func StartWith(ctx context.Context, o Options) (*Env, error) {
 	if !Available() {
 		return nil, ErrNoBinaries
 	}
@@ -167,7 +193,16 @@ func Start(ctx context.Context) (*Env, error) {
 	t1 := time.Now()
 	apiPort := freePort()
 	e.URL = "https://127.0.0.1:" + strconv.Itoa(apiPort)
-	if err := e.run("kube-apiserver",
+	var audit []string
+	if o.AuditPolicy != nil {
+		policy := write("audit-policy.yaml", o.AuditPolicy)
+		if err != nil {
+			return nil, err
+		}
+		e.auditLog = filepath.Join(dir, "audit.log")
+		audit = []string{"--audit-policy-file=" + policy, "--audit-log-path=" + e.auditLog, "--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxbackup=1"}
+	}
+	if err := e.run("kube-apiserver", append(audit,
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
 		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile,
@@ -183,7 +218,7 @@ func Start(ctx context.Context) (*Env, error) {
 		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false", "--enable-priority-and-fairness=false",
 		"--cert-dir="+filepath.Join(dir, "certs"),
-	); err != nil {
+	)...); err != nil {
 		return nil, err
 	}
 	e.Admin = &rest.Config{Host: e.URL, TLSClientConfig: rest.TLSClientConfig{CAData: e.ca.certPEM, CertData: adminCert, KeyData: adminKey}, QPS: 200, Burst: 400}
@@ -227,11 +262,60 @@ func (e *Env) UserConfig(user string) (*rest.Config, error) {
 
 // WriteKubeconfig writes a kubeconfig for the admin identity (system:masters) to path, for code that
 // takes a kubeconfig file (the server's kubernetes.kubeconfig).
-func (e *Env) WriteKubeconfig(path string) error {
-	a := e.Admin
+func (e *Env) WriteKubeconfig(path string) error { return e.WriteKubeconfigFor(e.Admin, path) }
+
+// AuditEvent is the part of an audit.k8s.io/v1 Event the tests look at.
+type AuditEvent struct {
+	Verb  string `json:"verb"`
+	Stage string `json:"stage"`
+	User  struct {
+		Username string   `json:"username"`
+		Groups   []string `json:"groups"`
+	} `json:"user"`
+	ImpersonatedUser *struct {
+		Username string   `json:"username"`
+		Groups   []string `json:"groups"`
+	} `json:"impersonatedUser"`
+	ObjectRef *struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+		Namespace   string `json:"namespace"`
+		Name        string `json:"name"`
+		APIGroup    string `json:"apiGroup"`
+	} `json:"objectRef"`
+	ResponseStatus *struct {
+		Code int `json:"code"`
+	} `json:"responseStatus"`
+}
+
+// AuditEvents reads the audit log so far (an Env started with an AuditPolicy).
+func (e *Env) AuditEvents() ([]AuditEvent, error) {
+	if e.auditLog == "" {
+		return nil, errors.New("kubetest: this API server was started without an audit policy")
+	}
+	b, err := os.ReadFile(e.auditLog)
+	if err != nil {
+		return nil, err
+	}
+	var out []AuditEvent
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var ev AuditEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return nil, fmt.Errorf("audit log line: %w", err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// WriteKubeconfigFor writes a kubeconfig for the identity cfg (from UserConfig, or Admin) to path.
+func (e *Env) WriteKubeconfigFor(cfg *rest.Config, path string) error {
 	kc := clientcmdapi.NewConfig()
-	kc.Clusters["kubetest"] = &clientcmdapi.Cluster{Server: a.Host, CertificateAuthorityData: a.CAData}
-	kc.AuthInfos["kubetest"] = &clientcmdapi.AuthInfo{ClientCertificateData: a.CertData, ClientKeyData: a.KeyData, Token: a.BearerToken}
+	kc.Clusters["kubetest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["kubetest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
 	kc.Contexts["kubetest"] = &clientcmdapi.Context{Cluster: "kubetest", AuthInfo: "kubetest", Namespace: "default"}
 	kc.CurrentContext = "kubetest"
 	return clientcmd.WriteToFile(*kc, path)

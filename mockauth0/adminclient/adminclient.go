@@ -144,3 +144,20 @@ func (c *Client) RevokeUserGrants(ctx context.Context, sub string) (int, error) 
 	err := c.do(ctx, http.MethodPost, "users/"+url.PathEscape(sub)+"/revoke-grants", struct{}{}, &out)
 	return out.Revoked, err
 }
+
+// SetUserGroups replaces a user's groups (the post-login Action's groups claim in the next tokens).
+func (c *Client) SetUserGroups(ctx context.Context, sub string, groups []string) error {
+	return c.do(ctx, http.MethodPut, "users/"+url.PathEscape(sub)+"/groups", map[string][]string{"groups": nonNil(groups)}, nil)
+}
+
+// SetUserRoles replaces a user's roles.
+func (c *Client) SetUserRoles(ctx context.Context, sub string, roles []string) error {
+	return c.do(ctx, http.MethodPut, "users/"+url.PathEscape(sub)+"/roles", map[string][]string{"roles": nonNil(roles)}, nil)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -65,6 +65,62 @@ type TenantSettings struct {
 	// ShowCredentialsOnLogin lists the users' emails and passwords on the login page: a development
 	// aid (make run). On in Default(); off in a tenant loaded from a file unless set there.
 	ShowCredentialsOnLogin bool `json:"show_credentials_on_login,omitempty"`
+	// PostLoginAction adds the users' groups and roles to their tokens as custom claims, as an Auth0
+	// post-login Action does (nil: no Action).
+	PostLoginAction *PostLoginAction `json:"post_login_action,omitempty"`
+}
+
+// PostLoginAction is what this Auth0 post-login Action does at every login and refresh-token
+// exchange (Auth0 runs post-login Actions on both):
+//
+//	exports.onExecutePostLogin = async (event, api) => {
+//	  const groups = event.user.app_metadata.groups || [], roles = event.authorization?.roles || [];
+//	  api.idToken.setCustomClaim(GROUPS_CLAIM, groups); api.accessToken.setCustomClaim(GROUPS_CLAIM, groups);
+//	  api.idToken.setCustomClaim(ROLES_CLAIM, roles);   api.accessToken.setCustomClaim(ROLES_CLAIM, roles);
+//	};
+//
+// The claims also appear in /userinfo when they are put in the ID token (as Auth0 does). A user's
+// groups and roles are changed through the Management API (PATCH /api/v2/users/{id} with
+// app_metadata.groups / app_metadata.roles) or the admin API, and the next token shows the change.
+type PostLoginAction struct {
+	// GroupsClaim and RolesClaim name the custom claims ("" leaves one out), e.g.
+	// https://cnpg-mcp.example/groups (Auth0 recommends namespaced names).
+	GroupsClaim string `json:"groups_claim,omitempty"`
+	RolesClaim  string `json:"roles_claim,omitempty"`
+	// IDToken and AccessToken select the tokens that get the claims (default: both). Access tokens
+	// get them only for an API audience (the opaque /userinfo token has no room for them).
+	IDToken     *bool `json:"id_token,omitempty"`
+	AccessToken *bool `json:"access_token,omitempty"`
+}
+
+// InIDToken reports whether the Action adds its claims to ID tokens (and /userinfo).
+func (a *PostLoginAction) InIDToken() bool { return a != nil && (a.IDToken == nil || *a.IDToken) }
+
+// InAccessToken reports whether the Action adds its claims to API access tokens.
+func (a *PostLoginAction) InAccessToken() bool {
+	return a != nil && (a.AccessToken == nil || *a.AccessToken)
+}
+
+// Claims are the custom claims the Action adds for u (empty arrays included, as the Action above).
+func (a *PostLoginAction) Claims(u User) map[string]any {
+	out := map[string]any{}
+	if a == nil {
+		return out
+	}
+	if a.GroupsClaim != "" {
+		out[a.GroupsClaim] = nonNil(u.Groups)
+	}
+	if a.RolesClaim != "" {
+		out[a.RolesClaim] = nonNil(u.Roles)
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
 }
 
 // DCREnabled reports whether /oidc/register is on (default true for the mock).
@@ -94,6 +150,10 @@ type User struct {
 	Claims        map[string]any `json:"claims,omitempty"`              // extra claims in id_token and /userinfo
 	AccessClaims  map[string]any `json:"access_token_claims,omitempty"` // extra claims in API access tokens
 	Permissions   []string       `json:"permissions,omitempty"`         // RBAC permissions (token_dialect *_authz)
+	// Groups (app_metadata.groups) and Roles (Auth0 RBAC role names) reach the tokens through the
+	// tenant's post_login_action.
+	Groups []string `json:"groups,omitempty"`
+	Roles  []string `json:"roles,omitempty"`
 }
 
 // API is an Auth0 resource server.
@@ -234,6 +294,25 @@ const (
 	DefaultClientSecret  = "cnpg-mcp-proxy-dev-secret"
 	DefaultSetupClientID = "cnpg-mcp-setup"
 	DefaultSetupSecret   = "cnpg-mcp-setup-dev-secret"
+
+	// The default tenant's post-login Action puts groups and roles into the tokens under these claims.
+	DefaultGroupsClaim = "https://cnpg-mcp.example/groups"
+	DefaultRolesClaim  = "https://cnpg-mcp.example/roles"
+
+	// Two more users of the default tenant, for trying per-user Kubernetes rights (impersonation):
+	// alice administers the databases of team-a, bob looks at team-b's.
+	AliceEmail    = "alice@example.com"
+	AlicePassword = "alice-password"
+	AliceSub      = "auth0|64f0c0ffee00000000a11ce1"
+	BobEmail      = "bob@example.com"
+	BobPassword   = "bob-password"
+	BobSub        = "auth0|64f0c0ffee0000000000b0b1"
+)
+
+// DefaultGroups are the groups of the default tenant's users.
+var (
+	AliceGroups = []string{"team-a-dba"}
+	BobGroups   = []string{"team-b-viewers"}
 )
 
 // ManagementScopes are the Management API scopes the mock knows.
@@ -244,8 +323,12 @@ var managementScopes = []string{
 	"read:client_grants", "create:client_grants", "update:client_grants", "delete:client_grants",
 	"read:tenant_settings", "update:tenant_settings",
 	"read:connections", "update:connections",
-	"read:users", "create:users", "delete:users",
+	"read:users", "create:users", "update:users", "delete:users",
 }
+
+// ReservedClaims cannot be set by an Action (Auth0 refuses them; the mock's tokens need them).
+var ReservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "nonce", "auth_time", "at_hash", "c_hash",
+	"scope", "gty", "permissions", "client_id", "sid", "acr", "amr", "email", "email_verified", "name", "nickname", "picture", "updated_at"}
 
 // ManagementScopes returns the Management API scopes the mock knows.
 func ManagementScopes() []string { return slices.Clone(managementScopes) }
@@ -254,11 +337,18 @@ func ManagementScopes() []string { return slices.Clone(managementScopes) }
 // machine-to-machine application allowed to use the Management API.
 func Default() Config {
 	return Config{
-		Addr:   "127.0.0.1:0",
-		Tenant: TenantSettings{FriendlyName: "cnpg-mcp dev tenant", ShowCredentialsOnLogin: true},
+		Addr: "127.0.0.1:0",
+		Tenant: TenantSettings{FriendlyName: "cnpg-mcp dev tenant", ShowCredentialsOnLogin: true,
+			PostLoginAction: &PostLoginAction{GroupsClaim: DefaultGroupsClaim, RolesClaim: DefaultRolesClaim}},
 		Users: []User{{
 			Sub: DefaultUserSub, Email: DefaultUserEmail, Password: DefaultUserPassword,
 			Name: "Dev User", Nickname: "dev",
+		}, {
+			Sub: AliceSub, Email: AliceEmail, Password: AlicePassword, Name: "Alice (team-a DBA)", Nickname: "alice",
+			Groups: slices.Clone(AliceGroups), Roles: []string{"dba"},
+		}, {
+			Sub: BobSub, Email: BobEmail, Password: BobPassword, Name: "Bob (team-b viewer)", Nickname: "bob",
+			Groups: slices.Clone(BobGroups), Roles: []string{"viewer"},
 		}},
 		APIs: []API{{
 			Name: "cnpg-mcp", Identifier: DefaultAPIIdentifier, AllowOfflineAccess: true,
@@ -397,6 +487,16 @@ func (c *Config) Validate() error {
 	case "", "reject", "audience":
 	default:
 		bad("tenant.resource_parameter_profile", "must be \"reject\" or \"audience\" (got %q)", c.Tenant.ResourceParameterProfile)
+	}
+	if a := c.Tenant.PostLoginAction; a != nil {
+		for f, name := range map[string]string{"groups_claim": a.GroupsClaim, "roles_claim": a.RolesClaim} {
+			if slices.Contains(ReservedClaims, name) {
+				bad("tenant.post_login_action."+f, "%q is a reserved claim; Actions cannot set it (use a namespaced name such as https://example.com/groups)", name)
+			}
+		}
+		if a.GroupsClaim != "" && a.GroupsClaim == a.RolesClaim {
+			bad("tenant.post_login_action.roles_claim", "must differ from groups_claim")
+		}
 	}
 	emails := map[string]bool{}
 	subs := map[string]bool{}

@@ -22,6 +22,8 @@ type Backend interface {
 	RevokeSigningKey(kid string) error
 	SigningKeyIDs() []string
 	RevokeUserGrants(sub string) int
+	SetUserGroups(sub string, groups []string) error
+	SetUserRoles(sub string, roles []string) error
 }
 
 // Admin serves the test controls:
@@ -35,6 +37,8 @@ type Backend interface {
 //	DELETE keys/{kid}                           unpublish a previous key
 //	GET    faults / POST faults {fault} / DELETE faults
 //	POST   users/{sub}/revoke-grants            {"revoked": n}
+//	PUT    users/{sub}/groups {"groups": [...]}  the user's groups (the post-login Action's groups claim)
+//	PUT    users/{sub}/roles {"roles": [...]}    the user's roles (its roles claim)
 type Admin struct {
 	rec    *Recorder
 	faults *Faults
@@ -69,6 +73,12 @@ func NewAdmin(rec *Recorder, faults *Faults, b Backend, token string) *Admin {
 	a.mux.HandleFunc("DELETE "+p+"faults", func(w http.ResponseWriter, _ *http.Request) { a.faults.Clear(); w.WriteHeader(http.StatusNoContent) })
 	a.mux.HandleFunc("POST "+p+"users/{sub}/revoke-grants", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]int{"revoked": a.b.RevokeUserGrants(r.PathValue("sub"))})
+	})
+	a.mux.HandleFunc("PUT "+p+"users/{sub}/groups", func(w http.ResponseWriter, r *http.Request) {
+		a.setList(w, r, "groups", a.b.SetUserGroups)
+	})
+	a.mux.HandleFunc("PUT "+p+"users/{sub}/roles", func(w http.ResponseWriter, r *http.Request) {
+		a.setList(w, r, "roles", a.b.SetUserRoles)
 	})
 	a.mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {
 		adminError(w, http.StatusNotFound, "unknown admin endpoint; see the mockauth0 README for the list")
@@ -138,6 +148,20 @@ func (a *Admin) advance(w http.ResponseWriter, r *http.Request) {
 	}
 	a.b.Advance(d)
 	a.getClock(w, r)
+}
+
+// setList replaces one of a user's lists from {"<name>": [...]}.
+func (a *Admin) setList(w http.ResponseWriter, r *http.Request, name string, set func(sub string, v []string) error) {
+	var body map[string][]string
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || len(body) != 1 || body[name] == nil {
+		adminError(w, http.StatusBadRequest, fmt.Sprintf(`body must be {"%s": ["..."]} (an empty list removes them all)`, name))
+		return
+	}
+	if err := set(r.PathValue("sub"), body[name]); err != nil {
+		adminError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{name: body[name]})
 }
 
 func (a *Admin) rotate(w http.ResponseWriter, _ *http.Request) {

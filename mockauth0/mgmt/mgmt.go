@@ -57,6 +57,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	route("GET /api/v2/users", "read:users", h.listUsers)
 	route("POST /api/v2/users", "create:users", h.createUser)
 	route("GET /api/v2/users/{id}", "read:users", h.getUser)
+	route("PATCH /api/v2/users/{id}", "update:users", h.patchUser)
 	route("DELETE /api/v2/users/{id}", "delete:users", h.deleteUser)
 }
 
@@ -516,8 +517,70 @@ type userView struct {
 }
 
 func viewUser(u config.User) userView {
+	md := map[string]any{}
+	for k, v := range u.Claims {
+		md[k] = v
+	}
+	if u.Groups != nil {
+		md["groups"] = u.Groups
+	}
+	if u.Roles != nil {
+		md["roles"] = u.Roles
+	}
+	if len(md) == 0 {
+		md = nil
+	}
 	return userView{UserID: u.Sub, Email: u.Email, EmailVerified: u.EmailVerified == nil || *u.EmailVerified,
-		Name: u.Name, Nickname: u.Nickname, Blocked: u.Blocked, AppMetadata: u.Claims}
+		Name: u.Name, Nickname: u.Nickname, Blocked: u.Blocked, AppMetadata: md}
+}
+
+// patchUser changes a user as Auth0's PATCH /api/v2/users/{id} does for the fields the mock keeps:
+// app_metadata.groups and app_metadata.roles (what the tenant's post-login Action copies into the
+// tokens; other app_metadata keys are refused), blocked, email_verified, name and nickname. The
+// user's next token (a login or a refresh) shows the change.
+func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		AppMetadata *struct {
+			Groups *[]string `json:"groups"`
+			Roles  *[]string `json:"roles"`
+		} `json:"app_metadata"`
+		Blocked       *bool   `json:"blocked"`
+		EmailVerified *bool   `json:"email_verified"`
+		Name          *string `json:"name"`
+		Nickname      *string `json:"nickname"`
+	}
+	if !decodeStrict(w, r, &body) {
+		return
+	}
+	u, err := h.tenant.UpdateUser(r.PathValue("id"), func(u *config.User) error {
+		if md := body.AppMetadata; md != nil {
+			if md.Groups != nil {
+				u.Groups = slices.Clone(*md.Groups)
+			}
+			if md.Roles != nil {
+				u.Roles = slices.Clone(*md.Roles)
+			}
+		}
+		if body.Blocked != nil {
+			u.Blocked = *body.Blocked
+		}
+		if body.EmailVerified != nil {
+			v := *body.EmailVerified
+			u.EmailVerified = &v
+		}
+		if body.Name != nil {
+			u.Name = *body.Name
+		}
+		if body.Nickname != nil {
+			u.Nickname = *body.Nickname
+		}
+		return nil
+	})
+	if err != nil {
+		notFound(w, "user", "inexistent_user")
+		return
+	}
+	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {

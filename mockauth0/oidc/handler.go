@@ -182,6 +182,11 @@ func (h *Handler) mintAccess(sub, clientID, audience string, scope []string, gra
 				c[k] = v
 			}
 		}
+		if a := h.tenant.Settings().PostLoginAction; a.InAccessToken() && grantType != "client_credentials" {
+			for k, v := range a.Claims(u) {
+				c[k] = v
+			}
+		}
 	} else if strings.HasSuffix(api.TokenDialect, "_authz") {
 		c["permissions"] = scope
 	}
@@ -232,9 +237,21 @@ func profileClaims(u config.User, scope []string) map[string]any {
 	return c
 }
 
+// userClaims are the claims of an ID token and of /userinfo: the profile for the granted scopes and
+// the post-login Action's custom claims.
+func (h *Handler) userClaims(u config.User, scope []string) map[string]any {
+	c := profileClaims(u, scope)
+	if a := h.tenant.Settings().PostLoginAction; a.InIDToken() {
+		for k, v := range a.Claims(u) {
+			c[k] = v
+		}
+	}
+	return c
+}
+
 func (h *Handler) mintIDToken(u config.User, clientID string, scope []string, nonce, sid string, authTime time.Time) (string, error) {
 	now := h.tenant.Now()
-	c := tokens.Claims(profileClaims(u, scope))
+	c := tokens.Claims(h.userClaims(u, scope))
 	c["iss"], c["aud"], c["iat"] = h.tenant.Issuer(), clientID, now.Unix()
 	c["exp"] = now.Add(h.tenant.Lifetimes().IDToken.D(10 * time.Hour)).Unix()
 	if !authTime.IsZero() {

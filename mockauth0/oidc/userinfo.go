@@ -52,7 +52,7 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, profileClaims(u, scopeList(c.String("scope"))))
+	writeJSON(w, http.StatusOK, h.userClaims(u, scopeList(c.String("scope"))))
 }
 
 // revoke is /oauth/revoke: it revokes a refresh token (its whole grant) for the authenticated client.

@@ -506,6 +506,22 @@ func (t *Tenant) CreateUser(u config.User) (config.User, error) {
 	return u, nil
 }
 
+// UpdateUser applies f to a user (f must replace slices, never change them in place).
+func (t *Tenant) UpdateUser(sub string, f func(*config.User) error) (config.User, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.users[sub]
+	if !ok {
+		return config.User{}, ErrNotFound
+	}
+	next := *u
+	if err := f(&next); err != nil {
+		return config.User{}, err
+	}
+	*u = next
+	return next, nil
+}
+
 // DeleteUser removes a user and revokes everything issued to them.
 func (t *Tenant) DeleteUser(sub string) error {
 	t.mu.Lock()

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/cnpg-mcp/cnpg-mcp/server/identity"
 )
 
 // Key is an HMAC key with its key ID.
@@ -44,14 +46,24 @@ type GrantChecker interface {
 	GrantActive(ctx context.Context, id string) (bool, error)
 }
 
+// KubeUsers resolves the Kubernetes user a grant's tool calls act as, for a server that impersonates
+// users; it replaces GrantActive (one store read for both). active=false: the grant was revoked or
+// has expired. A grant whose claims cannot be mapped is active with KubeUser.Err set.
+type KubeUsers interface {
+	KubeUser(ctx context.Context, grantID string) (u identity.KubeUser, active bool, err error)
+}
+
 // Options configures Tokens.
 type Options struct {
 	Issuer   string // canonical issuer, byte-identical to the metadata
 	Audience string // the MCP resource URL
 	Keys     []Key  // Keys[0] signs
 	Grants   GrantChecker
-	Leeway   time.Duration
-	Now      func() time.Time
+	// KubeUsers, when set, is asked instead of Grants.GrantActive, and the access token's claims
+	// carry the Kubernetes user (Claims.Kube).
+	KubeUsers KubeUsers
+	Leeway    time.Duration
+	Now       func() time.Time
 }
 
 // Claims are the facts an access token carries.
@@ -63,6 +75,8 @@ type Claims struct {
 	TokenID   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// Kube is the Kubernetes user of the grant (set by Verify with Options.KubeUsers).
+	Kube *identity.KubeUser
 }
 
 // Scopes splits Scope.
@@ -270,7 +284,15 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Claims, error) {
 	case c.Sid == "" || c.Sub == "" || c.ClientID == "" || c.Jti == "":
 		return Claims{}, refuse("missing sid, sub, client_id or jti")
 	}
-	active, err := t.o.Grants.GrantActive(ctx, c.Sid)
+	var kube *identity.KubeUser
+	var active bool
+	if t.o.KubeUsers != nil {
+		var u identity.KubeUser
+		u, active, err = t.o.KubeUsers.KubeUser(ctx, c.Sid)
+		kube = &u
+	} else {
+		active, err = t.o.Grants.GrantActive(ctx, c.Sid)
+	}
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: grant lookup: %w", ErrUnavailable, err)
 	}
@@ -278,5 +300,5 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Claims, error) {
 		return Claims{}, refuse("grant revoked or expired")
 	}
 	return Claims{Subject: c.Sub, ClientID: c.ClientID, Scope: c.Scope, GrantID: c.Sid, TokenID: c.Jti,
-		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: time.Unix(c.Exp, 0)}, nil
+		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: time.Unix(c.Exp, 0), Kube: kube}, nil
 }

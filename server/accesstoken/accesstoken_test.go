@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/bearer"
+	"github.com/cnpg-mcp/cnpg-mcp/server/identity"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/bolt"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store/seal"
@@ -250,5 +251,44 @@ func TestGrantStoreDownIsUnavailableNotRefused(t *testing.T) {
 	_, err = tk.VerifyAccessToken(context.Background(), at)
 	if err == nil || errors.Is(err, bearer.ErrUnavailable) || !errors.As(err, &refused) {
 		t.Fatalf("revoked grant: %v", err)
+	}
+}
+
+// kubeUsers resolves grants to Kubernetes users (nil error), or fails like a store that is down.
+type kubeUsers struct {
+	users map[string]identity.KubeUser
+	down  bool
+}
+
+func (k kubeUsers) KubeUser(_ context.Context, id string) (identity.KubeUser, bool, error) {
+	if k.down {
+		return identity.KubeUser{}, false, errors.New("store down")
+	}
+	u, ok := k.users[id]
+	return u, ok, nil
+}
+
+// With KubeUsers (an impersonating server) the grant lookup yields the Kubernetes user, which the
+// identity carries to the tools; GrantActive is not asked; a revoked grant is refused and a store
+// that does not answer is unavailability, as without.
+func TestVerifyResolvesKubeUser(t *testing.T) {
+	ku := kubeUsers{users: map[string]identity.KubeUser{"g1": {Name: "oidc:alice@example.com", Groups: []string{"oidc:dba"}}}}
+	tk, err := New(Options{Issuer: "https://mcp.example", Audience: "https://mcp.example/mcp", Keys: []Key{key1}, Grants: downGrants{}, KubeUsers: ku, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _, _ := tk.Issue(claimsFor("g1"))
+	id, err := tk.VerifyAccessToken(context.Background(), at)
+	if err != nil || id.Kube == nil || id.Kube.Name != "oidc:alice@example.com" || len(id.Kube.Groups) != 1 {
+		t.Fatalf("identity: %+v %v", id.Kube, err)
+	}
+	other, _, _ := tk.Issue(claimsFor("g2"))
+	var refused *Error
+	if _, err := tk.Verify(context.Background(), other); !errors.As(err, &refused) {
+		t.Fatalf("unknown grant: %v", err)
+	}
+	tk.o.KubeUsers = kubeUsers{down: true}
+	if _, err := tk.VerifyAccessToken(context.Background(), at); !errors.Is(err, bearer.ErrUnavailable) {
+		t.Fatalf("store down: %v", err)
 	}
 }

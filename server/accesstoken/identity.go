@@ -20,5 +20,5 @@ func (t *Tokens) VerifyAccessToken(ctx context.Context, token string) (identity.
 	if err != nil {
 		return identity.Identity{}, err
 	}
-	return identity.Identity{Subject: c.Subject, ClientID: c.ClientID, TokenID: c.TokenID, Scopes: c.Scopes(), ExpiresAt: c.ExpiresAt}, nil
+	return identity.Identity{Subject: c.Subject, ClientID: c.ClientID, TokenID: c.TokenID, Scopes: c.Scopes(), ExpiresAt: c.ExpiresAt, Kube: c.Kube}, nil
 }

@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.Secrets.ClientSecret, Audience: cfg.Audience,
 		Scope: cfg.Scope, RedirectURL: base + cfg.CallbackPath, JWKSURI: cfg.JWKSURI, JWEKey: cfg.Secrets.UpstreamJWEKey,
 		ForwardResource: cfg.ForwardResource, AuthInBody: cfg.ClientAuthMethod == "client_secret_post", HTTPClient: o.UpstreamHTTPClient, Now: o.Now, Logger: o.Logger,
+		IdentityClaims: cfg.Kubernetes.Impersonating(),
 	})
 	if err := a.checkUpstream(ctx, true); err != nil {
 		return nil, err
@@ -128,7 +129,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	for i, k := range cfg.SigningKeys {
 		tk = append(tk, accesstoken.Key{ID: k.ID, Secret: cfg.Secrets.SigningKeys[i], NotAfter: k.NotAfter})
 	}
-	a.Tokens, err = accesstoken.New(accesstoken.Options{Issuer: cfg.IssuerURL(), Audience: cfg.ResourceURL(), Keys: tk, Grants: a.Store, Now: o.Now})
+	topts := accesstoken.Options{Issuer: cfg.IssuerURL(), Audience: cfg.ResourceURL(), Keys: tk, Grants: a.Store, Now: o.Now}
+	var ident oauthproxy.IdentityOptions
+	if cfg.Kubernetes.Impersonating() {
+		m := Mapping(cfg)
+		topts.KubeUsers = kubeUsers{grants: a.Store, mapping: m}
+		ident = oauthproxy.IdentityOptions{MaxAge: cfg.Kubernetes.Impersonation.MaxIdentityAge,
+			Check: func(claims map[string]any) error { _, err := m.Map(claims, time.Time{}); return err }}
+	}
+	a.Tokens, err = accesstoken.New(topts)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		Lifetimes: oauthproxy.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken, AuthorizationCode: cfg.Lifetimes.AuthorizationCode,
 			Transaction: cfg.Lifetimes.Transaction, RefreshIdle: cfg.Lifetimes.RefreshTokenIdle, RefreshAbsolute: cfg.Lifetimes.RefreshTokenAbsolute,
 			UnusedRegistration: cfg.Lifetimes.UnusedRegistration, RefreshReuseWindow: cfg.Lifetimes.ReuseWindow()},
+		Identity: ident,
 	})
 	if err != nil {
 		return nil, err
@@ -272,6 +282,17 @@ func (a *App) LogStartup() {
 		a.Log.Warn("kubernetes: tool calls will fail until this is fixed: "+a.kubeErr.Error(), "source", "none")
 	case a.kube.Server != "":
 		a.Log.Info("kubernetes", a.kube.LogAttrs()...)
+	}
+	if k := c.Kubernetes; k.Impersonating() {
+		im := k.Impersonation
+		a.Log.Info("tool calls act as the signed-in user in Kubernetes (kubernetes.identity: impersonate; Impersonate-User/Impersonate-Group)", "user_claim", im.UserClaim,
+			"user_prefix", im.UserPrefix, "groups_claim", im.GroupsClaim, "groups_prefix", im.GroupsPrefix, "users", im.Users, "groups", im.Groups,
+			"max_identity_age", im.MaxIdentityAge.String(), "group_change_lag_at_most", (im.MaxIdentityAge + c.Lifetimes.AccessToken).String(), "client_cache", im.CacheSize)
+		if !strings.Contains(" "+c.Scope+" ", " offline_access ") {
+			a.Log.Warn("scope has no offline_access: without an upstream refresh token every grant ends once its identity is older than kubernetes.impersonation.max_identity_age (the user signs in again)")
+		}
+	} else {
+		a.Log.Info("tool calls act as the server's own Kubernetes identity, the same for every user (kubernetes.identity: service-account)")
 	}
 	a.Log.Info("storage", "driver", c.Storage.Driver, "backend", a.Store.Backend(), "path", c.Storage.Path, "sealing_key_ids", len(c.SealingKeys))
 	if c.Dev() {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -38,8 +39,17 @@ func Kubernetes(cfg *config.Config, setting string, allowMissing bool) (*kube.Cl
 
 // NewMCPServer builds the MCP server with every CloudNativePG tool.
 // requireIdentity is set behind the bearer check (HTTP) and not for stdio; obs may be nil.
+// With kubernetes.identity: impersonate every call acts as the signed-in user (its identity comes
+// from the bearer check), which needs requireIdentity.
 func NewMCPServer(cfg *config.Config, kc *kube.Clients, defaultNS string, log *slog.Logger, obs mcpserver.ToolObserver, requireIdentity bool) (*mcpserver.Server, error) {
-	deps := &tools.Deps{Client: kc.Client, Core: kc.Core, Unavailable: kc.Err, DefaultNamespace: defaultNS, AllowedNamespaces: cfg.Kubernetes.Namespaces,
+	if cfg.Kubernetes.Impersonating() && !requireIdentity {
+		return nil, errors.New("kubernetes.identity: impersonate needs signed-in users (the HTTP endpoint with OAuth); here there is no user to act as")
+	}
+	provider, err := kube.NewProvider(kc, kube.ProviderOptions{Impersonate: cfg.Kubernetes.Impersonating(), CacheSize: cfg.Kubernetes.Impersonation.CacheSize})
+	if err != nil {
+		return nil, err
+	}
+	deps := &tools.Deps{Kube: provider, Unavailable: kc.Err, DefaultNamespace: defaultNS, AllowedNamespaces: cfg.Kubernetes.Namespaces,
 		ImageTemplate: cfg.Kubernetes.ImageTemplate, ImageCatalog: cfg.Kubernetes.ImageCatalog, Logger: log}
 	if len(cfg.Kubernetes.Namespaces) > 0 {
 		deps.DefaultNamespace = cfg.Kubernetes.Namespaces[0]

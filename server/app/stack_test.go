@@ -224,6 +224,12 @@ var (
 // on `finish` (another instance in the two-instance test) → the client redirect, returned.
 func (s *stack) login(start, finish *instance, clientID string, extra url.Values) *url.URL {
 	s.t.Helper()
+	return s.loginAs(start, finish, clientID, extra, mconfig.DefaultUserEmail, mconfig.DefaultUserPassword)
+}
+
+// loginAs is login as another user of the mock tenant.
+func (s *stack) loginAs(start, finish *instance, clientID string, extra url.Values, email, password string) *url.URL {
+	s.t.Helper()
 	b := s.browser()
 	v := newVerifier()
 	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {"http://127.0.0.1:5000/cb"}, "state": {"client-state"},
@@ -243,7 +249,7 @@ func (s *stack) login(start, finish *instance, clientID string, extra url.Values
 				continue
 			}
 			if res.StatusCode == http.StatusOK && strings.Contains(body, `id="username"`) {
-				res, body = s.post(b, res.Request.URL.String(), url.Values{"state": {stateRe.FindStringSubmatch(body)[1]}, "username": {mconfig.DefaultUserEmail}, "password": {mconfig.DefaultUserPassword}, "action": {"default"}})
+				res, body = s.post(b, res.Request.URL.String(), url.Values{"state": {stateRe.FindStringSubmatch(body)[1]}, "username": {email}, "password": {password}, "action": {"default"}})
 				continue
 			}
 			s.t.Fatalf("flow stopped at %s: %d %s", res.Request.URL, res.StatusCode, body)

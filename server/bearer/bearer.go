@@ -33,6 +33,11 @@
 //   - CLI-17: `Access-Control-Expose-Headers: WWW-Authenticate` on every response [TestOrigin].
 //   - The caller's Identity (sub, client_id, scopes) goes into the request context for the tools
 //     [TestIdentityInContext].
+//   - A request carrying any Impersonate-* header (Impersonate-User, -Group, -Uid, -Extra-*): 400
+//     invalid_request saying why, before the token is looked at. Who a tool call acts as in
+//     Kubernetes comes only from the server's own grant (the Identity's KubeUser), never from the
+//     client; such headers are never forwarded, and refusing them makes an attempt visible
+//     [TestImpersonateHeadersRefused].
 //
 // The request body is read at most once, bounded by MaxBodyBytes (413 beyond it), and handed on
 // unchanged. Tokens never appear in logs or error descriptions.
@@ -177,6 +182,11 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			return
 		}
 
+		if name := impersonateHeader(r.Header); name != "" {
+			m.opts.Logger.WarnContext(r.Context(), "bearer: request with an Impersonate header refused", "header", name, "path", r.URL.Path)
+			writeJSONError(w, http.StatusBadRequest, "invalid_request", "the "+name+" header is not accepted: this server decides itself who a tool call acts as in Kubernetes (the signed-in user, from its authorization), never from request headers; send the request without Impersonate-* headers")
+			return
+		}
 		token, status, code, desc := m.extract(r)
 		if status != 0 {
 			m.reject(w, r, status, strings.Join(m.challenge, " "), code, desc)
@@ -221,6 +231,16 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), id)))
 	})
+}
+
+// impersonateHeader returns the canonical name of the first Impersonate-* header of h ("" if none).
+func impersonateHeader(h http.Header) string {
+	for name := range h {
+		if len(name) >= len("Impersonate-") && strings.EqualFold(name[:len("Impersonate-")], "Impersonate-") {
+			return http.CanonicalHeaderKey(name)
+		}
+	}
+	return ""
 }
 
 // extract returns the bearer token, or the rejection to send.

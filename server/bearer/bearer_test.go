@@ -491,3 +491,28 @@ func TestVerifierUnavailable(t *testing.T) {
 		t.Fatalf("a refused token: %d, want 401", resp.StatusCode)
 	}
 }
+
+// Who a tool call acts as in Kubernetes comes from the grant, never from the client: a request with
+// any Impersonate-* header is refused with 400 and a message saying why, even with a valid token,
+// and never reaches the MCP handler.
+func TestImpersonateHeadersRefused(t *testing.T) {
+	srv, iss := setup(t, nil)
+	tok := iss.Mint(t, bearertest.Claims{Scopes: []string{"mcp:read", "mcp:write"}})
+	for _, h := range []string{"Impersonate-User", "Impersonate-Group", "Impersonate-Uid", "Impersonate-Extra-Scopes", "impersonate-user", "IMPERSONATE-GROUP"} {
+		t.Run(h, func(t *testing.T) {
+			resp := do(t, srv, req{authz: []string{"Bearer " + tok}, header: http.Header{h: {"system:admin"}}})
+			var got map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&got)
+			desc, _ := got["error_description"].(string)
+			if resp.StatusCode != http.StatusBadRequest || got["error"] != "invalid_request" || got["ok"] != nil ||
+				!strings.Contains(desc, http.CanonicalHeaderKey(h)) || !strings.Contains(desc, "Impersonate-*") {
+				t.Fatalf("%s: %d %v", h, resp.StatusCode, got)
+			}
+		})
+	}
+	// Headers that merely look alike pass.
+	resp := do(t, srv, req{authz: []string{"Bearer " + tok}, header: http.Header{"X-Impersonate-User": {"x"}, "Impersonate": {"x"}}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("look-alike headers refused: %d", resp.StatusCode)
+	}
+}

@@ -148,7 +148,37 @@ type Kubernetes struct {
 	// ClusterImageCatalog. Both empty: the operator's default image.
 	ImageTemplate string `yaml:"image_template"`
 	ImageCatalog  string `yaml:"image_catalog"`
+	// Identity is who tool calls act as in Kubernetes: "service-account" (default: the server's own
+	// identity, the same for every user) or "impersonate" (the signed-in user: every request carries
+	// Impersonate-User and Impersonate-Group from the grant's upstream identity; docs/rbac.md).
+	Identity      string        `yaml:"identity"`
+	Impersonation Impersonation `yaml:"impersonation"`
 }
+
+// Impersonation maps the signed-in user's upstream identity to the Kubernetes user and groups the
+// server impersonates (kubernetes.identity: impersonate).
+type Impersonation struct {
+	UserClaim    string   `yaml:"user_claim"`    // claim naming the user: email (default, must be verified) or sub
+	UserPrefix   string   `yaml:"user_prefix"`   // prepended to the user, e.g. "oidc:" (default none)
+	GroupsClaim  string   `yaml:"groups_claim"`  // claim with the groups, e.g. https://example.com/groups (default none: no groups)
+	GroupsPrefix string   `yaml:"groups_prefix"` // prepended to every group (default none)
+	Users        []string `yaml:"users"`         // only these Kubernetes users (after the prefix); empty: any
+	Groups       []string `yaml:"groups"`        // only these groups are passed on (others dropped); empty: all
+	// MaxIdentityAge: a refresh of our tokens refreshes upstream, re-reading the user's claims, once
+	// the kept ones are older (default 15m). A group removed upstream stops counting at the latest
+	// max_identity_age + lifetimes.access_token later.
+	MaxIdentityAge time.Duration `yaml:"max_identity_age"`
+	CacheSize      int           `yaml:"cache_size"` // impersonated identities whose clients are kept (default 256)
+}
+
+// Identity modes (kubernetes.identity).
+const (
+	IdentityServiceAccount = "service-account"
+	IdentityImpersonate    = "impersonate"
+)
+
+// Impersonating reports whether tool calls act as the signed-in user.
+func (k Kubernetes) Impersonating() bool { return k.Identity == IdentityImpersonate }
 
 // ToolsetNames are the toolsets of server/tools (a test there keeps this list equal to
 // tools.ToolsetNames; config does not import the tools).
@@ -221,6 +251,12 @@ func (c *Config) Defaults() {
 	if c.Lifetimes.RefreshReuseWindow == nil {
 		d := DefaultRefreshReuseWindow
 		c.Lifetimes.RefreshReuseWindow = &d
+	}
+	def(&c.Kubernetes.Identity, IdentityServiceAccount)
+	def(&c.Kubernetes.Impersonation.UserClaim, "email")
+	defD(&c.Kubernetes.Impersonation.MaxIdentityAge, 15*time.Minute)
+	if c.Kubernetes.Impersonation.CacheSize == 0 {
+		c.Kubernetes.Impersonation.CacheSize = 256
 	}
 }
 
@@ -316,6 +352,19 @@ func FormatDuration(d time.Duration) string {
 	return s
 }
 
+func integer(path, usage string, p func(*Config) *int) Field {
+	return Field{Path: path, Usage: usage, Kind: "int",
+		Set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a whole number", path, v)
+			}
+			*p(c) = n
+			return nil
+		},
+		Get: func(c *Config) string { return strconv.Itoa(*p(c)) }}
+}
+
 func list(path, usage string, p func(*Config) *[]string) Field {
 	return Field{Path: path, Usage: usage, Kind: "list",
 		Set: func(c *Config, v string) error {
@@ -388,6 +437,15 @@ func Fields() []Field {
 		str("kubernetes.image_template", "postgres_version → image, e.g. registry/postgresql:{version}", func(c *Config) *string { return &c.Kubernetes.ImageTemplate }),
 		str("kubernetes.image_catalog", "ClusterImageCatalog used for postgres_version", func(c *Config) *string { return &c.Kubernetes.ImageCatalog }),
 		str("kubernetes.kubeconfig", "kubeconfig file (empty: in-cluster, then $KUBECONFIG, then ~/.kube/config)", func(c *Config) *string { return &c.Kubernetes.Kubeconfig }),
+		str("kubernetes.identity", "who tool calls act as in Kubernetes: service-account (the server) or impersonate (the signed-in user)", func(c *Config) *string { return &c.Kubernetes.Identity }),
+		str("kubernetes.impersonation.user_claim", "claim naming the Kubernetes user: email (must be verified) or sub", func(c *Config) *string { return &c.Kubernetes.Impersonation.UserClaim }),
+		str("kubernetes.impersonation.user_prefix", "prefix of the Kubernetes user name, e.g. oidc:", func(c *Config) *string { return &c.Kubernetes.Impersonation.UserPrefix }),
+		str("kubernetes.impersonation.groups_claim", "claim holding the user's groups, e.g. https://example.com/groups (empty: no groups)", func(c *Config) *string { return &c.Kubernetes.Impersonation.GroupsClaim }),
+		str("kubernetes.impersonation.groups_prefix", "prefix of every Kubernetes group name, e.g. oidc:", func(c *Config) *string { return &c.Kubernetes.Impersonation.GroupsPrefix }),
+		list("kubernetes.impersonation.users", "the only Kubernetes users the server may act as (empty: any)", func(c *Config) *[]string { return &c.Kubernetes.Impersonation.Users }),
+		list("kubernetes.impersonation.groups", "the only groups passed on to Kubernetes (empty: all)", func(c *Config) *[]string { return &c.Kubernetes.Impersonation.Groups }),
+		duration("kubernetes.impersonation.max_identity_age", "re-read the user's claims upstream at the next token refresh once they are this old", func(c *Config) *time.Duration { return &c.Kubernetes.Impersonation.MaxIdentityAge }),
+		integer("kubernetes.impersonation.cache_size", "impersonated identities whose Kubernetes clients are kept", func(c *Config) *int { return &c.Kubernetes.Impersonation.CacheSize }),
 	}
 }
 
@@ -753,6 +811,30 @@ func (c *Config) Validate() error {
 		case strings.TrimSpace(text) == "" || len(text) > 200:
 			bad("scope_descriptions", "%q: the description must be 1 to 200 characters of plain words for the consent page", scope)
 		}
+	}
+	switch k := c.Kubernetes; k.Identity {
+	case IdentityServiceAccount:
+	case IdentityImpersonate:
+		im := k.Impersonation
+		if strings.TrimSpace(im.UserClaim) == "" {
+			bad("kubernetes.impersonation.user_claim", "must name the claim that becomes the Kubernetes user, e.g. email or sub")
+		}
+		if im.UserClaim == "email" && !slices.Contains(strings.Fields(c.Scope), "email") {
+			bad("kubernetes.impersonation.user_claim", "is email, but scope (%q) does not ask the identity provider for it: add email to scope", c.Scope)
+		}
+		for name, prefix := range map[string]string{"user_prefix": im.UserPrefix, "groups_prefix": im.GroupsPrefix} {
+			if strings.HasPrefix(prefix, "system:") {
+				bad("kubernetes.impersonation."+name, "%q would name Kubernetes system identities; use another prefix such as oidc:", prefix)
+			}
+		}
+		if im.MaxIdentityAge <= 0 || im.MaxIdentityAge > 24*time.Hour {
+			bad("kubernetes.impersonation.max_identity_age", "%s must be positive and at most 24h", im.MaxIdentityAge)
+		}
+		if im.CacheSize < 1 || im.CacheSize > 100000 {
+			bad("kubernetes.impersonation.cache_size", "%d must be from 1 to 100000", im.CacheSize)
+		}
+	default:
+		bad("kubernetes.identity", "%q: use service-account (tool calls act as the server) or impersonate (as the signed-in user)", k.Identity)
 	}
 	if c.UpstreamJWEKeyFile != "" {
 		k, err := readRSAKey(c.UpstreamJWEKeyFile)

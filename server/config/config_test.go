@@ -288,3 +288,41 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// kubernetes.identity: service-account by default; impersonate with its mapping settings from the
+// file, the environment or flags; every bad value refused by name.
+func TestKubernetesIdentity(t *testing.T) {
+	_, p := seed(t)
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := Load([]string{"--config", p}, env(nil))
+	if err != nil || c.Kubernetes.Identity != IdentityServiceAccount || c.Kubernetes.Impersonating() {
+		t.Fatalf("default: %q %v", c.Kubernetes.Identity, err)
+	}
+	c, err = Load([]string{"--config", p, "--kubernetes-identity", "impersonate", "--kubernetes-impersonation-groups-claim", "https://x/groups",
+		"--kubernetes-impersonation-user-prefix", "oidc:", "--kubernetes-impersonation-cache-size", "8"},
+		env(map[string]string{"CNPG_MCP_KUBERNETES_IMPERSONATION_MAX_IDENTITY_AGE": "5m", "CNPG_MCP_KUBERNETES_IMPERSONATION_GROUPS": "oidc:dba, oidc:dev"}))
+	im := c.Kubernetes.Impersonation
+	if err != nil || !c.Kubernetes.Impersonating() || im.UserClaim != "email" || im.UserPrefix != "oidc:" || im.GroupsClaim != "https://x/groups" ||
+		im.MaxIdentityAge != 5*time.Minute || im.CacheSize != 8 || len(im.Groups) != 2 || im.Groups[1] != "oidc:dev" {
+		t.Fatalf("impersonate: %+v %v", im, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--kubernetes-identity", "root"}, nil, "kubernetes.identity"},
+		{[]string{"--kubernetes-identity", "impersonate", "--scope", "openid offline_access"}, nil, "add email to scope"},
+		{[]string{"--kubernetes-identity", "impersonate", "--kubernetes-impersonation-user-prefix", "system:"}, nil, "kubernetes.impersonation.user_prefix"},
+		{[]string{"--kubernetes-identity", "impersonate", "--kubernetes-impersonation-groups-prefix", "system:x"}, nil, "kubernetes.impersonation.groups_prefix"},
+		{[]string{"--kubernetes-identity", "impersonate", "--kubernetes-impersonation-max-identity-age", "48h"}, nil, "kubernetes.impersonation.max_identity_age"},
+		{[]string{"--kubernetes-identity", "impersonate", "--kubernetes-impersonation-cache-size", "-1"}, nil, "kubernetes.impersonation.cache_size"},
+		{nil, map[string]string{"CNPG_MCP_KUBERNETES_IMPERSONATION_CACHE_SIZE": "many"}, "not a whole number"},
+		{[]string{"--kubernetes-identity", "impersonate", "--kubernetes-impersonation-user-claim", " "}, nil, "kubernetes.impersonation.user_claim"},
+	} {
+		_, err := Load(append([]string{"--config", p}, tc.args...), env(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: %v, want an error naming %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}

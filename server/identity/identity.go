@@ -1,7 +1,9 @@
 // Package identity carries the authenticated caller of an MCP request through a context.Context.
 //
 // The bearer check (server/bearer) puts an Identity into the request context after it verified the
-// access token; tool handlers read it for scope checks and the audit log. Nothing else is stored:
+// access token; tool handlers read it for scope checks and the audit log, and, when the server
+// impersonates users in Kubernetes, the Kubernetes user and groups every request of the call carries
+// (KubeUser, mapped from the upstream claims kept with the grant by Mapping). Nothing else is stored:
 // the raw token never travels further than the bearer check.
 package identity
 
@@ -18,6 +20,9 @@ type Identity struct {
 	TokenID   string    // `jti` of the access token, for audit correlation and revocation
 	Scopes    []string  // granted scopes
 	ExpiresAt time.Time // token expiry
+	// Kube is who tool calls act as in Kubernetes (kubernetes.identity: impersonate), from the
+	// grant's upstream identity; nil in service-account mode.
+	Kube *KubeUser
 }
 
 type ctxKey struct{}

@@ -91,6 +91,11 @@ func (s *Server) audit(ctx context.Context, req *mcp.CallToolRequest, res *mcp.C
 	}
 	if id, ok := identity.FromContext(ctx); ok {
 		attrs = append(attrs, slog.String("sub", id.Subject), slog.String("client_id", id.ClientID), slog.String("token_id", id.TokenID))
+		if id.Kube != nil && id.Kube.Name != "" {
+			// The Kubernetes user the call acted as (kubernetes.identity: impersonate), matching the
+			// API server's audit log (impersonatedUser).
+			attrs = append(attrs, slog.String("kube_user", id.Kube.Name), slog.Any("kube_groups", id.Kube.Groups))
+		}
 	} else {
 		attrs = append(attrs, slog.String("sub", ""), slog.String("client_id", ""))
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
+	"github.com/cnpg-mcp/cnpg-mcp/server/identity"
 	"github.com/cnpg-mcp/cnpg-mcp/server/store"
 )
 
@@ -21,6 +23,9 @@ import (
 //	PXY-16, PKCE-07  our own S256 pair and state upstream               TestPXY16_UpstreamPKCEAndState (mock Auth0)
 //	PXY-20  identity verified (id_token signature/iss/aud/nonce; JWE access tokens opaque)
 //	                                                                    TestPXY20_JWEUpstreamToken (mock Auth0)
+//	the user's verified claims are kept sealed with the grant; with Options.Identity.Check, a sign-in
+//	        whose claims cannot name a Kubernetes user is refused (access_denied, with the reason)
+//	                                                                    TestIdentityKeptWithGrant
 //	AZ-14   iss on success and on every error redirect                  TestAZ14_IssOnEveryResponse
 //	AZ-15   a code is only issued after the upstream login              TestAZ15_CodeOnlyAfterLogin
 //	a store fault taking the state → 503 page with Retry-After; the state is still there, so reloading
@@ -83,10 +88,19 @@ func (p *Proxy) serveCallback(w http.ResponseWriter, r *http.Request) {
 		fail("server_error", "the identity provider could not complete the sign-in; try again")
 		return
 	}
+	if check := p.o.Identity.Check; check != nil {
+		if err := check(res.Claims); err != nil {
+			p.log.Warn("callback: the user's identity cannot be used: sign-in refused", "client_id", txn.ClientID, "reason", err.Error())
+			p.revokeUpstream(r.Context(), "", res.Tokens.RefreshToken) // nobody will ever use it
+			fail("access_denied", "this server acts as you in Kubernetes, and your sign-in cannot name you there: "+err.Error())
+			return
+		}
+	}
 	now := p.now()
 	g := store.Grant{ID: randomToken(), ClientID: txn.ClientID, Subject: res.Subject, Scopes: txn.Scopes, Resource: txn.Resource,
 		CreatedAt: now, ExpiresAt: now.Add(p.o.Lifetimes.AuthorizationCode + p.o.Lifetimes.Transaction),
-		Upstream: store.UpstreamTokens{AccessToken: res.Tokens.AccessToken, RefreshToken: res.Tokens.RefreshToken, IDToken: res.Tokens.IDToken, Expiry: res.Tokens.Expiry}}
+		Upstream: store.UpstreamTokens{AccessToken: res.Tokens.AccessToken, RefreshToken: res.Tokens.RefreshToken, IDToken: res.Tokens.IDToken, Expiry: res.Tokens.Expiry},
+		Identity: upstreamIdentity(res.Claims, now)}
 	code := randomToken()
 	c := store.Code{GrantID: g.ID, ClientID: txn.ClientID, RedirectURI: txn.RedirectURI,
 		CodeChallenge: txn.CodeChallenge, Scopes: txn.Scopes, Resource: txn.Resource, ExpiresAt: now.Add(p.o.Lifetimes.AuthorizationCode)}
@@ -109,6 +123,14 @@ func (p *Proxy) serveCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.Info("authorization code issued", "client_id", txn.ClientID, "grant", g.ID[:8], "upstream_access_token", res.AccessTokenKind)
 	http.Redirect(w, r, p.clientRedirect(txn, url.Values{"code": {code}}), http.StatusFound)
+}
+
+// upstreamIdentity is what the grant keeps of the user's claims (nil when the provider gave none).
+func upstreamIdentity(claims map[string]any, at time.Time) *store.UpstreamIdentity {
+	if claims == nil {
+		return nil
+	}
+	return &store.UpstreamIdentity{Claims: identity.PersonClaims(claims), At: at}
 }
 
 // safeErrorCode keeps an error code for logs only if it has the OAuth character set.

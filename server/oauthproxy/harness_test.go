@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +73,14 @@ type fakeUpstream struct {
 	// onRefresh runs inside Refresh after the new tokens are minted (tests: a store outage or a
 	// crash right after the upstream answered).
 	onRefresh func()
+	// claims are the user's claims the exchange and every refresh return (nil: none).
+	claims map[string]any
+	// noRefreshToken: the upstream issues no refresh token (no offline_access).
+	noRefreshToken bool
 }
+
+// setClaims changes what the upstream says about the user from now on.
+func (f *fakeUpstream) setClaims(c map[string]any) { f.mu.Lock(); f.claims = c; f.mu.Unlock() }
 
 func (f *fakeUpstream) Ready(context.Context) error {
 	f.mu.Lock()
@@ -97,7 +106,14 @@ func (f *fakeUpstream) tokens() upstream.Tokens {
 		exp = 24 * time.Hour
 	}
 	t := upstream.Tokens{AccessToken: "UPSTREAM-AT-" + randomToken(), RefreshToken: "UPSTREAM-RT-" + randomToken(), IDToken: "UPSTREAM-IDT-" + randomToken(), Expiry: f.clock.Now().Add(exp)}
+	if f.noRefreshToken {
+		t.RefreshToken = ""
+	}
+	if f.claims != nil {
+		t.Claims = maps.Clone(f.claims)
+	}
 	f.issued = append(f.issued, t.AccessToken, t.RefreshToken, t.IDToken)
+	f.issued = slices.DeleteFunc(f.issued, func(s string) bool { return s == "" })
 	f.lastRT = t.RefreshToken
 	return t
 }
@@ -109,7 +125,8 @@ func (f *fakeUpstream) Exchange(_ context.Context, code, verifier, nonce string)
 	if f.exchangeErr != nil {
 		return upstream.Result{}, f.exchangeErr
 	}
-	return upstream.Result{Subject: "auth0|user-1", Tokens: f.tokens(), AccessTokenKind: "jws"}, nil
+	t := f.tokens()
+	return upstream.Result{Subject: "auth0|user-1", Tokens: t, AccessTokenKind: "jws", Claims: t.Claims}, nil
 }
 
 func (f *fakeUpstream) Refresh(_ context.Context, t upstream.Tokens, sub string) (upstream.Tokens, error) {

@@ -92,6 +92,23 @@ type Options struct {
 	Wrap func(route string, h http.Handler) http.Handler
 	// Rotation tunes the refresh rotation under faults (zero values: defaults).
 	Rotation RotationOptions
+	// Identity decides what the user's upstream identity must hold and how old it may get.
+	Identity IdentityOptions
+}
+
+// IdentityOptions concern the user's upstream identity kept with the grant (store.UpstreamIdentity:
+// the verified claims, read at sign-in and at every upstream refresh). A server that impersonates
+// users in Kubernetes sets both.
+type IdentityOptions struct {
+	// Check, when set, judges the claims at sign-in; an error refuses the sign-in (the client gets
+	// access_denied with the reason), e.g. "the identity provider sent no email".
+	Check func(claims map[string]any) error
+	// MaxAge makes a refresh-token rotation refresh upstream (so read the claims again) once the
+	// kept identity is older, even when the upstream access token is still good: a group removed
+	// upstream takes effect at the latest MaxAge plus one access-token lifetime later. A grant
+	// without an upstream refresh token then ends (invalid_grant: sign in again). Zero: the
+	// identity is read again only when the upstream tokens need refreshing anyway.
+	MaxAge time.Duration
 }
 
 // Proxy serves the OAuth endpoints.

@@ -78,6 +78,10 @@ func (o *RotationOptions) defaults() {
 //     refresh token. A rotating upstream must allow that (Auth0: "Reuse Interval" ≥ the lease, 20 s
 //     by default); otherwise the upstream refuses and the grant ends with invalid_grant.
 //     [TestRefreshAfterCrashBetweenUpstreamAndCommit]
+//   - The user's identity is read again with every upstream refresh and committed in the same
+//     rotation (store.Rotation.Identity); with Options.Identity.MaxAge a rotation refreshes upstream
+//     once the kept identity is older than that, so a group removed upstream stops counting at the
+//     latest MaxAge plus one access-token lifetime later.  [TestIdentityRefreshedWithUpstream]
 //   - A store fault is never a verdict: every store error that is not a decision of the store answers
 //     503 temporarily_unavailable with Retry-After, and the refresh token stays usable.
 func (p *Proxy) refreshGrant(w http.ResponseWriter, r *http.Request, client store.Client, v map[string]string, basic bool) {
@@ -179,6 +183,13 @@ func (p *Proxy) needsUpstream(up store.UpstreamTokens, now time.Time) bool {
 	return !up.Expiry.IsZero() && up.Expiry.Before(now.Add(p.o.Lifetimes.AccessToken)) && (up.RefreshToken != "" || !up.Expiry.After(now))
 }
 
+// identityStale reports whether the grant's kept identity is older than Identity.MaxAge (a grant
+// without one counts as stale), so this rotation must refresh upstream to read the claims again.
+func (p *Proxy) identityStale(g store.Grant, now time.Time) bool {
+	max := p.o.Identity.MaxAge
+	return max > 0 && (g.Identity == nil || now.Sub(g.Identity.At) >= max)
+}
+
 // rotate tries one rotation of an unused, unclaimed token. It returns false when the token's state
 // changed under it (used or claimed by a concurrent refresh): the caller reads it again.
 func (p *Proxy) rotate(w http.ResponseWriter, r *http.Request, client store.Client, rt string, rec store.RefreshToken, scopes []string, basic bool) bool {
@@ -194,7 +205,19 @@ func (p *Proxy) rotate(w http.ResponseWriter, r *http.Request, client store.Clie
 		return true
 	}
 	rot := store.Rotation{Token: rt, RotationID: randomToken(), GrantID: g.ID}
-	if now := p.now(); p.needsUpstream(g.Upstream, now) {
+	now := p.now()
+	stale := p.identityStale(g, now)
+	if stale && g.Upstream.RefreshToken == "" {
+		// The identity can only be read again at a new sign-in.
+		p.log.Info("the user's identity is older than the maximum age and cannot be refreshed upstream (no upstream refresh token): ending the grant", "client_id", client.ID, "grant", g.ID[:8])
+		if err := p.revokeGrantLocal(ctx, g.ID); err != nil {
+			tokenUnavailable(w)
+			return true
+		}
+		p.tokenError(w, "invalid_grant", "your identity must be read again at the identity provider; authorize again", basic)
+		return true
+	}
+	if stale || p.needsUpstream(g.Upstream, now) {
 		rot.ClaimID = randomToken()
 		g, err = p.o.Store.ClaimRefreshToken(ctx, rt, rot.ClaimID, now.Add(p.rot.Lease))
 		var claimed *store.ClaimedError
@@ -213,12 +236,13 @@ func (p *Proxy) rotate(w http.ResponseWriter, r *http.Request, client store.Clie
 			return true
 		}
 		rot.FromVersion = g.UpstreamVersion
-		nt, done := p.refreshUpstream(w, r, client, rt, rot, g, basic)
+		nt, claims, done := p.refreshUpstream(w, r, client, rt, rot, g, basic)
 		if done || nt == nil {
 			return done
 		}
 		rot.Upstream = nt
 		g.Upstream = *nt
+		rot.Identity = upstreamIdentity(claims, p.now())
 	}
 	rot.Next, rot.NextRecord = p.newRefreshToken(client, g, p.now(), rec.ExpiresAt)
 	ans, err := p.mintAnswer(client, g, scopes, rot.Next)
@@ -259,9 +283,10 @@ func (p *Proxy) rotate(w http.ResponseWriter, r *http.Request, client store.Clie
 	}
 }
 
-// refreshUpstream calls the upstream with the claim held. It returns the new tokens, or done=true
-// when it has answered the request (nil tokens and done=false: read the state again).
-func (p *Proxy) refreshUpstream(w http.ResponseWriter, r *http.Request, client store.Client, rt string, rot store.Rotation, g store.Grant, basic bool) (*store.UpstreamTokens, bool) {
+// refreshUpstream calls the upstream with the claim held. It returns the new tokens and the user's
+// claims they carried (nil: none), or done=true when it has answered the request (nil tokens and
+// done=false: read the state again).
+func (p *Proxy) refreshUpstream(w http.ResponseWriter, r *http.Request, client store.Client, rt string, rot store.Rotation, g store.Grant, basic bool) (*store.UpstreamTokens, map[string]any, bool) {
 	ctx := r.Context()
 	// The call outlives a client that hangs up: its result must reach the store.
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.rot.Lease-5*time.Second)
@@ -282,30 +307,30 @@ func (p *Proxy) refreshUpstream(w http.ResponseWriter, r *http.Request, client s
 		switch {
 		case errors.Is(gerr, store.ErrNotFound):
 			p.tokenError(w, "invalid_grant", "the authorization was revoked", basic)
-			return nil, true
+			return nil, nil, true
 		case gerr != nil:
 			release()
 			p.log.Error("token: load grant", "err", gerr)
 			tokenUnavailable(w)
-			return nil, true
+			return nil, nil, true
 		case cur.UpstreamVersion != rot.FromVersion:
 			release()
-			return nil, false
+			return nil, nil, false
 		}
 		p.log.Info("upstream refused the refresh: ending the grant", "client_id", client.ID, "grant", g.ID[:8], "err", err.Error())
 		if err := p.revokeGrantLocal(ctx, g.ID); err != nil {
 			tokenUnavailable(w)
-			return nil, true
+			return nil, nil, true
 		}
 		p.tokenError(w, "invalid_grant", "the sign-in at the identity provider has ended; authorize again", basic)
-		return nil, true
+		return nil, nil, true
 	case err != nil:
 		p.log.Warn("upstream refresh unavailable: refresh token kept", "client_id", client.ID, "err", err.Error())
 		release()
 		tokenUnavailable(w)
-		return nil, true
+		return nil, nil, true
 	}
-	return &store.UpstreamTokens{AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, IDToken: nt.IDToken, Expiry: nt.Expiry}, false
+	return &store.UpstreamTokens{AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, IDToken: nt.IDToken, Expiry: nt.Expiry}, nt.Claims, false
 }
 
 // secondUse answers a refresh token that was rotated out: the kept answer for the same client

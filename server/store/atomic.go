@@ -160,6 +160,9 @@ type Rotation struct {
 	// UpstreamVersion they were refreshed from.
 	Upstream    *UpstreamTokens
 	FromVersion int64
+	// Identity is the user's upstream identity read with the new upstream tokens (nil: unchanged;
+	// only stored together with Upstream).
+	Identity    *UpstreamIdentity
 	Next        string // the new refresh token
 	NextRecord  RefreshToken
 	Replay      []byte // the answer sealed with SealReplay(Token, …), nil for none
@@ -312,9 +315,26 @@ func (s *typed) sealUpstream(grantID string, u *UpstreamTokens) ([]byte, error) 
 	return sealed, nil
 }
 
+// sealRotation seals a rotation's new upstream tokens and identity (outside the transaction).
+func (s *typed) sealRotation(r Rotation) (tokens, identity []byte, err error) {
+	if tokens, err = s.sealUpstream(r.GrantID, r.Upstream); err != nil || r.Upstream == nil {
+		return tokens, nil, err
+	}
+	identity, err = s.sealIdentity(r.GrantID, r.Identity)
+	return tokens, identity, err
+}
+
+// newUpstream puts a rotation's sealed upstream tokens (and identity, when read) on the grant.
+func newUpstream(g *Grant, r Rotation, tokens, identity []byte) {
+	g.Sealed, g.UpstreamVersion, g.UpstreamRotation = tokens, g.UpstreamVersion+1, r.RotationID
+	if identity != nil {
+		g.SealedIdentity = identity
+	}
+}
+
 // RotateRefreshToken implements RefreshTokens.
 func (s *typed) RotateRefreshToken(ctx context.Context, r Rotation) error {
-	sealed, err := s.sealUpstream(r.GrantID, r.Upstream)
+	sealed, sealedID, err := s.sealRotation(r)
 	if err != nil {
 		return err
 	}
@@ -345,7 +365,7 @@ func (s *typed) RotateRefreshToken(ctx context.Context, r Rotation) error {
 			if g.UpstreamVersion != r.FromVersion {
 				return ErrUpstreamChanged
 			}
-			g.Sealed, g.UpstreamVersion, g.UpstreamRotation = sealed, g.UpstreamVersion+1, r.RotationID
+			newUpstream(&g, r, sealed, sealedID)
 		}
 		g.RefreshedAt = now
 		if err := putJSON(tx, BucketGrants, r.GrantID, g, ge.ExpiresAt, ge.UsedAt); err != nil {
@@ -362,7 +382,7 @@ func (s *typed) RotateRefreshToken(ctx context.Context, r Rotation) error {
 
 // SettleRotation implements RefreshTokens.
 func (s *typed) SettleRotation(ctx context.Context, r Rotation) error {
-	sealed, err := s.sealUpstream(r.GrantID, r.Upstream)
+	sealed, sealedID, err := s.sealRotation(r)
 	if err != nil {
 		return err
 	}
@@ -383,7 +403,7 @@ func (s *typed) SettleRotation(ctx context.Context, r Rotation) error {
 			if g.UpstreamVersion != r.FromVersion {
 				return ErrUpstreamChanged
 			}
-			g.Sealed, g.UpstreamVersion, g.UpstreamRotation = sealed, g.UpstreamVersion+1, r.RotationID
+			newUpstream(&g, r, sealed, sealedID)
 			if err := putJSON(tx, BucketGrants, r.GrantID, g, ge.ExpiresAt, ge.UsedAt); err != nil {
 				return err
 			}
@@ -401,8 +421,11 @@ func (s *typed) SettleRotation(ctx context.Context, r Rotation) error {
 	})
 }
 
-// openGrant opens a grant's sealed upstream tokens.
+// openGrant opens a grant's sealed upstream tokens and identity.
 func (s *typed) openGrant(g *Grant) error {
+	if err := s.openIdentity(g); err != nil {
+		return err
+	}
 	raw, err := s.sealer.Open(g.Sealed, grantAD(g.ID))
 	if err != nil {
 		return fmt.Errorf("grant %s: upstream tokens cannot be opened with the configured sealing keys (was a sealing key removed?): %w", g.ID, err)

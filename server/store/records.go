@@ -80,6 +80,15 @@ type UpstreamTokens struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 }
 
+// UpstreamIdentity is what the identity provider said about the user: the verified claims of the
+// id_token (and of a verifiable upstream access token, or /userinfo), without the token mechanics
+// (identity.PersonClaims). It is sealed with the grant, read at sign-in and replaced at every upstream
+// refresh; the server maps it to the Kubernetes user it impersonates (kubernetes.identity: impersonate).
+type UpstreamIdentity struct {
+	Claims map[string]any `json:"claims"`
+	At     time.Time      `json:"at"` // when the provider said so (sign-in or upstream refresh)
+}
+
 // Grant is one user's authorization of one client: every token we issue belongs to a grant, and
 // deleting the grant revokes all of them (access tokens are checked against it on every request).
 type Grant struct {
@@ -100,9 +109,16 @@ type Grant struct {
 	UpstreamRotation string `json:"upstream_rotation,omitempty"`
 	// RefreshedAt is when the grant's refresh token was last rotated.
 	RefreshedAt time.Time `json:"refreshed_at,omitzero"`
+	// Identity is the user's upstream identity (nil: none recorded, e.g. a grant from before it was
+	// kept); SealedIdentity holds it sealed (its own additional data, so the per-request read opens
+	// only this and not the upstream tokens).
+	Identity       *UpstreamIdentity `json:"-"`
+	SealedIdentity []byte            `json:"sealed_identity,omitempty"`
 	// sealedFrom is what Sealed holds (set when read or sealed), so an update that does not change
 	// the upstream tokens does not seal them again.
 	sealedFrom *UpstreamTokens
+	// identityFrom is the Identity SealedIdentity holds (set when read or sealed).
+	identityFrom *UpstreamIdentity
 }
 
 // RefreshToken is one member of a grant's refresh-token family (stored under the token's hash).

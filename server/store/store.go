@@ -56,6 +56,10 @@ type Grants interface {
 	UpdateGrant(ctx context.Context, g Grant) error
 	RevokeGrant(ctx context.Context, id string) error
 	GrantActive(ctx context.Context, id string) (bool, error)
+	// GrantIdentity is GrantActive for a server that impersonates users: one read that returns the
+	// grant's upstream identity (opened; zero when none was recorded), or ErrNotFound when the
+	// grant was revoked or has expired.
+	GrantIdentity(ctx context.Context, id string) (UpstreamIdentity, error)
 }
 
 // RefreshTokens stores refresh tokens by hash; refresh.go has the rotation.
@@ -235,7 +239,16 @@ func (s *typed) ChallengeSeen(ctx context.Context, challenge string) (bool, erro
 
 func grantAD(id string) []byte { return []byte("grants/" + id) }
 
+func identityAD(id string) []byte { return []byte("grants/" + id + "/identity") }
+
 func (s *typed) sealGrant(g *Grant) error {
+	if g.Identity != nil && g.identityFrom != g.Identity {
+		sealed, err := s.sealIdentity(g.ID, g.Identity)
+		if err != nil {
+			return err
+		}
+		g.SealedIdentity, g.identityFrom = sealed, g.Identity
+	}
 	if g.sealedFrom != nil && *g.sealedFrom == g.Upstream && len(g.Sealed) > 0 {
 		return nil
 	}
@@ -247,6 +260,39 @@ func (s *typed) sealGrant(g *Grant) error {
 	u := g.Upstream
 	g.sealedFrom = &u
 	return err
+}
+
+// sealIdentity seals a grant's upstream identity (nil: nothing to seal).
+func (s *typed) sealIdentity(grantID string, id *UpstreamIdentity) ([]byte, error) {
+	if id == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(id)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.sealer.Seal(raw, identityAD(grantID))
+	if err != nil {
+		return nil, fmt.Errorf("seal upstream identity: %w", err)
+	}
+	return sealed, nil
+}
+
+// openIdentity opens a grant's sealed upstream identity into g.Identity (nil when none was kept).
+func (s *typed) openIdentity(g *Grant) error {
+	if len(g.SealedIdentity) == 0 {
+		return nil
+	}
+	raw, err := s.sealer.Open(g.SealedIdentity, identityAD(g.ID))
+	if err != nil {
+		return fmt.Errorf("grant %s: upstream identity cannot be opened with the configured sealing keys (was a sealing key removed?): %w", g.ID, err)
+	}
+	var id UpstreamIdentity
+	if err := json.Unmarshal(raw, &id); err != nil {
+		return fmt.Errorf("grant %s: decode upstream identity: %w", g.ID, err)
+	}
+	g.Identity, g.identityFrom = &id, &id
+	return nil
 }
 
 func (s *typed) CreateGrant(ctx context.Context, g Grant) error {
@@ -289,6 +335,21 @@ func (s *typed) RevokeGrant(ctx context.Context, id string) error {
 
 func (s *typed) GrantActive(ctx context.Context, id string) (bool, error) {
 	return s.kv.Exists(ctx, BucketGrants, id, s.now())
+}
+
+func (s *typed) GrantIdentity(ctx context.Context, id string) (UpstreamIdentity, error) {
+	var g Grant
+	e, err := s.kv.Get(ctx, BucketGrants, id, s.now())
+	if err := decodeInto(BucketGrants, e, err, &g); err != nil {
+		return UpstreamIdentity{}, err
+	}
+	if g.ID != id {
+		return UpstreamIdentity{}, fmt.Errorf("grant %s: the record names grant %s (moved between keys?)", id, g.ID)
+	}
+	if err := s.openIdentity(&g); err != nil || g.Identity == nil {
+		return UpstreamIdentity{}, err
+	}
+	return *g.Identity, nil
 }
 
 func (s *typed) PutRefreshToken(ctx context.Context, token string, r RefreshToken) error {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -141,5 +142,68 @@ func TestPXY14_GrantRecordMovedWholeDoesNotOpen(t *testing.T) {
 	must(t, kv.Replace(ctx, store.BucketGrants, "g2", e.Value, e.ExpiresAt, now))
 	if g, err := st.GetGrant(ctx, "g2"); err == nil {
 		t.Fatalf("grant g1's record opened under key g2: id %s, subject %s, upstream refresh token %s", g.ID, g.Subject, g.Upstream.RefreshToken)
+	}
+}
+
+// The user's upstream identity is sealed with the grant, under its own additional data bound to the
+// record key: never in clear, not openable under another grant or as the upstream tokens' blob, and
+// GrantIdentity (the per-request read of an impersonating server) says ErrNotFound once revoked.
+func TestUpstreamIdentitySealedWithGrant(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	st, kv, now := newTestStore(t, path)
+	ctx := context.Background()
+	id := &store.UpstreamIdentity{Claims: map[string]any{"email": "ALICE-IDENTITY@example.com", "https://x/groups": []any{"SECRET-GROUP"}}, At: now}
+	must(t, st.CreateGrant(ctx, store.Grant{ID: "g1", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "r"}, Identity: id}))
+	must(t, st.CreateGrant(ctx, store.Grant{ID: "g2", ExpiresAt: now.Add(time.Hour), Upstream: store.UpstreamTokens{RefreshToken: "r2"}}))
+	got, err := st.GrantIdentity(ctx, "g1")
+	must(t, err)
+	if got.Claims["email"] != "ALICE-IDENTITY@example.com" || !got.At.Equal(now) {
+		t.Fatalf("GrantIdentity: %+v", got)
+	}
+	if g, err := st.GetGrant(ctx, "g1"); err != nil || g.Identity == nil || g.Identity.Claims["email"] != "ALICE-IDENTITY@example.com" {
+		t.Fatalf("GetGrant identity: %+v %v", g.Identity, err)
+	}
+	if none, err := st.GrantIdentity(ctx, "g2"); err != nil || none.Claims != nil {
+		t.Fatalf("a grant without an identity: %+v %v", none, err)
+	}
+	// An update that does not touch the identity keeps the sealed blob.
+	g1, err := st.GetGrant(ctx, "g1")
+	must(t, err)
+	before := g1.SealedIdentity
+	g1.ExpiresAt = now.Add(2 * time.Hour)
+	must(t, st.UpdateGrant(ctx, g1))
+	if g, _ := st.GetGrant(ctx, "g1"); !bytes.Equal(g.SealedIdentity, before) || g.Identity == nil {
+		t.Fatal("an update without identity change resealed or lost the identity")
+	}
+
+	e1, _ := kv.Get(ctx, store.BucketGrants, "g1", now)
+	e2, _ := kv.Get(ctx, store.BucketGrants, "g2", now)
+	var r1, r2 map[string]any
+	must(t, json.Unmarshal(e1.Value, &r1))
+	must(t, json.Unmarshal(e2.Value, &r2))
+	// g1's identity blob copied into g2's record does not open there.
+	r2["sealed_identity"] = r1["sealed_identity"]
+	moved, _ := json.Marshal(r2)
+	must(t, kv.Replace(ctx, store.BucketGrants, "g2", moved, e2.ExpiresAt, now))
+	if got, err := st.GrantIdentity(ctx, "g2"); err == nil {
+		t.Fatalf("g1's identity opened under g2: %+v", got)
+	}
+	// Nor does it open as the upstream tokens' blob of its own grant (distinct additional data).
+	r1["sealed"] = r1["sealed_identity"]
+	swapped, _ := json.Marshal(r1)
+	must(t, kv.Replace(ctx, store.BucketGrants, "g1", swapped, e1.ExpiresAt, now))
+	if _, err := st.GetGrant(ctx, "g1"); err == nil {
+		t.Fatal("the identity blob opened as upstream tokens")
+	}
+	must(t, st.RevokeGrant(ctx, "g1"))
+	if _, err := st.GrantIdentity(ctx, "g1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GrantIdentity of a revoked grant: %v", err)
+	}
+	must(t, st.Close())
+	raw := dump(t, path)
+	for _, s := range []string{"ALICE-IDENTITY", "SECRET-GROUP"} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("%s stored in clear", s)
+		}
 	}
 }

@@ -20,8 +20,9 @@ func clusterTools(d *Deps) []Tool {
 		build(d, spec{
 			name: "list_postgres_clusters", title: "List PostgreSQL clusters", area: "clusters", readOnly: true, idempotent: true,
 			desc:  "List the CloudNativePG clusters in a namespace with phase, ready instances and current primary.",
-			calls: []string{"list clusters"},
+			calls: []string{"list clusters", "list namespaces (fallback of all_namespaces)"},
 			params: []mcp.ToolOption{pNamespace(),
+				mcp.WithBoolean("all_namespaces", mcp.DefaultBool(false), mcp.Description("List in every namespace you may see; those you may not are named as skipped.")),
 				mcp.WithString("detail_level", mcp.Enum("concise", "detailed"), mcp.DefaultString("concise"), mcp.Description("'detailed' adds storage, image and conditions.")),
 				pFormat()},
 		}, listClusters),
@@ -68,31 +69,66 @@ func clusterTools(d *Deps) []Tool {
 }
 
 type listClustersArgs struct {
-	Namespace   string `json:"namespace"`
-	DetailLevel string `json:"detail_level"`
-	Format      string `json:"format"`
+	Namespace     string `json:"namespace"`
+	AllNamespaces bool   `json:"all_namespaces"`
+	DetailLevel   string `json:"detail_level"`
+	Format        string `json:"format"`
 }
 
 func listClusters(ctx context.Context, c *call, a *listClustersArgs) (*Result, error) {
-	ns, err := c.namespace(a.Namespace)
-	if err != nil {
-		return nil, err
+	var all []cnpgv1.Cluster
+	var where, footer string
+	data := map[string]any{}
+	if a.AllNamespaces {
+		if a.Namespace != "" {
+			return nil, userErrorf("give either namespace or all_namespaces: true, not both")
+		}
+		listed, skipped, err := c.listEverywhere(ctx, "clusters.postgresql.cnpg.io", func(ns string) error {
+			var list cnpgv1.ClusterList
+			var opts []client.ListOption
+			if ns != "" {
+				opts = append(opts, client.InNamespace(ns))
+			}
+			if err := c.Client.List(ctx, &list, opts...); err != nil {
+				return err
+			}
+			all = append(all, list.Items...)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		where = "all namespaces"
+		if listed != nil || len(skipped) > 0 {
+			where = "namespaces " + joinOr(listed, "(none)")
+		}
+		if skipped == nil {
+			skipped = []skippedNamespace{}
+		}
+		data["namespaces"], data["skipped_namespaces"], footer = listed, skipped, skippedText(skipped)
+	} else {
+		ns, err := c.namespace(a.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		var list cnpgv1.ClusterList
+		if err := c.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+		all, where, data["namespace"] = list.Items, "namespace "+ns, ns
 	}
-	var list cnpgv1.ClusterList
-	if err := c.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
-		return nil, err
-	}
-	items, truncated := limitList(list.Items)
+	items, truncated := limitList(all)
 	detailed := a.DetailLevel == "detailed"
 	out := make([]any, 0, len(items))
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d PostgreSQL cluster(s) in namespace %s.\n", len(list.Items), ns)
+	fmt.Fprintf(&b, "%d PostgreSQL cluster(s) in %s.\n", len(all), where)
 	for i := range items {
 		out = append(out, clusterSummary(&items[i], detailed))
 		b.WriteString(clusterText(&items[i], detailed))
 	}
-	return &Result{Text: b.String(), JSONText: a.Format == "json",
-		Data: map[string]any{"namespace": ns, "count": len(list.Items), "clusters": out, "truncated": truncated}}, nil
+	b.WriteString(footer)
+	data["count"], data["clusters"], data["truncated"] = len(all), out, truncated
+	return &Result{Text: b.String(), JSONText: a.Format == "json", Data: data}, nil
 }
 
 type getClusterArgs struct {

@@ -114,7 +114,7 @@ func diagnoseCluster(ctx context.Context, c *call, a *diagnoseArgs) (*Result, er
 	var eventRows []any
 	eventsErr := ""
 	if err := c.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
-		eventsErr = explain(err)
+		eventsErr = c.explain(err)
 	} else {
 		items := slices.DeleteFunc(evs.Items, func(e corev1.Event) bool { return !slices.Contains(names, e.InvolvedObject.Name) })
 		sortNewest(items, eventTime)

@@ -105,6 +105,10 @@ type harness struct {
 	now    time.Time
 	kubeC  client.Client
 	scopes []string
+	// the token's Kubernetes user (bearertest stands in for the grant's identity)
+	kubeUser   string
+	kubeGroups []string
+	provider   *kube.Provider
 }
 
 type hopt struct {
@@ -115,7 +119,14 @@ type hopt struct {
 	allowedNS   []string
 	config      *rest.Config // Kubernetes identity of the server; default admin
 	noNamespace bool
+	ns          string                // the harness namespace (default: a fresh name)
 	instances   tools.InstanceReports // default: the real pods/proxy reader
+	// impersonate: every call acts as the token's Kubernetes user (kubeUser, kubeGroups), through
+	// a kube.Provider in impersonate mode over config.
+	impersonate bool
+	kubeUser    string
+	kubeGroups  []string
+	cacheSize   int // the provider's cache of impersonated clients (default kube.DefaultCacheSize)
 }
 
 type syncBuffer struct {
@@ -143,6 +154,10 @@ func newHarness(t testing.TB, o hopt) *harness {
 	ctx := context.Background()
 	h := &harness{t: t, audit: &syncBuffer{}, now: fixedNow, kubeC: admin.Client}
 	h.ns = fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e6, nsSerial.Add(1))
+	if o.ns != "" {
+		h.ns = o.ns
+	}
+	h.kubeUser, h.kubeGroups = o.kubeUser, o.kubeGroups
 	if !o.noNamespace {
 		if err := admin.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.ns}}); err != nil {
 			t.Fatal(err)
@@ -158,6 +173,12 @@ func newHarness(t testing.TB, o hopt) *harness {
 	}
 	deps := &tools.Deps{Client: clients.Client, Core: clients.Core, DefaultNamespace: h.ns, AllowedNamespaces: o.allowedNS,
 		ImageTemplate: "postgresql:{version}", Now: func() time.Time { return h.now }, Instances: o.instances}
+	if o.impersonate {
+		if h.provider, err = kube.NewProvider(clients, kube.ProviderOptions{Impersonate: true, CacheSize: o.cacheSize}); err != nil {
+			t.Fatal(err)
+		}
+		deps.Kube = h.provider
+	}
 	logger := slog.New(slog.NewJSONHandler(h.audit, nil))
 	h.srv, err = mcpserver.New(mcpserver.Options{Tools: tools.All(deps), ReadOnly: o.readOnly, RequireIdentity: true, Logger: logger})
 	if err != nil {
@@ -181,7 +202,16 @@ func newHarness(t testing.TB, o hopt) *harness {
 }
 
 func (h *harness) token() string {
-	return h.iss.Mint(h.t, bearertest.Claims{Subject: "auth0|alice", ClientID: "client-alice", Scopes: h.scopes})
+	return h.iss.Mint(h.t, bearertest.Claims{Subject: "auth0|alice", ClientID: "client-alice", Scopes: h.scopes, KubeUser: h.kubeUser, KubeGroups: h.kubeGroups})
+}
+
+// as returns the harness with a client connected as another Kubernetes user (same server).
+func (h *harness) as(user string, groups ...string) *harness {
+	h.t.Helper()
+	o := *h
+	o.kubeUser, o.kubeGroups = user, groups
+	o.c = o.connect(hopt{})
+	return &o
 }
 
 func (h *harness) connect(o hopt) *mcpclient.Client {

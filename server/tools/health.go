@@ -311,7 +311,7 @@ func (c *call) instancesHealth(ctx context.Context, cl *cnpgv1.Cluster, pods []c
 		// bounded: a hung instance manager must not hold the whole call
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		if b, err := c.reports().Status(sctx, p); err != nil {
-			h.StatusError = proxyError(p, err)
+			h.StatusError = c.proxyError(p, err)
 		} else if st, err := parseInstanceStatus(b); err != nil {
 			h.StatusError = err.Error()
 		} else {
@@ -319,7 +319,7 @@ func (c *call) instancesHealth(ctx context.Context, cl *cnpgv1.Cluster, pods []c
 		}
 		var met *instanceMetrics
 		if b, err := c.reports().Metrics(sctx, p, metricsTLS); err != nil {
-			h.MetricsError = proxyError(p, err)
+			h.MetricsError = c.proxyError(p, err)
 		} else if met, err = parseInstanceMetrics(b); err != nil {
 			h.MetricsError = err.Error()
 		}
@@ -339,9 +339,10 @@ func (c *call) reports() InstanceReports {
 }
 
 // proxyError explains a failed pods/proxy call (a pod that is not running has no address: the API
-// server answers 400 "address not allowed" after checking RBAC).
-func proxyError(p *corev1.Pod, err error) string {
-	msg := "instance manager not reachable through the API server (pods/proxy): " + explain(err)
+// server answers 400 "address not allowed" after checking RBAC); a 403 names who was denied.
+func (c *call) proxyError(p *corev1.Pod, err error) string {
+	// a denied proxy request comes without the authorizer's message (client-go: "unknown")
+	msg := "instance manager not reachable through the API server (pods/proxy): " + c.explainRequest(err, "get", "", "pods/proxy", p.Namespace)
 	if p.Status.Phase != corev1.PodRunning {
 		msg = fmt.Sprintf("pod is %s, not running; ", firstNonEmpty(string(p.Status.Phase), "pending")) + msg
 	}

@@ -105,7 +105,7 @@ func (c *call) tailLogs(ctx context.Context, ns string, pods []corev1.Pod, lines
 		raw, err := c.Core.CoreV1().Pods(ns).GetLogs(p.Name, opts).DoRaw(ctx)
 		entry := map[string]any{"instance": p.Name}
 		if err != nil {
-			msg := explain(err)
+			msg := c.explainRequest(err, "get", "", "pods/log", ns)
 			entry["error"] = msg
 			fmt.Fprintf(&b, "== %s: no log (%s)\n", p.Name, msg)
 		} else {

@@ -42,6 +42,7 @@ func workflow(readOnly bool) []step {
 		{"get_cluster_logs", map[string]any{"name": "pg", "instance": "pg-1", "tail_lines": 5}},
 		{"diagnose_postgres_cluster", map[string]any{"name": "pg", "log_lines": 2}},
 		{"get_cluster_recoverability", map[string]any{"name": "pgb"}},
+		{"get_my_permissions", nil},
 	}
 	if readOnly {
 		return read
@@ -268,4 +269,101 @@ func reductions(rules []rbacv1.PolicyRule, exhaustive bool) []reduction {
 		}
 	}
 	return out
+}
+
+// rbacImpersonating is a server in impersonate mode whose service account has exactly saRules,
+// acting as a user in a group that has exactly userRules in the harness namespace.
+func rbacImpersonating(t *testing.T, saRules, userRules []rbacv1.PolicyRule, readOnly bool) *harness {
+	t.Helper()
+	n := nsSerial.Add(1)
+	user, group := fmt.Sprintf("oidc:user-%d@example.com", n), fmt.Sprintf("oidc:team-%d", n)
+	h := newHarness(t, hopt{config: impersonator(t, saRules), readOnly: readOnly, impersonate: true, kubeUser: user, kubeGroups: []string{group}})
+	rbacFixtures(t, h)
+	grantRole(t, h.ns, "cnpg-mcp-user", userRules, rbacv1.Subject{Kind: "Group", Name: group})
+	return h
+}
+
+// TestRBACExactRulesImpersonate is TestRBACExactRules for kubernetes.identity: impersonate. The
+// service account has nothing but the impersonation ClusterRole and the user (through a group) the
+// tools' rules: every tool works, and taking away impersonation of users or of groups, or any one
+// resource of the user's rules, makes tools fail with a message that says who may not do what and
+// where the rules are.
+func TestRBACExactRulesImpersonate(t *testing.T) {
+	needEnv(t)
+	roles, err := rbac.ClusterRoles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := roles[rbac.ImpersonatorClusterRole].Rules
+	if len(sa) != 1 || !slices.Equal(sa[0].Verbs, []string{"impersonate"}) || !slices.Equal(sa[0].Resources, []string{"users", "groups"}) || len(sa[0].APIGroups) != 1 || sa[0].APIGroups[0] != "" {
+		t.Fatalf("the impersonation ClusterRole must grant exactly impersonate on users and groups: %+v", sa)
+	}
+	for _, tc := range []struct {
+		name     string
+		role     string
+		readOnly bool
+	}{{"full", rbac.ClusterRole, false}, {"read-only", rbac.ReadOnlyClusterRole, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rules := roles[tc.role].Rules
+			t.Run("exact rules pass", func(t *testing.T) {
+				t.Parallel()
+				h := rbacImpersonating(t, sa, rules, tc.readOnly)
+				if failed := runWorkflow(t, h, workflow(tc.readOnly)); len(failed) > 0 {
+					t.Fatalf("with the documented rules these calls failed:\n%s", strings.Join(failed, "\n"))
+				}
+			})
+			for _, less := range reductions(sa, false) {
+				t.Run("service account without impersonating "+less.what, func(t *testing.T) {
+					t.Parallel()
+					h := rbacImpersonating(t, less.rules, rules, tc.readOnly)
+					failed := runWorkflow(t, h, workflow(tc.readOnly))
+					if len(failed) != len(workflow(tc.readOnly)) {
+						t.Fatalf("%d of %d calls still work without impersonating %s", len(workflow(tc.readOnly))-len(failed), len(workflow(tc.readOnly)), less.what)
+					}
+					if msg := strings.Join(failed, "\n"); !strings.Contains(msg, "refused to let this server act as") || !strings.Contains(msg, "docs/rbac.md") {
+						t.Fatalf("failures do not explain the missing impersonation right:\n%s", msg)
+					}
+				})
+			}
+			for _, less := range reductions(rules, os.Getenv("CNPG_MCP_RBAC_EXHAUSTIVE") == "1") {
+				t.Run("user without "+less.what, func(t *testing.T) {
+					t.Parallel()
+					h := rbacImpersonating(t, sa, less.rules, tc.readOnly)
+					failed := runWorkflow(t, h, workflow(tc.readOnly))
+					if len(failed) == 0 {
+						t.Fatalf("every tool still works without %s: the rule is not needed", less.what)
+					}
+					msg := strings.Join(failed, "\n")
+					if !strings.Contains(msg, "403 Forbidden") || !strings.Contains(msg, h.kubeUser+" may not ") || !strings.Contains(msg, "docs/rbac.md") {
+						t.Fatalf("failures do not say who may not do what:\n%s", msg)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestExampleDeveloperRole: the developer example role reads everything the read tools read and
+// creates and drops databases; every other write is refused with a message naming the user.
+func TestExampleDeveloperRole(t *testing.T) {
+	needEnv(t)
+	roles, err := rbac.ClusterRoles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rbacImpersonating(t, roles[rbac.ImpersonatorClusterRole].Rules, roles[rbac.DeveloperRole].Rules, false)
+	steps := append(workflow(true),
+		step{"create_postgres_database", map[string]any{"cluster_name": "pg", "database_name": "app", "owner": "app"}},
+		step{"delete_postgres_database", map[string]any{"cluster_name": "pg", "database_name": "app"}})
+	if failed := runWorkflow(t, h, steps); len(failed) > 0 {
+		t.Fatalf("the developer role could not:\n%s", strings.Join(failed, "\n"))
+	}
+	var others []step
+	for _, s := range writeSteps {
+		if !strings.Contains(s.tool, "database") {
+			others = append(others, s)
+		}
+	}
+	deniedEach(t, h, others, h.kubeUser, h.ns)
 }

@@ -221,7 +221,7 @@ func (c *call) archivingState(ctx context.Context, ns string, cl *cnpgv1.Cluster
 	}
 	pods, err := c.instancePods(ctx, ns, cl.Name)
 	if err != nil {
-		a.Error = explain(err)
+		a.Error = c.explain(err)
 		return a
 	}
 	pods = filterPods(pods, cl.Status.CurrentPrimary)
@@ -233,7 +233,7 @@ func (c *call) archivingState(ctx context.Context, ns string, cl *cnpgv1.Cluster
 	defer cancel()
 	b, err := c.reports().Status(sctx, &pods[0])
 	if err != nil {
-		a.Error = proxyError(&pods[0], err)
+		a.Error = c.proxyError(&pods[0], err)
 		return a
 	}
 	st, err := parseInstanceStatus(b)

@@ -23,6 +23,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cnpg-mcp/cnpg-mcp/server/tools/kube"
 )
 
 // ScopeRead and ScopeWrite are the OAuth scopes the tools need: every tool needs ScopeRead (checked
@@ -38,8 +40,16 @@ const (
 	MaxListItems = 200   // items per list result; more are reported as truncated
 )
 
+// ClientSource gives each call its Kubernetes clients (*kube.Provider): the server's own, or the
+// signed-in user's when the server impersonates users.
+type ClientSource interface {
+	For(ctx context.Context) (*kube.Clients, error)
+}
+
 // Deps are what the tools need from the outside.
 type Deps struct {
+	// Kube gives each call its clients; when nil, Client and Core serve every call.
+	Kube   ClientSource
 	Client client.Client        // controller-runtime client with the CNPG scheme
 	Core   kubernetes.Interface // pod logs, events
 	// Unavailable, when set, is why the server has no Kubernetes access (no configuration found):
@@ -59,8 +69,11 @@ type Deps struct {
 	// Logger receives operational messages (the audit line is written by the MCP layer).
 	Logger *slog.Logger
 	// Instances reads the instance managers' own reports (/pg/status, /metrics). Default: through
-	// the API server's pods/proxy subresource with Core (health.go).
+	// the API server's pods/proxy subresource with the call's Core (health.go), so in impersonate
+	// mode as the signed-in user.
 	Instances InstanceReports
+
+	tools []Tool // every tool (set by All), for get_my_permissions
 }
 
 // Tool is one MCP tool with its handler and safety metadata.
@@ -88,10 +101,12 @@ func All(d *Deps) []Tool {
 	for _, area := range []func(*Deps) []Tool{
 		clusterTools, resizeTools, instanceTools, roleTools, databaseTools,
 		backupTools, scheduledBackupTools, recoverabilityTools, restoreTools, poolerTools, operationTools, logTools, diagnoseTools,
+		permissionTools,
 		benchTools, // none, except in the benchmark's build (benchtool.go)
 	} {
 		out = append(out, area(d)...)
 	}
+	d.tools = out
 	return out
 }
 
@@ -150,10 +165,14 @@ func build[A any](d *Deps, s spec, fn func(ctx context.Context, c *call, a *A) (
 		if d.Unavailable != nil {
 			return errorResult(fmt.Sprintf("%s cannot run: this MCP server has no access to Kubernetes. Tell the user: %v", s.name, d.Unavailable)), nil
 		}
-		c := &call{Deps: d, req: req, tool: s.name}
+		kc, err := d.clientsFor(ctx)
+		if err != nil {
+			return errorResult(fmt.Sprintf("%s cannot run: %v", s.name, err)), nil
+		}
+		c := &call{Deps: d, req: req, tool: s.name, Client: kc.Client, Core: kc.Core, who: kc.User}
 		res, err := fn(ctx, c, &a)
 		if err != nil {
-			return errorResult(explain(err)), nil
+			return errorResult(c.explain(err)), nil
 		}
 		if res.raw != nil {
 			return res.raw, nil
@@ -175,12 +194,29 @@ func rawArguments(req mcp.CallToolRequest) ([]byte, error) {
 	return json.Marshal(req.Params.Arguments)
 }
 
-// call is the per-invocation context handed to a tool function.
+// clientsFor returns the clients of the call in ctx.
+func (d *Deps) clientsFor(ctx context.Context) (*kube.Clients, error) {
+	if d.Kube != nil {
+		return d.Kube.For(ctx)
+	}
+	return &kube.Clients{Client: d.Client, Core: d.Core}, nil
+}
+
+// call is the per-invocation context handed to a tool function. Its Client and Core are the call's
+// own (they shadow the Deps' fields): the signed-in user's when the server impersonates users.
 type call struct {
 	*Deps
-	req  mcp.CallToolRequest
-	tool string
+	req    mcp.CallToolRequest
+	tool   string
+	Client client.Client
+	Core   kubernetes.Interface
+	// who is the impersonated Kubernetes user ("" when the call runs as the server itself), for
+	// messages that say who was denied what.
+	who string
 }
+
+// explain is explain with the call's user named in authorization errors.
+func (c *call) explain(err error) string { return explainAs(err, c.who) }
 
 // namespace resolves and checks the namespace argument.
 func (c *call) namespace(ns string) (string, error) {

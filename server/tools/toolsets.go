@@ -24,7 +24,7 @@ func Toolsets() []Toolset {
 		{"backups", "on-demand and scheduled backups"},
 		{"poolers", "PgBouncer poolers"},
 		{"operations", "restart, reload, hibernate, fence, maintenance window"},
-		{"observability", "instance logs and a cluster diagnosis"},
+		{"observability", "instance logs, a cluster diagnosis and what you may do (Kubernetes permissions)"},
 	}
 }
 

@@ -42,9 +42,13 @@ type Options struct {
 	JWKSURI         string // overrides discovery
 	JWEKey          *rsa.PrivateKey
 	ForwardResource bool
-	HTTPClient      *http.Client
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// IdentityClaims makes the client read the user's claims from /userinfo when neither the
+	// id_token nor a verifiable access token carried any (at sign-in and at every refresh): a server
+	// that impersonates users needs them fresh.
+	IdentityClaims bool
+	HTTPClient     *http.Client
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Tokens are the upstream's tokens for one grant.
@@ -53,12 +57,19 @@ type Tokens struct {
 	RefreshToken string
 	IDToken      string
 	Expiry       time.Time
+	// Claims (set by Refresh) are the verified claims of the new id_token merged with those of a
+	// verifiable access token (or /userinfo, see Options.IdentityClaims); nil when the answer carried
+	// none, so the identity kept from before stays.
+	Claims map[string]any
 }
 
 // Result of a successful code exchange.
 type Result struct {
 	Subject string
 	Tokens  Tokens
+	// Claims are the user's verified claims: the id_token's, plus those only a verified access token
+	// carries (an Auth0 Action may put a custom claim in either), or /userinfo's when there is neither.
+	Claims map[string]any
 	// AccessTokenKind says how the access token was treated: "jws", "nested-jwe" or "opaque".
 	AccessTokenKind string
 }
@@ -239,31 +250,53 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Re
 	}
 	res := Result{Tokens: c.tokensOf(tok)}
 	if res.Tokens.IDToken != "" {
-		sub, err := c.verifyIDToken(ctx, d, res.Tokens.IDToken, nonce, true)
+		sub, claims, err := c.verifyIDToken(ctx, d, res.Tokens.IDToken, nonce, true)
 		if err != nil {
 			return Result{}, err
 		}
-		res.Subject = sub
+		res.Subject, res.Claims = sub, claims
 	}
-	kind, atSub, err := c.inspectAccessToken(ctx, d, res.Tokens.AccessToken)
+	kind, atClaims, err := c.inspectAccessToken(ctx, d, res.Tokens.AccessToken)
 	if err != nil {
 		return Result{}, err
 	}
 	res.AccessTokenKind = kind
+	atSub, _ := atClaims["sub"].(string)
 	switch {
 	case res.Subject == "" && atSub != "":
 		res.Subject = atSub
 	case res.Subject != "" && atSub != "" && atSub != res.Subject:
 		return Result{}, errors.New("upstream access token and id_token name different subjects")
 	}
-	if res.Subject == "" {
-		sub, err := c.userinfo(ctx, d, res.Tokens.AccessToken)
+	res.Claims = merge(res.Claims, atClaims)
+	if res.Subject == "" || (c.o.IdentityClaims && res.Claims == nil) {
+		info, err := c.userinfo(ctx, d, res.Tokens.AccessToken)
 		if err != nil {
 			return Result{}, err
 		}
-		res.Subject = sub
+		sub, _ := info["sub"].(string)
+		if res.Subject != "" && sub != res.Subject {
+			return Result{}, errors.New("upstream userinfo names another subject than the tokens")
+		}
+		res.Subject, res.Claims = sub, info
 	}
 	return res, nil
+}
+
+// merge adds to a the claims of b it does not have (a wins); nil when both are empty.
+func merge(a, b map[string]any) map[string]any {
+	if len(b) == 0 {
+		return a
+	}
+	if a == nil {
+		a = make(map[string]any, len(b))
+	}
+	for k, v := range b {
+		if _, ok := a[k]; !ok {
+			a[k] = v
+		}
+	}
+	return a
 }
 
 // Refresh uses the upstream refresh token. A missing refresh token in the answer keeps the old one;
@@ -286,15 +319,35 @@ func (c *Client) Refresh(ctx context.Context, t Tokens, subject string) (Tokens,
 		nt.RefreshToken = t.RefreshToken
 	}
 	if nt.IDToken != "" {
-		sub, err := c.verifyIDToken(ctx, d, nt.IDToken, "", false)
+		sub, claims, err := c.verifyIDToken(ctx, d, nt.IDToken, "", false)
 		if err != nil {
 			return Tokens{}, err
 		}
 		if sub != subject {
 			return Tokens{}, fmt.Errorf("%w: refreshed id_token names another subject", ErrInvalidGrant)
 		}
+		nt.Claims = claims
 	} else {
 		nt.IDToken = t.IDToken
+	}
+	if c.o.IdentityClaims {
+		// The refreshed access token's claims too (a custom claim may be only there); a token that
+		// does not verify is no reason to fail the refresh here: it is treated as carrying nothing.
+		if _, atClaims, err := c.inspectAccessToken(ctx, d, nt.AccessToken); err == nil {
+			if sub, _ := atClaims["sub"].(string); sub == subject {
+				nt.Claims = merge(nt.Claims, atClaims)
+			}
+		}
+		if nt.Claims == nil {
+			info, err := c.userinfo(ctx, d, nt.AccessToken)
+			if err != nil {
+				return Tokens{}, err
+			}
+			if sub, _ := info["sub"].(string); sub != subject {
+				return Tokens{}, fmt.Errorf("%w: userinfo after the refresh names another subject", ErrInvalidGrant)
+			}
+			nt.Claims = info
+		}
 	}
 	return nt, nil
 }
@@ -465,44 +518,46 @@ type idClaims struct {
 	Azp   string `json:"azp"`
 }
 
-// verifyIDToken checks signature (JWKS), iss, aud (our client_id), exp and, at login, nonce.
-func (c *Client) verifyIDToken(ctx context.Context, d *discovered, raw, nonce string, requireNonce bool) (string, error) {
+// verifyIDToken checks signature (JWKS), iss, aud (our client_id), exp and, at login, nonce, and
+// returns the subject and all the token's claims.
+func (c *Client) verifyIDToken(ctx context.Context, d *discovered, raw, nonce string, requireNonce bool) (string, map[string]any, error) {
 	if strings.Count(raw, ".") != 2 {
-		return "", errors.New("upstream id_token is not a JWS")
+		return "", nil, errors.New("upstream id_token is not a JWS")
 	}
 	tok, err := jwt.ParseSigned(raw, sigAlgs)
 	if err != nil {
-		return "", fmt.Errorf("upstream id_token: %w", err)
+		return "", nil, fmt.Errorf("upstream id_token: %w", err)
 	}
 	var cl idClaims
-	if err := d.jwks.claims(ctx, tok, &cl); err != nil {
-		return "", fmt.Errorf("upstream id_token: %w", err)
+	var all map[string]any
+	if err := d.jwks.claims(ctx, tok, &cl, &all); err != nil {
+		return "", nil, fmt.Errorf("upstream id_token: %w", err)
 	}
 	if err := cl.ValidateWithLeeway(jwt.Expected{Issuer: d.meta.Issuer, AnyAudience: jwt.Audience{c.o.ClientID}, Time: c.o.Now()}, time.Minute); err != nil {
-		return "", fmt.Errorf("upstream id_token: %w", err)
+		return "", nil, fmt.Errorf("upstream id_token: %w", err)
 	}
 	if cl.Expiry == nil {
-		return "", errors.New("upstream id_token has no exp")
+		return "", nil, errors.New("upstream id_token has no exp")
 	}
 	if len(cl.Audience) > 1 && cl.Azp != c.o.ClientID {
-		return "", errors.New("upstream id_token: azp is not our client")
+		return "", nil, errors.New("upstream id_token: azp is not our client")
 	}
 	if requireNonce && (nonce == "" || cl.Nonce != nonce) {
-		return "", errors.New("upstream id_token: nonce mismatch")
+		return "", nil, errors.New("upstream id_token: nonce mismatch")
 	}
 	if cl.Subject == "" {
-		return "", errors.New("upstream id_token has no sub")
+		return "", nil, errors.New("upstream id_token has no sub")
 	}
-	return cl.Subject, nil
+	return cl.Subject, all, nil
 }
 
 // inspectAccessToken classifies the upstream access token and, when it can be verified, returns
-// its subject. A five-part token is never parsed as a JWS.
-func (c *Client) inspectAccessToken(ctx context.Context, d *discovered, raw string) (kind, sub string, err error) {
+// its claims. A five-part token is never parsed as a JWS.
+func (c *Client) inspectAccessToken(ctx context.Context, d *discovered, raw string) (kind string, claims map[string]any, err error) {
 	switch strings.Count(raw, ".") {
 	case 4:
 		if c.o.JWEKey == nil {
-			return "opaque", "", nil
+			return "opaque", nil, nil
 		}
 		// go-jose's jwt package refuses asymmetric key algorithms for JWTs, so the JWE layer is opened
 		// with the jose package (RSA-OAEP-256 / A256GCM only) and the inner JWS parsed on its own.
@@ -510,79 +565,89 @@ func (c *Client) inspectAccessToken(ctx context.Context, d *discovered, raw stri
 		if err != nil {
 			// Not a JWE for an RSA key (e.g. Auth0's dir/A256GCM userinfo token): opaque.
 			c.o.Logger.Debug("upstream access token is a JWE that is not RSA-OAEP-256/A256GCM: treated as opaque", "reason", err.Error())
-			return "opaque", "", nil
+			return "opaque", nil, nil
 		}
 		payload, err := enc.Decrypt(c.o.JWEKey)
 		if err != nil {
 			c.o.Logger.Debug("upstream access token JWE does not open with upstream_jwe_private_key_file: treated as opaque", "reason", err.Error())
-			return "opaque", "", nil
+			return "opaque", nil, nil
 		}
 		if cty, _ := enc.Header.ExtraHeaders[jose.HeaderContentType].(string); !strings.EqualFold(cty, "JWT") {
-			return "", "", errors.New("upstream access token: decrypted JWE does not contain a JWT (cty)")
+			return "", nil, errors.New("upstream access token: decrypted JWE does not contain a JWT (cty)")
 		}
 		inner, err := jwt.ParseSigned(string(payload), sigAlgs)
 		if err != nil {
-			return "", "", fmt.Errorf("upstream nested-JWE access token: inner JWS: %w", err)
+			return "", nil, fmt.Errorf("upstream nested-JWE access token: inner JWS: %w", err)
 		}
-		s, err := c.verifyAccessJWS(ctx, d, inner)
+		cl, err := c.verifyAccessJWS(ctx, d, inner)
 		if err != nil {
-			return "", "", fmt.Errorf("upstream nested-JWE access token: %w", err)
+			return "", nil, fmt.Errorf("upstream nested-JWE access token: %w", err)
 		}
-		return "nested-jwe", s, nil
+		return "nested-jwe", cl, nil
 	case 2:
 		tok, err := jwt.ParseSigned(raw, sigAlgs)
 		if err != nil || c.o.Audience == "" {
-			return "opaque", "", nil
+			return "opaque", nil, nil
 		}
 		s, err := c.verifyAccessJWS(ctx, d, tok)
 		if err != nil {
-			return "", "", fmt.Errorf("upstream access token: %w", err)
+			return "", nil, fmt.Errorf("upstream access token: %w", err)
 		}
 		return "jws", s, nil
 	default:
-		return "opaque", "", nil
+		return "opaque", nil, nil
 	}
 }
 
-func (c *Client) verifyAccessJWS(ctx context.Context, d *discovered, tok *jwt.JSONWebToken) (string, error) {
+func (c *Client) verifyAccessJWS(ctx context.Context, d *discovered, tok *jwt.JSONWebToken) (map[string]any, error) {
 	var cl jwt.Claims
-	if err := d.jwks.claims(ctx, tok, &cl); err != nil {
-		return "", err
+	var all map[string]any
+	if err := d.jwks.claims(ctx, tok, &cl, &all); err != nil {
+		return nil, err
 	}
 	exp := jwt.Expected{Issuer: d.meta.Issuer, Time: c.o.Now()}
 	if c.o.Audience != "" {
 		exp.AnyAudience = jwt.Audience{c.o.Audience}
 	}
 	if err := cl.ValidateWithLeeway(exp, time.Minute); err != nil {
-		return "", err
+		return nil, err
 	}
-	return cl.Subject, nil
+	if all == nil {
+		all = map[string]any{}
+	}
+	all["sub"] = cl.Subject
+	return all, nil
 }
 
-func (c *Client) userinfo(ctx context.Context, d *discovered, at string) (string, error) {
+// userinfo returns the claims /userinfo gives for the access token (sub is always set).
+func (c *Client) userinfo(ctx context.Context, d *discovered, at string) (map[string]any, error) {
 	if d.meta.UserinfoEndpoint == "" {
-		return "", errors.New("upstream returned neither an id_token nor a verifiable access token, and has no userinfo endpoint (add openid to `scope`)")
+		return nil, errors.New("upstream returned neither an id_token nor a verifiable access token, and has no userinfo endpoint (add openid to `scope`)")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.meta.UserinfoEndpoint, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+at)
 	resp, err := c.o.HTTPClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w: userinfo: %v", ErrUnavailable, redact(err))
+		return nil, fmt.Errorf("%w: userinfo: %v", ErrUnavailable, redact(err))
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		return nil, fmt.Errorf("%w: userinfo answered HTTP %d", ErrUnavailable, resp.StatusCode)
+	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("upstream userinfo answered HTTP %d", resp.StatusCode)
+		return nil, fmt.Errorf("upstream userinfo answered HTTP %d", resp.StatusCode)
 	}
-	var u struct {
-		Sub string `json:"sub"`
+	var u map[string]any
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&u); err != nil {
+		return nil, errors.New("upstream userinfo: not a JSON object")
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&u); err != nil || u.Sub == "" {
-		return "", errors.New("upstream userinfo: no sub")
+	if sub, _ := u["sub"].(string); sub == "" {
+		return nil, errors.New("upstream userinfo: no sub")
 	}
-	return u.Sub, nil
+	return u, nil
 }
 
 // --- JWKS ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -48,6 +49,12 @@ var stateRe = regexp.MustCompile(`name="state" value="([^"]+)"`)
 // loginCode logs the default user in at the mock and returns the upstream code.
 func loginCode(t *testing.T, authURL string) string {
 	t.Helper()
+	return loginCodeAs(t, authURL, mconfig.DefaultUserEmail, mconfig.DefaultUserPassword)
+}
+
+// loginCodeAs logs a user in at the mock and returns the upstream code.
+func loginCodeAs(t *testing.T, authURL, email, password string) string {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	next := authURL
@@ -60,7 +67,7 @@ func loginCode(t *testing.T, authURL string) string {
 		_, _ = ioCopy(b, res)
 		if res.StatusCode == 200 && strings.Contains(b.String(), `id="username"`) {
 			res, err = hc.PostForm(res.Request.URL.String(), url.Values{"state": {stateRe.FindStringSubmatch(b.String())[1]},
-				"username": {mconfig.DefaultUserEmail}, "password": {mconfig.DefaultUserPassword}, "action": {"default"}})
+				"username": {email}, "password": {password}, "action": {"default"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -291,4 +298,69 @@ func fakeProvider(t *testing.T, status int, body string) *httptest.Server {
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// The user's claims come back verified with the exchange and with every refresh: the id_token's,
+// plus a custom claim only the access token carries; a group change upstream shows in the refresh.
+func TestClaimsAtExchangeAndRefresh(t *testing.T) {
+	m := mock(t)
+	c := client(t, m, func(o *Options) { o.IdentityClaims = true })
+	verifier := oauth2.GenerateVerifier()
+	code := loginCodeAs(t, c.AuthCodeURL("st", "n", verifier, ""), mconfig.AliceEmail, mconfig.AlicePassword)
+	res, err := c.Exchange(context.Background(), code, verifier, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Subject != mconfig.AliceSub || res.Claims["email"] != mconfig.AliceEmail || res.Claims["email_verified"] != true ||
+		fmt.Sprint(res.Claims[mconfig.DefaultGroupsClaim]) != "[team-a-dba]" {
+		t.Fatalf("claims at exchange: %v", res.Claims)
+	}
+	if err := m.SetUserGroups(mconfig.AliceSub, []string{"developers"}); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := c.Refresh(context.Background(), res.Tokens, res.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(nt.Claims[mconfig.DefaultGroupsClaim]) != "[developers]" || nt.Claims["sub"] != mconfig.AliceSub {
+		t.Fatalf("claims after refresh: %v", nt.Claims)
+	}
+}
+
+// A claim an Action put only into the access token is merged in (the id_token wins on conflicts);
+// with neither an id_token nor a verifiable access token, /userinfo supplies the claims.
+func TestClaimsFromAccessTokenAndUserinfo(t *testing.T) {
+	f := false
+	m, err := mockauth0.Start(context.Background(), func() mockauth0.Config {
+		cfg := mockauth0.DefaultConfig()
+		cfg.Tenant.PostLoginAction = &mconfig.PostLoginAction{GroupsClaim: mconfig.DefaultGroupsClaim, IDToken: &f}
+		return cfg
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	c := client(t, m, nil)
+	verifier := oauth2.GenerateVerifier()
+	res, err := c.Exchange(context.Background(), loginCodeAs(t, c.AuthCodeURL("st", "n", verifier, ""), mconfig.AliceEmail, mconfig.AlicePassword), verifier, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Claims[mconfig.DefaultGroupsClaim]) != "[team-a-dba]" || res.Claims["email"] != mconfig.AliceEmail {
+		t.Fatalf("access-token-only claim not merged: %v", res.Claims)
+	}
+	// No openid scope and no audience: an opaque access token and no id_token; /userinfo answers.
+	u := client(t, m, func(o *Options) { o.Scope = "profile email offline_access"; o.Audience = ""; o.IdentityClaims = true })
+	verifier = oauth2.GenerateVerifier()
+	res, err = u.Exchange(context.Background(), loginCodeAs(t, u.AuthCodeURL("st", "n", verifier, ""), mconfig.AliceEmail, mconfig.AlicePassword), verifier, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AccessTokenKind != "opaque" || res.Subject != mconfig.AliceSub || res.Claims["email"] != mconfig.AliceEmail {
+		t.Fatalf("claims from userinfo: kind %s, %v", res.AccessTokenKind, res.Claims)
+	}
+	nt, err := u.Refresh(context.Background(), res.Tokens, res.Subject)
+	if err != nil || nt.Claims["email"] != mconfig.AliceEmail {
+		t.Fatalf("refresh with userinfo claims: %v %v", nt.Claims, err)
+	}
 }

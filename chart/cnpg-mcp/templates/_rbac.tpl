@@ -76,3 +76,27 @@ Read-only mode keeps the reads only, and no Secret access at all.
   verbs: ["list"]
 {{- end -}}
 {{- end -}}
+
+
+{{/*
+Impersonate mode: impersonate on users and groups, nothing else (server/tools/rbac/impersonator.yaml;
+chart/chart_test.go checks they stay equal), restricted by resourceNames when identity.impersonation.users
+or .groups name the users and groups the server may act as.
+*/}}
+{{- define "cnpg-mcp.impersonationRules" -}}
+{{- $im := .Values.identity.impersonation -}}
+{{- if or $im.users $im.groups -}}
+{{- range $res, $names := dict "users" $im.users "groups" $im.groups }}
+- apiGroups: [""]
+  resources: [{{ $res | quote }}]
+  verbs: ["impersonate"]
+{{- if $names }}
+  resourceNames: {{ toJson $names }}
+{{- end }}
+{{- end }}
+{{- else -}}
+- apiGroups: [""]
+  resources: ["users", "groups"]
+  verbs: ["impersonate"]
+{{- end -}}
+{{- end -}}

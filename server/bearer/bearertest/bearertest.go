@@ -37,6 +37,10 @@ type Claims struct {
 	ExpiresIn         time.Duration // default 1h; negative mints an expired token
 	Issuer, Audience  string        // default: the Issuer's
 	Type              string        // JOSE typ; default "at+jwt"
+	// KubeUser and KubeGroups stand in for the Kubernetes user the real verifier resolves from the
+	// grant (an impersonating server): the verified identity carries them (Identity.Kube).
+	KubeUser   string
+	KubeGroups []string
 }
 
 // NewIssuer returns an issuer with a fresh random key.
@@ -48,8 +52,10 @@ func NewIssuer(issuer, audience string) *Issuer {
 
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	ClientID string `json:"client_id,omitempty"`
-	Scope    string `json:"scope,omitempty"`
+	ClientID   string   `json:"client_id,omitempty"`
+	Scope      string   `json:"scope,omitempty"`
+	KubeUser   string   `json:"test_kube_user,omitempty"`
+	KubeGroups []string `json:"test_kube_groups,omitempty"`
 }
 
 // Mint returns a signed token.
@@ -89,8 +95,10 @@ func (i *Issuer) MintErr(c Claims) (string, error) {
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(c.ExpiresIn)),
 			ID: "jti-" + itoa(i.seq.Add(1)),
 		},
-		ClientID: c.ClientID,
-		Scope:    strings.Join(c.Scopes, " "),
+		ClientID:   c.ClientID,
+		Scope:      strings.Join(c.Scopes, " "),
+		KubeUser:   c.KubeUser,
+		KubeGroups: c.KubeGroups,
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	tok.Header["typ"] = c.Type
@@ -148,6 +156,9 @@ func (i *Issuer) VerifyAccessToken(_ context.Context, token string) (identity.Id
 	}
 	if c.ExpiresAt != nil {
 		id.ExpiresAt = c.ExpiresAt.Time
+	}
+	if c.KubeUser != "" {
+		id.Kube = &identity.KubeUser{Name: c.KubeUser, Groups: c.KubeGroups}
 	}
 	return id, nil
 }

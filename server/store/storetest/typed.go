@@ -145,6 +145,53 @@ func RunStore(t *testing.T, open func(t *testing.T) store.KV) {
 		}
 	})
 
+	// The upstream identity read with new upstream tokens replaces the grant's in the same commit
+	// (a group removed upstream takes effect from that refresh); a rotation without an upstream
+	// refresh, or with one that read no identity, keeps it; a settled rotation saves it too.
+	t.Run("RotationReplacesIdentity", func(t *testing.T) {
+		f := setup(t)
+		now := f.clock.Now()
+		rt := "rt-idg-1"
+		f.must(f.st.IssueCode(f.ctx, store.Grant{ID: "idg", ClientID: "c", Subject: "auth0|u", ExpiresAt: now.Add(24 * time.Hour),
+			Upstream: store.UpstreamTokens{RefreshToken: "up-rt-0"},
+			Identity: &store.UpstreamIdentity{Claims: map[string]any{"email": "a@x", "groups": []any{"dba"}}, At: now}},
+			"code-idg", store.Code{GrantID: "idg", ClientID: "c", ExpiresAt: now.Add(time.Minute)}))
+		f.must(f.st.PutRefreshToken(f.ctx, rt, f.record("idg")))
+		groups := func() any {
+			t.Helper()
+			id, err := f.st.GrantIdentity(f.ctx, "idg")
+			f.must(err)
+			return fmt.Sprint(id.Claims["groups"])
+		}
+		if g := groups(); g != "[dba]" {
+			t.Fatalf("identity at sign-in: %v", g)
+		}
+		f.clock.Advance(time.Minute)
+		f.must(f.st.RotateRefreshToken(f.ctx, f.rotation("idg", rt, "rt-idg-2", "r1", nil, 0)))
+		if g := groups(); g != "[dba]" {
+			t.Fatalf("a rotation without an upstream refresh changed the identity: %v", g)
+		}
+		rot := f.rotation("idg", "rt-idg-2", "rt-idg-3", "r2", &store.UpstreamTokens{RefreshToken: "up-rt-1"}, 0)
+		rot.Identity = &store.UpstreamIdentity{Claims: map[string]any{"email": "a@x", "groups": []any{}}, At: f.clock.Now()}
+		f.must(f.st.RotateRefreshToken(f.ctx, rot))
+		if g := groups(); g != "[]" {
+			t.Fatalf("the refreshed identity was not stored: %v", g)
+		}
+		if id, _ := f.st.GrantIdentity(f.ctx, "idg"); !id.At.Equal(f.clock.Now()) {
+			t.Fatalf("identity time %v, want %v", id.At, f.clock.Now())
+		}
+		f.must(f.st.RotateRefreshToken(f.ctx, f.rotation("idg", "rt-idg-3", "rt-idg-4", "r3", &store.UpstreamTokens{RefreshToken: "up-rt-2"}, 1)))
+		if g := groups(); g != "[]" {
+			t.Fatalf("an upstream refresh without an identity dropped the kept one: %v", g)
+		}
+		settle := f.rotation("idg", "rt-idg-4", "rt-idg-5", "r4", &store.UpstreamTokens{RefreshToken: "up-rt-3"}, 2)
+		settle.Identity = &store.UpstreamIdentity{Claims: map[string]any{"email": "a@x", "groups": []any{"viewers"}}, At: f.clock.Now()}
+		f.must(f.st.SettleRotation(f.ctx, settle))
+		if g := groups(); g != "[viewers]" {
+			t.Fatalf("a settled rotation did not save its identity: %v", g)
+		}
+	})
+
 	t.Run("RotationRefusals", func(t *testing.T) {
 		f := setup(t)
 		rt := f.grant("g1")

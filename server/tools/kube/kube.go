@@ -1,6 +1,8 @@
 // Package kube builds the Kubernetes clients the tools use: a controller-runtime client (no cache,
 // typed CloudNativePG API) and a client-go clientset for pod logs and events, plus the default
-// namespace and a readiness check.
+// namespace and a readiness check. A Provider hands each tool call its clients: the server's own
+// (service-account mode) or, when the server impersonates the signed-in user, clients whose every
+// request carries that user's Impersonate-User and Impersonate-Group (provider.go).
 package kube
 
 import (
@@ -8,26 +10,40 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
 
-// Clients are the Kubernetes clients of one identity (the server's service account).
+// Clients are the Kubernetes clients of one identity: the server's service account, or a user it
+// impersonates (User set).
 type Clients struct {
 	Client client.Client        // typed CRUD on CloudNativePG and core objects, no cache
 	Core   kubernetes.Interface // pod logs, events, discovery
 	Config *rest.Config
 	// Err is set when there is no Kubernetes configuration (Unconfigured): Client and Core are nil.
 	Err error
+	// User and Groups are the impersonated Kubernetes user and groups ("" and nil: the server's
+	// own identity).
+	User   string
+	Groups []string
+
+	// Shared by every impersonated identity's clients: one HTTP transport (TLS, connection pool,
+	// the server's credentials) and one REST mapper (discovery done once).
+	http   *http.Client
+	mapper meta.RESTMapper
+	scheme *runtime.Scheme
 }
 
 // Scheme returns a scheme with core/v1 and postgresql.cnpg.io/v1.
@@ -55,15 +71,23 @@ func New(cfg *rest.Config) (*Clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes HTTP client: %w", err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes REST mapper: %w", err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme, HTTPClient: hc, Mapper: mapper})
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes clientset: %w", err)
 	}
-	return &Clients{Client: c, Core: cs, Config: cfg}, nil
+	return &Clients{Client: c, Core: cs, Config: cfg, http: hc, mapper: mapper, scheme: scheme}, nil
 }
 
 // Where the in-cluster configuration lives (rest.InClusterConfig reads the same files).

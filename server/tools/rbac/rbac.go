@@ -1,5 +1,6 @@
-// Package rbac holds the Kubernetes RBAC rules the tools need (clusterrole.yaml), for the Helm
-// chart and for the test that proves they are exactly enough.
+// Package rbac holds the Kubernetes RBAC rules the tools need (clusterrole.yaml), the impersonation
+// rule of a server that acts as its users (impersonator.yaml) and example roles for people in that
+// mode (examples.yaml), for the Helm chart, the docs and the tests that prove they are exactly enough.
 package rbac
 
 import (
@@ -16,16 +17,30 @@ import (
 //go:embed clusterrole.yaml
 var YAML []byte
 
-// Names of the two ClusterRoles.
+// ImpersonatorYAML is impersonator.yaml: the ClusterRole cnpg-mcp-server-impersonator.
+//
+//go:embed impersonator.yaml
+var ImpersonatorYAML []byte
+
+// ExamplesYAML is examples.yaml: the ClusterRoles cnpg-dba, cnpg-developer and cnpg-viewer.
+//
+//go:embed examples.yaml
+var ExamplesYAML []byte
+
+// Names of the ClusterRoles.
 const (
-	ClusterRole         = "cnpg-mcp-server"
-	ReadOnlyClusterRole = "cnpg-mcp-server-readonly"
+	ClusterRole             = "cnpg-mcp-server"
+	ReadOnlyClusterRole     = "cnpg-mcp-server-readonly"
+	ImpersonatorClusterRole = "cnpg-mcp-server-impersonator"
+	DBARole                 = "cnpg-dba"
+	DeveloperRole           = "cnpg-developer"
+	ViewerRole              = "cnpg-viewer"
 )
 
-// ClusterRoles parses YAML.
+// ClusterRoles parses YAML, ImpersonatorYAML and ExamplesYAML.
 func ClusterRoles() (map[string]*rbacv1.ClusterRole, error) {
 	out := map[string]*rbacv1.ClusterRole{}
-	for _, doc := range bytes.Split(YAML, []byte("\n---\n")) {
+	for _, doc := range bytes.Split(bytes.Join([][]byte{YAML, ImpersonatorYAML, ExamplesYAML}, []byte("\n---\n")), []byte("\n---\n")) {
 		var cr rbacv1.ClusterRole
 		if err := yaml.UnmarshalStrict(doc, &cr); err != nil {
 			return nil, fmt.Errorf("rbac: %w", err)
@@ -35,8 +50,10 @@ func ClusterRoles() (map[string]*rbacv1.ClusterRole, error) {
 		}
 		out[cr.Name] = &cr
 	}
-	if out[ClusterRole] == nil || out[ReadOnlyClusterRole] == nil {
-		return nil, fmt.Errorf("rbac: clusterrole.yaml must define %s and %s", ClusterRole, ReadOnlyClusterRole)
+	for _, name := range []string{ClusterRole, ReadOnlyClusterRole, ImpersonatorClusterRole, DBARole, DeveloperRole, ViewerRole} {
+		if out[name] == nil {
+			return nil, fmt.Errorf("rbac: ClusterRole %s is not defined", name)
+		}
 	}
 	return out, nil
 }
