@@ -55,6 +55,8 @@ func normalize(c Config) Config {
 	c.MCP.AllowedOrigins = empty(c.MCP.AllowedOrigins)
 	c.Kubernetes.Namespaces = empty(c.Kubernetes.Namespaces)
 	c.MCP.Toolsets = empty(c.MCP.Toolsets)
+	c.Kubernetes.Impersonation.Users = empty(c.Kubernetes.Impersonation.Users)
+	c.Kubernetes.Impersonation.Groups = empty(c.Kubernetes.Impersonation.Groups)
 	if len(c.ScopeDescriptions) == 0 {
 		c.ScopeDescriptions = nil
 	}
