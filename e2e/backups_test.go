@@ -342,6 +342,9 @@ var _ = Describe("backups and point-in-time recovery through the MCP tools", Ord
 		})).To(Succeed())
 		Expect(finding["severity"]).To(Equal("critical"))
 		Expect(finding["next_tool"]).To(Equal("get_cluster_recoverability"))
+		// it sends the operator to the ObjectStore and the Secret key that was broken
+		Expect(finding["problem"]).To(And(ContainSubstring("check ObjectStore "+ns+"/"+store),
+			ContainSubstring(fmt.Sprintf("Secret %s key %s (secretAccessKey)", objstore.CredsSecret, objstore.SecretKeyKey))))
 		AddReportEntry("broken-credential-finding", fmt.Sprintf("after %s: %v", time.Since(start).Round(time.Second), finding["problem"]))
 		if dir := os.Getenv("E2E_CAPTURE_DIR"); dir != "" {
 			captureInstanceReports(ctx, dir+"/archiving-failing", ns, str(must(kc.Get(ctx, clusterGVR, ns, source)), "status", "currentPrimary"))

@@ -323,3 +323,61 @@ func TestBackupOptionsForPlugins(t *testing.T) {
 		t.Fatalf("scheduled backup spec %+v", sb.Spec)
 	}
 }
+
+// A failing-archiving finding names where WAL goes and the Secret keys it is signed with (what the
+// operator must check), for the plugin's ObjectStore and the in-tree configuration, and says so when
+// the ObjectStore cannot be read. It names Secrets, never reads them.
+func TestArchivingFindingNamesTheTarget(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(h *harness)
+		want  []string
+	}{{
+		name: "plugin ObjectStore",
+		setup: func(h *harness) {
+			h.pluginCluster("pg", "store", 2)
+			h.objectStore("store", "pg", time.Time{}, time.Time{})
+		},
+		want: []string{"check ObjectStore " + "%NS%/store: destination s3://backups/ at http://s3:7070",
+			"credentials: Secret s3 key a (accessKeyId), Secret s3 key s (secretAccessKey)"},
+	}, {
+		name:  "plugin ObjectStore missing",
+		setup: func(h *harness) { h.pluginCluster("pg", "gone", 2) },
+		want:  []string{"check ObjectStore %NS%/gone (could not be read: "},
+	}, {
+		name: "in-tree barmanObjectStore",
+		setup: func(h *harness) {
+			cl := h.cluster("pg", 2, nil)
+			cl.Spec.Backup = &cnpgv1.BackupConfiguration{BarmanObjectStore: &cnpgv1.BarmanObjectStoreConfiguration{
+				DestinationPath: "s3://b/pg", EndpointURL: "https://minio:9000",
+				BarmanCredentials: cnpgv1.BarmanCredentials{AWS: &cnpgv1.S3Credentials{
+					AccessKeyIDReference:     &cnpgv1.SecretKeySelector{LocalObjectReference: cnpgv1.LocalObjectReference{Name: "minio"}, Key: "ACCESS_KEY_ID"},
+					SecretAccessKeyReference: &cnpgv1.SecretKeySelector{LocalObjectReference: cnpgv1.LocalObjectReference{Name: "minio"}, Key: "ACCESS_SECRET_KEY"},
+				}}}}
+			if err := admin.Client.Update(context.Background(), cl); err != nil {
+				t.Fatal(err)
+			}
+		},
+		want: []string{"check the cluster's spec.backup.barmanObjectStore: destination s3://b/pg at https://minio:9000",
+			"Secret minio key ACCESS_KEY_ID (accessKeyId), Secret minio key ACCESS_SECRET_KEY (secretAccessKey)"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, hopt{instances: failingReports(t)})
+			tc.setup(h)
+			h.pod("pg", "pg-1", false)
+			h.pod("pg", "pg-2", false)
+			d := h.ok("diagnose_postgres_cluster", map[string]any{"name": "pg", "log_lines": 0})
+			var problem string
+			for _, f := range d["health_findings"].([]any) {
+				if p := f.(map[string]any)["problem"].(string); strings.Contains(p, "WAL archiving is failing") {
+					problem = p
+				}
+			}
+			for _, w := range tc.want {
+				if w = strings.ReplaceAll(w, "%NS%", h.ns); !strings.Contains(problem, w) {
+					t.Errorf("archiving finding %q\n  lacks %q", problem, w)
+				}
+			}
+		})
+	}
+}

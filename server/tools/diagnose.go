@@ -127,7 +127,11 @@ func diagnoseCluster(ctx context.Context, c *call, a *diagnoseArgs) (*Result, er
 		}
 	}
 	health := c.instancesHealth(ctx, cl, pods)
-	hf := healthFindings(health, c.Now())
+	target := ""
+	if slices.ContainsFunc(health, func(h *InstanceHealth) bool { return h.ArchivingFailing }) {
+		target = c.archiveTargetOf(ctx, ns, cl)
+	}
+	hf := healthFindings(health, c.Now(), target)
 	for _, f := range hf {
 		findings = append(findings, f.String())
 	}

@@ -457,8 +457,9 @@ func (f healthFinding) String() string {
 	return fmt.Sprintf("[%s] %s: %s (next: %s)", f.Severity, f.Instance, f.Problem, f.NextTool)
 }
 
-// healthFindings turns the instance reports into findings.
-func healthFindings(hs []*InstanceHealth, now time.Time) []healthFinding {
+// healthFindings turns the instance reports into findings. archiveTarget says where WAL goes and
+// with which credentials (archiveTargetOf); empty when unknown.
+func healthFindings(hs []*InstanceHealth, now time.Time, archiveTarget string) []healthFinding {
 	var out []healthFinding
 	add := func(h *InstanceHealth, sev, next, format string, args ...any) {
 		out = append(out, healthFinding{Instance: h.Pod, Severity: sev, Problem: fmt.Sprintf(format, args...), NextTool: next})
@@ -478,7 +479,12 @@ func healthFindings(hs []*InstanceHealth, now time.Time) []healthFinding {
 			} else {
 				msg += ", nothing archived yet"
 			}
-			msg += "; point-in-time recovery stops at the last archived WAL (check the object store credentials and endpoint)"
+			msg += "; point-in-time recovery stops at the last archived WAL"
+			if archiveTarget != "" {
+				msg += " (check " + archiveTarget + ")"
+			} else {
+				msg += " (check the object store credentials and endpoint)"
+			}
 			add(h, "critical", "get_cluster_recoverability", "%s", msg)
 		} else if h.LastFailedWALTime != "" {
 			if t, err := time.Parse(time.RFC3339Nano, h.LastFailedWALTime); err == nil && now.Sub(t) < archiveFailureFresh {

@@ -100,7 +100,7 @@ func TestInstanceHealthFromReports(t *testing.T) {
 	}
 
 	now := time.Date(2026, 11, 27, 3, 5, 0, 0, time.UTC)
-	fs := healthFindings([]*InstanceHealth{p, r}, now)
+	fs := healthFindings([]*InstanceHealth{p, r}, now, "")
 	want := map[string]string{ // problem fragment -> next tool
 		"WAL archiving is failing: last failed WAL 000000010000000000000008": "get_cluster_recoverability",
 		"12 WAL files wait to be archived":                                   "get_cluster_recoverability",
@@ -138,7 +138,7 @@ func TestHealthFindingsThresholds(t *testing.T) {
 			OldestXactSeconds: ptr(1.0), XIDAge: ptr(int64(1000)), WraparoundDistance: ptr(int64(maxXIDAge - 1000)), ReadyWALFiles: ptr(0),
 			LastArchivedWALTime: "2026-11-27T02:59:00Z"}
 	}
-	if fs := healthFindings([]*InstanceHealth{healthy()}, now); len(fs) != 0 {
+	if fs := healthFindings([]*InstanceHealth{healthy()}, now, ""); len(fs) != 0 {
 		t.Fatalf("healthy instance has findings: %v", fs)
 	}
 	for name, tc := range map[string]struct {
@@ -156,7 +156,7 @@ func TestHealthFindingsThresholds(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h := healthy()
 			tc.mut(h)
-			fs := healthFindings([]*InstanceHealth{h}, now)
+			fs := healthFindings([]*InstanceHealth{h}, now, "")
 			if len(fs) != 1 || !strings.Contains(fs[0].Problem, tc.want) {
 				t.Fatalf("findings %v, want one with %q", fs, tc.want)
 			}
@@ -166,7 +166,7 @@ func TestHealthFindingsThresholds(t *testing.T) {
 	h := healthy()
 	h.Connections, h.OldestXactSeconds, h.WraparoundDistance = ptr(int64(79)), ptr(oldestXactWarn.Seconds()-1), ptr(int64(wraparoundWarn+1))
 	h.LastFailedWAL, h.LastFailedWALTime = "0001", "2026-11-27T02:40:00Z" // an old, recovered failure
-	if fs := healthFindings([]*InstanceHealth{h}, now); len(fs) != 0 {
+	if fs := healthFindings([]*InstanceHealth{h}, now, ""); len(fs) != 0 {
 		t.Fatalf("below the thresholds: %v", fs)
 	}
 }
@@ -195,5 +195,24 @@ func TestParseReportsRejectsGarbage(t *testing.T) {
 	}
 	if _, err := parseInstanceMetrics([]byte("cnpg_backends_total{ 1\n")); err == nil {
 		t.Error("broken Prometheus text accepted")
+	}
+}
+
+// describeArchiveConf names destination, endpoint and Secret keys; a selector without its key is
+// not named (it would send the operator to a key that does not exist).
+func TestDescribeArchiveConf(t *testing.T) {
+	for name, tc := range map[string]struct {
+		conf map[string]any
+		want string
+	}{
+		"empty":                        {nil, ""},
+		"destination":                  {map[string]any{"destinationPath": "gs://b/"}, ": destination gs://b/"},
+		"IAM role":                     {map[string]any{"destinationPath": "s3://b/", "s3Credentials": map[string]any{"inheritFromIAMRole": true}}, ": destination s3://b/; credentials: inheritFromIAMRole (from the pod's environment)"},
+		"azure":                        {map[string]any{"azureCredentials": map[string]any{"connectionString": map[string]any{"name": "az", "key": "cs"}}}, ": credentials: Secret az key cs (connectionString)"},
+		"half a selector is not named": {map[string]any{"s3Credentials": map[string]any{"accessKeyId": map[string]any{"name": "s3"}}}, ""},
+	} {
+		if got := describeArchiveConf(tc.conf); got != tc.want {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
 	}
 }

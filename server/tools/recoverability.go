@@ -2,7 +2,10 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -327,4 +330,75 @@ func derefInt(p *int) int {
 		return 0
 	}
 	return *p
+}
+
+// archiveTargetOf says where the cluster archives WAL and with which credentials, for a finding
+// about failing archiving: "ObjectStore ns/store: destination s3://b/ at https://minio:9000,
+// credentials: Secret creds key ACCESS_KEY_ID (accessKeyId), ...". It names Secrets and keys, never
+// reads them. Empty when the cluster has no archive configured.
+func (c *call) archiveTargetOf(ctx context.Context, ns string, cl *cnpgv1.Cluster) string {
+	cfg := clusterBackupConfig(cl)
+	var where string
+	var conf map[string]any
+	switch {
+	case cfg.Method == string(cnpgv1.BackupMethodPlugin) && cfg.ObjectStore != "":
+		where = "ObjectStore " + fmtObj(ns, cfg.ObjectStore)
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(ObjectStoreGVK)
+		if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: cfg.ObjectStore}, u); err != nil {
+			return where + " (could not be read: " + c.explain(err) + ")"
+		}
+		conf, _, _ = unstructured.NestedMap(u.Object, "spec", "configuration")
+	case cfg.Method == string(cnpgv1.BackupMethodPlugin):
+		return fmt.Sprintf("the cluster's %s plugin entry: it names no barmanObjectName", cfg.Plugin)
+	case cfg.InTree != nil:
+		where = "the cluster's spec.backup.barmanObjectStore"
+		b, err := json.Marshal(cfg.InTree)
+		if err == nil {
+			_ = json.Unmarshal(b, &conf)
+		}
+	default:
+		return ""
+	}
+	return where + describeArchiveConf(conf)
+}
+
+// describeArchiveConf renders a Barman object store configuration (the plugin's
+// ObjectStore.spec.configuration or the in-tree barmanObjectStore, the same schema): destination,
+// endpoint and the Secret keys of each cloud's credentials.
+func describeArchiveConf(conf map[string]any) string {
+	var parts []string
+	if d, _ := conf["destinationPath"].(string); d != "" {
+		dest := "destination " + d
+		if e, _ := conf["endpointURL"].(string); e != "" {
+			dest += " at " + e
+		}
+		parts = append(parts, dest)
+	}
+	var creds []string
+	for _, cloud := range []string{"s3Credentials", "azureCredentials", "googleCredentials"} {
+		m, _ := conf[cloud].(map[string]any)
+		fields := slices.Sorted(maps.Keys(m))
+		for _, f := range fields {
+			switch v := m[f].(type) {
+			case map[string]any:
+				name, _ := v["name"].(string)
+				key, _ := v["key"].(string)
+				if name != "" && key != "" {
+					creds = append(creds, fmt.Sprintf("Secret %s key %s (%s)", name, key, f))
+				}
+			case bool:
+				if v {
+					creds = append(creds, f+" (from the pod's environment)")
+				}
+			}
+		}
+	}
+	if len(creds) > 0 {
+		parts = append(parts, "credentials: "+strings.Join(creds, ", "))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, "; ")
 }
