@@ -79,7 +79,7 @@ func verdictDefects() []Defect {
 
 		// ---- client strategies
 		{Name: "revocation only for confidential clients", Why: "the suite registered only public clients, so against a server that allows revocation only for confidential clients REV-02/03/04/06 tested client authentication instead",
-			Pass: []string{"REV-01", "REV-02", "REV-03", "REV-04", "REV-05", "ASM-10"}, Target: confidentialRevocation()},
+			Pass: []string{"REV-01", "REV-02", "REV-03", "REV-04", "REV-05", "REV-06", "ASM-10"}, Target: confidentialRevocation()},
 		{Name: "refresh tokens only for offline_access (advertised); narrowed refresh tokens keep the narrow scope", Why: "RT-06 was skipped on a server that fails it: RT-05/06 ignored --scope and dropped offline_access",
 			Checks: []string{"RT-06"}, Pass: []string{"RT-01", "RT-02", "RT-05"}, Target: chain(refreshOnlyWithOfflineAccess(true), narrowedKeepNarrow())},
 		{Name: "private_key_jwt verified with RS256 only", Why: "CIMD-11 failed because the suite signed ES256 only while the server verifies RS256; it never reached the replay test",
