@@ -3,7 +3,10 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cnpg-mcp/cnpg-mcp/conformance/cimdhost"
 	"github.com/cnpg-mcp/cnpg-mcp/conformance/cli"
 )
 
@@ -129,4 +134,65 @@ func TestCouldNotEvaluate(t *testing.T) {
 			t.Errorf("%s: report %+v", tc.target, rep)
 		}
 	}
+}
+
+// TestCIMDTLSFromTheCLI: --cimd-tls makes the CLI itself serve the client-metadata documents over
+// https on --cimd-listen, with a certificate that verifies against the CA file it writes to
+// --report-dir and names on stdout. The target here fetches from that host while the run is on, as a
+// server resolving a CIMD client_id would.
+func TestCIMDTLSFromTheCLI(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	fetched := make(chan error, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case fetched <- fetchWithCA(filepath.Join(dir, cimdhost.CAFile), "https://"+listen+"/"):
+		default:
+		}
+		http.NotFound(w, r)
+	}))
+	defer target.Close()
+
+	_, out, errs := run([]string{"--target", target.URL + "/mcp", "--report-dir", dir, "--chromium", "/nonexistent/chromium",
+		"--no-color", "--cimd-tls", "--cimd-listen", listen}, nil)
+	want := "CIMD host: https://" + listen + " serves https with a certificate from a generated CA; make the target trust " + filepath.Join(dir, cimdhost.CAFile)
+	if !strings.Contains(out, want) {
+		t.Fatalf("stdout lacks %q:\n%s\n%s", want, out, errs)
+	}
+	select {
+	case err := <-fetched:
+		if err != nil {
+			t.Fatalf("https to the CLI's CIMD host with the printed CA: %v", err)
+		}
+	default:
+		t.Fatal("the target was never asked anything, so the CIMD host was never fetched")
+	}
+	// after the run the host is closed
+	if err := fetchWithCA(filepath.Join(dir, cimdhost.CAFile), "https://"+listen+"/"); err == nil {
+		t.Fatal("the CIMD host still answers after the run")
+	}
+}
+
+// fetchWithCA GETs url trusting only the CA in caFile; any HTTP answer is success (the TLS handshake
+// verified), a transport error is not.
+func fetchWithCA(caFile, url string) error {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }
