@@ -143,7 +143,7 @@ var _ = AfterSuite(func(ctx SpecContext) {
 	if failed && kc != nil {
 		dir := filepath.Join(cfg.ReportDir, "dump")
 		fmt.Fprintf(logw, "a spec failed: pod logs and events in %s\n", dir)
-		_ = kc.Dump(ctx, dir, "cnpg-system", pgNamespace, appNamespace, siblingNamespace, appNamespace+"-unconfigured", "e2e-tools", "e2e-backups", "kube-system", "local-path-storage")
+		_ = kc.Dump(ctx, dir, "cnpg-system", pgNamespace, appNamespace, siblingNamespace, appNamespace+"-unconfigured", "e2e-tools", "e2e-backups", impNamespace, teamA, teamB, "kube-system", "local-path-storage")
 		if mock != nil {
 			_ = os.WriteFile(filepath.Join(dir, "mockauth0.log"), []byte(mock.Logs(ctx)), 0o644)
 		}
