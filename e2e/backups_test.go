@@ -322,13 +322,22 @@ var _ = Describe("backups and point-in-time recovery through the MCP tools", Ord
 		patch := fmt.Sprintf(`{"stringData":{%q:"wrong-secret-key"}}`, objstore.SecretKeyKey)
 		_, err := kc.Typed.CoreV1().Secrets(ns).Patch(ctx, objstore.CredsSecret, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		psql(ctx, source, "insert into pitr (id, batch) select g, 4 from generate_series(1001, 1010) g")
-		psql(ctx, source, "select pg_switch_wal()")
 
-		By("waiting for diagnose to report the archiving failure")
+		By("waiting for diagnose to report the archiving failure, giving the plugin WAL to archive")
+		// The plugin's instance sidecar caches the Secret for 10 s (plugin-barman-cloud's
+		// DefaultTTLSeconds), so a segment switched right after the patch is still archived with the
+		// old key; the next one waits for archive_timeout (5 min). Switch a segment with new rows
+		// every 15 s until the failure shows, as a busy database would.
 		start := time.Now()
+		var lastSwitch time.Time
+		id := 1000
 		var finding map[string]any
 		Expect(kube.WaitFor(ctx, "diagnose reports failing WAL archiving", 5*time.Minute, func(ctx context.Context) (bool, string, error) {
+			if time.Since(lastSwitch) >= 15*time.Second {
+				psql(ctx, source, fmt.Sprintf("insert into pitr (id, batch) select g, 4 from generate_series(%d, %d) g", id+1, id+10))
+				psql(ctx, source, "select pg_switch_wal()")
+				id, lastSwitch = id+10, time.Now()
+			}
 			d, _ := call(ctx, "diagnose_postgres_cluster", map[string]any{"name": source, "namespace": ns, "log_lines": 0})
 			hf, _ := d["health_findings"].([]any)
 			for _, f := range hf {

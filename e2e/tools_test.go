@@ -39,7 +39,7 @@ func cnpgGVR(resource string) schema.GroupVersionResource {
 }
 
 // The tools are driven exactly as an assistant would: an MCP client holding a token the server issued
-// after consent and the upstream login. Each of the 37 tools (restore and recoverability in backups_test.go) is called against the real operator, and its
+// after consent and the upstream login. Each of the 38 tools (restore and recoverability in backups_test.go) is called against the real operator, and its
 // effect is checked in Kubernetes and, where it has one, in PostgreSQL. Tools whose effect needs what a
 // kind cluster lacks (a backup object store, an expandable StorageClass) run as dry runs, and the test
 // checks that nothing changed.
@@ -484,6 +484,14 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 		Expect(diag).To(ContainSubstring(replica(ctx)))
 	}, SpecTimeout(2*time.Minute))
 
+	It("says whose rights the tools use: the server's ServiceAccount, enough for every tool", func(ctx SpecContext) {
+		p := structured(ctx, "get_my_permissions", map[string]any{"namespace": ns})
+		Expect(p["impersonated"]).To(BeFalse(), "the default identity mode is service-account")
+		Expect(p["user"]).To(HavePrefix("system:serviceaccount:"))
+		Expect(p["usable_tools"]).To(ContainElements("list_postgres_clusters", "create_postgres_cluster", "get_my_permissions"))
+		Expect(p["denied_tools"]).To(BeEmpty(), "the chart's generated RBAC covers every tool's calls")
+	}, SpecTimeout(time.Minute))
+
 	It("reports the storage and plans a resize (kind's local-path volumes cannot grow)", func(ctx SpecContext) {
 		Expect(call(ctx, "get_cluster_resize_status", map[string]any{"name": name, "namespace": ns})).To(ContainSubstring("1Gi"))
 		plan := structured(ctx, "resize_postgres_cluster", map[string]any{"name": name, "storage_size": "2Gi", "namespace": ns, "dry_run": true})
@@ -588,7 +596,7 @@ var _ = Describe("the CNPG tools through an authenticated MCP client", Ordered, 
 				missing = append(missing, t.Name)
 			}
 		}
-		Expect(res.Tools).To(HaveLen(37))
+		Expect(res.Tools).To(HaveLen(38))
 		Expect(missing).To(BeEmpty(), "tools no spec called")
 	})
 })
