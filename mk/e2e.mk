@@ -90,8 +90,12 @@ offline-images-check: ## exit 0 when every offline image is already built (then 
 	@kind/offline/build.sh --check
 
 # ---------------------------------------------------------------------------------------------------------
-# make e2e [OFFLINE=1] [E2E_REUSE=1] [E2E_KEEP=1] [GINKGO_ARGS=--ginkgo.label-filter=cnpg]
+# make e2e [OFFLINE=1] [E2E_REUSE=1] [E2E_KEEP=1] [E2E_LABELS='tools || backups'] [GINKGO_ARGS=...]
+# E2E_LABELS is a Ginkgo label filter (labels: cnpg, backups, chart, conformance, tools, chaos,
+# impersonate), passed quoted: GINKGO_ARGS goes to the shell as words, so `||` or `&&` in it would be
+# read by the shell.
 E2E_TIMEOUT ?= 75m
+E2E_LABELS  ?=
 GINKGO_ARGS ?=
 
 .PHONY: e2e
@@ -108,7 +112,8 @@ e2e: deps $(HELM) images $(if $(OFFLINE),offline-images,objectstore-image) ## ki
 	E2E_FORWARD_IMAGE=$(IMAGE_PREFIX)/tcp-forward:$(IMAGE_TAG) \
 	E2E_PLUGIN_MANIFEST=$$pd/manifest.yaml E2E_OBJSTORE_IMAGE=$$objstore \
 	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/ -ginkgo.v \
-	  -ginkgo.json-report=$(E2E_REPORT)/e2e.json -ginkgo.junit-report=$(E2E_REPORT)/e2e-junit.xml $(GINKGO_ARGS); \
+	  -ginkgo.json-report=$(E2E_REPORT)/e2e.json -ginkgo.junit-report=$(E2E_REPORT)/e2e-junit.xml \
+	  $(if $(E2E_LABELS),'-ginkgo.label-filter=$(E2E_LABELS)') $(GINKGO_ARGS); \
 	rc=$$?; echo "e2e: exit $$rc after $$(( $$(date +%s) - start ))s (reports in $(E2E_REPORT))"; exit $$rc
 
 .PHONY: e2e-down
