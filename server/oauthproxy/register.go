@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -28,6 +29,9 @@ import (
 //
 // The body is at most MaxRegistrationBytes (413 naming the limit); a store fault is 503
 // temporarily_unavailable with Retry-After [TestOversizedBodies413, TestStoreFaultsAre503].
+// errTrailingJSON: a registration body with more after its JSON object.
+var errTrailingJSON = errors.New("data after the JSON object")
+
 func (p *Proxy) serveRegister(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
@@ -49,12 +53,23 @@ func (p *Proxy) serveRegister(w http.ResponseWriter, r *http.Request) {
 		ClientURI               string   `json:"client_uri"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRegistrationBytes))
-	if err := dec.Decode(&req); err != nil {
+	err := dec.Decode(&req)
+	if err == nil {
+		// one JSON object and nothing after it (a streaming decoder would ignore `{…}{…}`)
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.Join(errTrailingJSON, terr)
+		}
+	}
+	if err != nil {
 		if limit, ok := tooLarge(err); ok {
 			writeJSON(w, http.StatusRequestEntityTooLarge, oauthError{Error: "invalid_client_metadata", Description: fmt.Sprintf("the request body exceeds %d bytes", limit)})
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_client_metadata", Description: "the body is not a valid JSON client metadata object"})
+		desc := "the body is not a valid JSON client metadata object"
+		if errors.Is(err, errTrailingJSON) {
+			desc = "the body has data after the JSON client metadata object; send exactly one object"
+		}
+		writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_client_metadata", Description: desc})
 		return
 	}
 	c, field, err := p.clientFromMetadata(req.RedirectURIs, req.ClientName, req.GrantTypes, req.ResponseTypes, req.ApplicationType, req.Scope)

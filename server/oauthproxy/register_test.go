@@ -53,6 +53,9 @@ func TestDCR03_Errors(t *testing.T) {
 		`not json`:                         "invalid_client_metadata",
 		`{"redirect_uris":"http://x"}`:     "invalid_client_metadata",
 		`{"redirect_uris":["::nonsense"]}`: "invalid_redirect_uri",
+		// one object and nothing after it: a streaming decoder would register the first and ignore the rest
+		`{"redirect_uris":["http://127.0.0.1:3000/cb"]}{"redirect_uris":["https://evil.example/cb"]}`: "invalid_client_metadata",
+		`{"redirect_uris":["http://127.0.0.1:3000/cb"]} x`:                                            "invalid_client_metadata",
 	} {
 		wantOAuthError(t, h.postJSON("/register", body), 400, code)
 	}

@@ -641,8 +641,8 @@ func (c *Client) userinfo(ctx context.Context, d *discovered, at string) (map[st
 		return nil, fmt.Errorf("upstream userinfo answered HTTP %d", resp.StatusCode)
 	}
 	var u map[string]any
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&u); err != nil {
-		return nil, errors.New("upstream userinfo: not a JSON object")
+	if err := readJSON(resp.Body, &u); err != nil {
+		return nil, fmt.Errorf("upstream userinfo: not a JSON object: %w", err)
 	}
 	if sub, _ := u["sub"].(string); sub == "" {
 		return nil, errors.New("upstream userinfo: no sub")
@@ -711,5 +711,23 @@ func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+	return readJSON(resp.Body, v)
+}
+
+// maxJSONBytes bounds what the client reads of an upstream JSON answer (discovery, JWKS, userinfo).
+const maxJSONBytes = 1 << 20
+
+// readJSON decodes exactly one JSON document from r: an answer larger than maxJSONBytes, or with
+// anything after the document (`{"sub":"a"}{"sub":"b"}`, which a streaming decoder would read as
+// its first value), is an error, not a partly read identity.
+func readJSON(r io.Reader, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r, maxJSONBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > maxJSONBytes {
+		return fmt.Errorf("the answer is larger than %d bytes", maxJSONBytes)
+	}
+	// json's errors quote at most one character of the input, so no token reaches the message
+	return json.Unmarshal(b, v)
 }

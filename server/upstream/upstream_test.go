@@ -364,3 +364,28 @@ func TestClaimsFromAccessTokenAndUserinfo(t *testing.T) {
 		t.Fatalf("refresh with userinfo claims: %v %v", nt.Claims, err)
 	}
 }
+
+// readJSON takes exactly one JSON document: trailing data (a second object a streaming decoder would
+// ignore, found by FuzzExchange: /userinfo `{"sub":"0"}0` gave the subject "0") and answers over the
+// bound are errors.
+func TestReadJSONStrict(t *testing.T) {
+	for name, tc := range map[string]struct {
+		body string
+		ok   bool
+	}{
+		"one object":           {`{"sub":"auth0|a"}`, true},
+		"whitespace around":    {" \n{\"sub\":\"auth0|a\"}\n ", true},
+		"trailing digit":       {`{"sub":"0"}0`, false},
+		"second object":        {`{"sub":"auth0|a"}{"sub":"auth0|b"}`, false},
+		"trailing garbage":     {`{"sub":"auth0|a"}<html>`, false},
+		"empty":                {``, false},
+		"over the bound":       {`{"sub":"auth0|a","pad":"` + strings.Repeat("x", maxJSONBytes) + `"}`, false},
+		"exactly at the bound": {`{"p":"` + strings.Repeat("x", maxJSONBytes-8) + `"}`, true},
+	} {
+		var v map[string]any
+		err := readJSON(strings.NewReader(tc.body), &v)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v, want ok=%t", name, err, tc.ok)
+		}
+	}
+}
