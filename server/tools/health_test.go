@@ -216,3 +216,54 @@ func TestDescribeArchiveConf(t *testing.T) {
 		}
 	}
 }
+
+// The reports a real CloudNativePG 1.30 instance manager gave on the e2e kind cluster (captured by
+// e2e/backups_test.go with E2E_CAPTURE_DIR): a healthy archiving primary ("-infinity" for a failure
+// that never happened) and the same primary after its object-store key was broken.
+func TestRealInstanceReports(t *testing.T) {
+	now := time.Date(2026, 12, 7, 13, 15, 31, 0, time.UTC)
+	for _, tc := range []struct {
+		name            string
+		failing         bool
+		lastFailedWAL   string
+		wantArchFinding bool
+	}{
+		{"kind-primary", false, "", false},
+		{"kind-archiving-failing", true, "000000010000000000000009", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := parseInstanceStatus(readTestdata(t, tc.name+"-status.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			met, err := parseInstanceMetrics(readTestdata(t, tc.name+"-metrics.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := &InstanceHealth{Pod: "bk-1", Role: "unknown", status: st}
+			fillHealth(h, st, met)
+			if h.Role != "primary" || h.ManagerVersion != "1.30.0" || h.TimelineID != 1 {
+				t.Errorf("role %s, manager %s, timeline %d", h.Role, h.ManagerVersion, h.TimelineID)
+			}
+			if h.Connections == nil || *h.Connections < 1 || h.MaxConnections == nil || *h.MaxConnections != 100 {
+				t.Errorf("connections %v of %v, want at least the exporter's of 100", h.Connections, h.MaxConnections)
+			}
+			if h.XIDAge == nil || h.WraparoundDistance == nil || *h.WraparoundDistance <= 0 {
+				t.Errorf("xid age %v, wraparound distance %v", h.XIDAge, h.WraparoundDistance)
+			}
+			if h.ArchivingFailing != tc.failing || h.LastFailedWAL != tc.lastFailedWAL {
+				t.Errorf("archiving failing %t (last failed %q), want %t (%q)", h.ArchivingFailing, h.LastFailedWAL, tc.failing, tc.lastFailedWAL)
+			}
+			found := false
+			for _, f := range healthFindings([]*InstanceHealth{h}, now, "") {
+				found = found || strings.Contains(f.Problem, "WAL archiving is failing")
+				if !tc.wantArchFinding {
+					t.Errorf("a healthy primary has the finding %q", f.Problem)
+				}
+			}
+			if found != tc.wantArchFinding {
+				t.Errorf("archiving finding %t, want %t", found, tc.wantArchFinding)
+			}
+		})
+	}
+}
