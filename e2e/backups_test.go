@@ -34,7 +34,7 @@ import (
 // backupSpecTools are the tools only this spec calls (the tools spec's "called every tool" counts them).
 var backupSpecTools = map[string]bool{"restore_postgres_cluster": true, "get_cluster_recoverability": true}
 
-var _ = Describe("backups and point-in-time recovery through the MCP tools", Ordered, Label("backups"), func() {
+var _ = Describe("backups and point-in-time recovery through the MCP tools", Ordered, Label("backups"), SpecPriority(90), func() {
 	const (
 		ns       = "e2e-backups"
 		source   = "bk"

@@ -23,28 +23,29 @@ import (
 // stateCluster is the CloudNativePG Cluster the chart creates for the server's own store.
 const stateCluster = "cnpg-mcp-state"
 
-// Zero lost grants across a switchover of the server's own state database (issue 11): the two server
+// Zero lost grants across a switchover of the server's own state database (issue 11): a release of its
+// own (chaosNamespace, so no other spec running beside it sees the switchover), whose two server
 // replicas share the chart's CloudNativePG Cluster; it is scaled to two instances and switched over
 // (status.targetPrimary, as `kubectl cnpg promote` and our promote_cluster_instance tool do), there and
 // back, while clients refresh and call the MCP endpoint through both replicas — a new connection per
 // request, so the NodePort Service picks a pod for every request. The chaos tier's client loop
 // (package chaos) asserts that no grant is lost, no valid access token is answered 401, every token
 // the server acknowledged is usable at the end, and reports the recovery time after each switchover.
-var _ = Describe("zero lost grants across a switchover of the state database", Ordered, Label("chaos"), func() {
+var _ = Describe("zero lost grants across a switchover of the state database", Ordered, Label("chaos"), SpecPriority(80), func() {
 	It("keeps every grant while clients refresh through both replicas and the state database switches over", func(ctx SpecContext) {
-		ensureServer(ctx)
+		installHA(ctx, chaosNamespace, chaosURL, chaosNodePort)
 
 		By("scaling the state cluster " + stateCluster + " to two instances")
 		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"instances": 2}})
-		_, err := kc.Dynamic.Resource(clusterGVR).Namespace(appNamespace).Patch(ctx, stateCluster, types.MergePatchType, patch, metav1.PatchOptions{})
+		_, err := kc.Dynamic.Resource(clusterGVR).Namespace(chaosNamespace).Patch(ctx, stateCluster, types.MergePatchType, patch, metav1.PatchOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		start := time.Now()
-		Expect(waitStateHealthy(ctx, 2, "", 10*time.Minute)).To(Succeed())
+		Expect(waitStateHealthy(ctx, chaosNamespace, 2, "", 10*time.Minute)).To(Succeed())
 		AddReportEntry("state-cluster-two-instances", time.Since(start).Round(time.Second).String())
 
 		By("running the clients and switching the primary over, twice")
 		rep, err := chaos.Run(ctx, chaos.Options{
-			Target: chaos.Target{MCPURL: publicURL + "/mcp", Username: mockconfig.DefaultUserEmail, Password: mockconfig.DefaultUserPassword,
+			Target: chaos.Target{MCPURL: chaosURL + "/mcp", Username: mockconfig.DefaultUserEmail, Password: mockconfig.DefaultUserPassword,
 				NoKeepAlive: true},
 			Clients: 10, RetryFor: 3 * time.Minute, RecheckFor: 2 * time.Minute,
 			Logf: func(format string, a ...any) { fmt.Fprintf(logw, format+"\n", a...) },
@@ -55,7 +56,7 @@ var _ = Describe("zero lost grants across a switchover of the state database", O
 			Settle:        5 * time.Second,
 			RecoverWithin: 3 * time.Minute,
 			Inject: func(ctx context.Context, r *chaos.Runner, _ int) (chaos.Window, error) {
-				o, err := kc.Get(ctx, clusterGVR, appNamespace, stateCluster)
+				o, err := kc.Get(ctx, clusterGVR, chaosNamespace, stateCluster)
 				if err != nil {
 					return chaos.Window{}, err
 				}
@@ -73,10 +74,10 @@ var _ = Describe("zero lost grants across a switchover of the state database", O
 					"status": map[string]any{"targetPrimary": target, "targetPrimaryTimestamp": began.UTC().Format(metav1.RFC3339Micro),
 						"phase": "Switchover in progress", "phaseReason": "Switching over to " + target + " (e2e chaos)"},
 				})
-				if _, err := kc.Dynamic.Resource(clusterGVR).Namespace(appNamespace).Patch(ctx, stateCluster, types.MergePatchType, status, metav1.PatchOptions{}, "status"); err != nil {
+				if _, err := kc.Dynamic.Resource(clusterGVR).Namespace(chaosNamespace).Patch(ctx, stateCluster, types.MergePatchType, status, metav1.PatchOptions{}, "status"); err != nil {
 					return chaos.Window{}, fmt.Errorf("request the switchover: %w", err)
 				}
-				if err := waitStateHealthy(ctx, 2, target, 5*time.Minute); err != nil {
+				if err := waitStateHealthy(ctx, chaosNamespace, 2, target, 5*time.Minute); err != nil {
 					return chaos.Window{}, err
 				}
 				return chaos.Window{Fault: fmt.Sprintf("switchover %s → %s", current, target), Start: began, End: time.Now()}, nil
@@ -90,15 +91,15 @@ var _ = Describe("zero lost grants across a switchover of the state database", O
 	}, SpecTimeout(30*time.Minute))
 })
 
-// waitStateHealthy waits until the state cluster is healthy with n ready instances (and, when primary
-// is set, that instance as its primary).
-func waitStateHealthy(ctx context.Context, n int64, primary string, timeout time.Duration) error {
+// waitStateHealthy waits until the state cluster in ns is healthy with n ready instances (and, when
+// primary is set, that instance as its primary).
+func waitStateHealthy(ctx context.Context, ns string, n int64, primary string, timeout time.Duration) error {
 	what := fmt.Sprintf("%s healthy with %d instances", stateCluster, n)
 	if primary != "" {
 		what += ", primary " + primary
 	}
 	return kube.WaitFor(ctx, what, timeout, func(ctx context.Context) (bool, string, error) {
-		o, err := kc.Get(ctx, clusterGVR, appNamespace, stateCluster)
+		o, err := kc.Get(ctx, clusterGVR, ns, stateCluster)
 		if err != nil {
 			return false, "", err
 		}

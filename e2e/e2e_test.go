@@ -4,12 +4,14 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,20 +44,39 @@ const (
 	// one replica of the server on its own (the suite's second instance, PXY-17)
 	secondInstanceNodePort = 30082
 	secondInstanceURL      = "http://127.0.0.1:30082"
-	upstreamAudience       = "https://cnpg-mcp.example/api" // the mock tenant's API (setup-auth0 makes it conform)
+	// a release of its own for the state-database switchover (chaos_test.go), so the switchover
+	// disturbs no other spec running at the same time
+	chaosNamespace   = "cnpg-mcp-chaos"
+	chaosNodePort    = 30084
+	chaosURL         = "http://127.0.0.1:30084"
+	upstreamAudience = "https://cnpg-mcp.example/api" // the mock tenant's API (setup-auth0 makes it conform)
 )
 
 var clusterGVR = schema.GroupVersionResource{Group: "postgresql.cnpg.io", Version: "v1", Resource: "clusters"}
 
 var (
-	cfg    e2e.Config
-	kc     *kube.Client
-	kind   *cluster.Cluster
-	mock   *beside.Mock
-	hc     helm.Helm
-	logw   = GinkgoWriter
+	cfg  e2e.Config
+	kc   *kube.Client
+	kind *cluster.Cluster
+	mock *beside.Mock
+	hc   helm.Helm
+	logw = GinkgoWriter
+	// shared is what the first process prepared for every process (SynchronizedBeforeSuite).
+	shared sharedState
 	failed bool
 )
+
+// sharedState travels from process 1's setup to every parallel process (`ginkgo -p`; one process
+// under `go test`): the kind cluster, the mock and the upstream application exist once per run.
+type sharedState struct {
+	// Dir is a private temporary directory of the run: cross-process locks and markers, and
+	// setup-auth0's values file and client-secret manifest (a secret: never in the report).
+	Dir string
+	// ShimPATH and RealDocker are set when kind needs the docker --privileged shim.
+	ShimPATH, RealDocker string
+	// ValuesFile, SecretFile and ClientID are what `setup-auth0` prepared in the mock tenant.
+	ValuesFile, SecretFile, ClientID string
+}
 
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -78,29 +99,46 @@ func requireImage(img, how string) {
 	Skip(msg)
 }
 
-var _ = BeforeSuite(func(ctx SpecContext) {
+func loadConfig() {
+	GinkgoHelper()
 	wd, err := os.Getwd()
 	Expect(err).NotTo(HaveOccurred())
 	root, err := e2e.RepoRoot(wd)
 	Expect(err).NotTo(HaveOccurred())
 	cfg, err = e2e.ConfigFromEnv(root)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(os.MkdirAll(cfg.ReportDir, 0o755)).To(Succeed())
 	hc = helm.Helm{Bin: cfg.Helm, Kubeconfig: cfg.Kubeconfig}
+}
+
+// The cluster, CloudNativePG, the mock Auth0 and the upstream application are made once, by process 1;
+// every process then attaches to them. The specs spread over the processes (`make e2e` runs
+// E2E_PROCS of them): each top-level container works in its own namespaces, and what several share
+// (the server release the tools, backups and conformance specs call) is installed once, under a lock
+// (onceAcrossProcesses).
+var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+	loadConfig()
+	Expect(os.MkdirAll(cfg.ReportDir, 0o755)).To(Succeed())
+	var st sharedState
+	dir, err := os.MkdirTemp("", "cnpg-mcp-e2e-")
+	Expect(err).NotTo(HaveOccurred())
+	st.Dir = dir
 
 	By("checking whether kind needs the --privileged shim on this host")
 	Expect(imageExists(cfg.MockImage)).To(BeTrue(), "the mock image %s is needed (make images)", cfg.MockImage)
-	shimmed, err := cluster.UseDockerShimIfNeeded(ctx, filepath.Join(root, "kind", "offline", "docker-shim"), cfg.MockImage, "--help")
+	shimmed, err := cluster.UseDockerShimIfNeeded(ctx, filepath.Join(cfg.RepoRoot, "kind", "offline", "docker-shim"), cfg.MockImage, "--help")
 	Expect(err).NotTo(HaveOccurred())
 	fmt.Fprintf(logw, "docker --privileged shim: %t\n", shimmed)
+	if shimmed {
+		st.ShimPATH, st.RealDocker = os.Getenv("PATH"), os.Getenv("CNPG_MCP_REAL_DOCKER")
+	}
 
 	By("creating the kind cluster")
 	o := cluster.Options{
-		Name: cfg.ClusterName, ConfigFile: filepath.Join(root, "kind", "cluster.yaml"),
+		Name: cfg.ClusterName, ConfigFile: filepath.Join(cfg.RepoRoot, "kind", "cluster.yaml"),
 		KubeconfigPath: cfg.Kubeconfig, Reuse: cfg.Reuse, Log: logw,
 	}
 	if cfg.Offline {
-		patch, err := os.ReadFile(filepath.Join(root, "kind", "offline", "kubeadm-patch.yaml"))
+		patch, err := os.ReadFile(filepath.Join(cfg.RepoRoot, "kind", "offline", "kubeadm-patch.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		o.NodeImage = cfg.NodeImage
 		o.KubeadmPatches = []string{strings.ReplaceAll(string(patch), "cnpg-mcp.local/k8s", cfg.K8sImageRepository)}
@@ -128,10 +166,36 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	AddReportEntry("cnpg-install", time.Since(start).Round(time.Second).String())
 
 	By("starting the mock Auth0 beside the cluster")
-	mock, err = beside.StartMock(ctx, beside.MockOptions{Image: cfg.MockImage, Network: "kind", Name: cfg.ClusterName + "-mockauth0"})
+	mock, err = beside.StartMock(ctx, beside.MockOptions{Image: cfg.MockImage, Network: "kind", Name: mockName()})
 	Expect(err).NotTo(HaveOccurred())
 	fmt.Fprintf(logw, "mock Auth0: issuer %s, on the kind network at %s\n", mock.Issuer, mock.NetworkIP)
+
+	By("preparing the upstream application with setup-auth0, as an operator would")
+	setupUpstream(ctx, &st)
+
+	b, err := json.Marshal(st)
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}, func(ctx SpecContext, data []byte) {
+	Expect(json.Unmarshal(data, &shared)).To(Succeed())
+	if kc != nil {
+		return // process 1: set up above
+	}
+	loadConfig()
+	if shared.ShimPATH != "" {
+		os.Setenv("PATH", shared.ShimPATH)
+		os.Setenv("CNPG_MCP_REAL_DOCKER", shared.RealDocker)
+	}
+	var err error
+	kind, err = cluster.Attach(cfg.ClusterName, cfg.Kubeconfig, logw)
+	Expect(err).NotTo(HaveOccurred())
+	kc, err = kube.New(cfg.Kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+	mock, err = beside.AttachMock(ctx, mockName(), "kind")
+	Expect(err).NotTo(HaveOccurred())
 }, NodeTimeout(20*time.Minute))
+
+func mockName() string { return cfg.ClusterName + "-mockauth0" }
 
 var _ = ReportAfterEach(func(r SpecReport) {
 	if r.Failed() {
@@ -139,17 +203,25 @@ var _ = ReportAfterEach(func(r SpecReport) {
 	}
 })
 
-var _ = AfterSuite(func(ctx SpecContext) {
-	if failed && kc != nil {
+// Every process marks a failure in the shared directory; process 1, which runs its part after the
+// others have finished, dumps the cluster's state once and tears everything down.
+var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
+	if failed && shared.Dir != "" {
+		_ = os.WriteFile(filepath.Join(shared.Dir, fmt.Sprintf("failed-%d", GinkgoParallelProcess())), nil, 0o600)
+	}
+}, func(ctx SpecContext) {
+	marks, _ := filepath.Glob(filepath.Join(shared.Dir, "failed-*"))
+	if (failed || len(marks) > 0) && kc != nil {
 		dir := filepath.Join(cfg.ReportDir, "dump")
 		fmt.Fprintf(logw, "a spec failed: pod logs and events in %s\n", dir)
-		_ = kc.Dump(ctx, dir, "cnpg-system", pgNamespace, appNamespace, siblingNamespace, appNamespace+"-unconfigured", "e2e-tools", "e2e-backups", impNamespace, teamA, teamB, "kube-system", "local-path-storage")
+		_ = kc.Dump(ctx, dir, "cnpg-system", pgNamespace, appNamespace, siblingNamespace, chaosNamespace, appNamespace+"-unconfigured",
+			"e2e-tools", "e2e-tools-2", "e2e-backups", impNamespace, teamA, teamB, "kube-system", "local-path-storage")
 		if mock != nil {
 			_ = os.WriteFile(filepath.Join(dir, "mockauth0.log"), []byte(mock.Logs(ctx)), 0o644)
 		}
 	}
-	if upstream.dir != "" {
-		_ = os.RemoveAll(upstream.dir)
+	if shared.Dir != "" {
+		_ = os.RemoveAll(shared.Dir)
 	}
 	if mock != nil {
 		_ = mock.Close()
@@ -158,6 +230,35 @@ var _ = AfterSuite(func(ctx SpecContext) {
 		Expect(cluster.Down(cfg.ClusterName, logw)).To(Succeed())
 	}
 }, NodeTimeout(5*time.Minute))
+
+// onceAcrossProcesses runs fn once per run across every parallel process: the first process to take
+// the lock named key runs it and leaves a mark; the others wait for the lock, see the mark and return.
+// If fn fails, the lock is released without a mark, and the next process tries again.
+func onceAcrossProcesses(ctx context.Context, key string, fn func()) {
+	GinkgoHelper()
+	f, err := os.OpenFile(filepath.Join(shared.Dir, key+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		Expect(err).To(MatchError(syscall.EWOULDBLOCK), "lock %s", key)
+		select {
+		case <-ctx.Done():
+			Fail(fmt.Sprintf("waiting for another process to finish %s: %v", key, ctx.Err()))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	mark := filepath.Join(shared.Dir, key+".done")
+	if _, err := os.Stat(mark); err == nil {
+		return
+	}
+	fn()
+	Expect(os.WriteFile(mark, nil, 0o600)).To(Succeed())
+}
 
 var _ = Describe("CloudNativePG on kind", Ordered, Label("cnpg"), func() {
 	It("brings a one-instance PostgreSQL Cluster to a healthy state and answers queries", func(ctx SpecContext) {
@@ -199,28 +300,16 @@ func imageValues() map[string]any {
 	return map[string]any{"repository": repo, "tag": tag, "pullPolicy": "Never"}
 }
 
-// upstream is what `cnpg-mcp-server setup-auth0` prepared in the mock tenant: the values file and the
-// Secret manifest the chart is installed with, as in production.
-var upstream struct {
-	dir, valuesFile, secretFile, clientID string
-}
-
-// ensureUpstream runs `cnpg-mcp-server setup-auth0` against the mock's Management API (twice: the second
-// run must change nothing), then adds the sibling deployment's callback to the application, as an
-// operator adds an Allowed Callback URL in the Auth0 dashboard.
-func ensureUpstream(ctx context.Context) {
+// setupUpstream runs `cnpg-mcp-server setup-auth0` against the mock's Management API (twice: the
+// second run must change nothing), then adds the other releases' callbacks to the application, as an
+// operator adds Allowed Callback URLs in the Auth0 dashboard, and the second user of RS-09. Once, in
+// process 1's setup: the Management API's callback list is read, changed and written back.
+func setupUpstream(ctx context.Context, st *sharedState) {
 	GinkgoHelper()
-	if upstream.clientID != "" {
-		return
-	}
 	bin := filepath.Join(cfg.RepoRoot, "bin", "cnpg-mcp-server")
-	requireFile(bin, "make images builds bin/cnpg-mcp-server")
-	dir, err := os.MkdirTemp("", "cnpg-mcp-e2e-setup-auth0-") // holds a client secret: not in the report
-	Expect(err).NotTo(HaveOccurred())
-	// Removed in AfterSuite, not by DeferCleanup: that would run when the first container using it
-	// ends, and containers run in random order.
-	upstream.dir = dir
-	values, secret := filepath.Join(dir, "values.yaml"), filepath.Join(dir, "client-secret.yaml")
+	_, err := os.Stat(bin)
+	Expect(err).NotTo(HaveOccurred(), "make images builds bin/cnpg-mcp-server")
+	values, secret := filepath.Join(st.Dir, "values.yaml"), filepath.Join(st.Dir, "client-secret.yaml")
 	run := func() string {
 		GinkgoHelper()
 		cmd := exec.CommandContext(ctx, bin, "setup-auth0", "--domain", strings.TrimSuffix(mock.Issuer, "/"),
@@ -245,8 +334,11 @@ func ensureUpstream(ctx context.Context) {
 	}
 	Expect(yaml.Unmarshal(b, &v)).To(Succeed())
 	Expect(v.OIDC.ClientID).NotTo(BeEmpty())
-	Expect(mock.AddCallback(ctx, v.OIDC.ClientID, siblingURL+"/auth/callback")).To(Succeed())
-	upstream.valuesFile, upstream.secretFile, upstream.clientID = values, secret, v.OIDC.ClientID
+	for _, base := range []string{siblingURL, impURL, chaosURL} {
+		Expect(mock.AddCallback(ctx, v.OIDC.ClientID, base+"/auth/callback")).To(Succeed())
+	}
+	Expect(mock.CreateUser(ctx, secondUser, secondPassword)).To(Succeed())
+	st.ValuesFile, st.SecretFile, st.ClientID = values, secret, v.OIDC.ClientID
 }
 
 var installed = map[string]bool{}
@@ -262,13 +354,20 @@ func installServer(ctx context.Context, ns, base string, nodePort int, extra map
 	if installed[ns] {
 		return
 	}
-	ensureUpstream(ctx)
+	onceAcrossProcesses(ctx, "install-"+ns, func() { installChart(ctx, ns, base, nodePort, extra) })
+	// The Deployment is available before kube-proxy routes the NodePort to the new pod.
+	Expect(waitReady(ctx, base)).To(Succeed())
+	installed[ns] = true
+}
+
+func installChart(ctx context.Context, ns, base string, nodePort int, extra map[string]any) {
+	GinkgoHelper()
 	start := time.Now()
 	_, err := kc.Typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		Fail(err.Error())
 	}
-	Expect(kc.ApplyFile(ctx, upstream.secretFile, ns)).To(Succeed())
+	Expect(kc.ApplyFile(ctx, shared.SecretFile, ns)).To(Succeed())
 	values := map[string]any{
 		"publicURL":      base,
 		"image":          imageValues(),
@@ -280,46 +379,39 @@ func installServer(ctx context.Context, ns, base string, nodePort int, extra map
 	for k, v := range extra {
 		values[k] = v
 	}
-	Expect(hc.Install(ctx, "cnpg-mcp", ns, chartDir(), values, upstream.valuesFile)).To(Succeed())
+	Expect(hc.Install(ctx, "cnpg-mcp", ns, chartDir(), values, shared.ValuesFile)).To(Succeed())
 	if st, _ := values["store"].(map[string]any); st["type"] == "postgres" {
 		waitStateDatabase(ctx, ns)
 	}
 	Expect(kc.WaitDeploymentAvailable(ctx, ns, "cnpg-mcp", 3*time.Minute)).To(Succeed())
-	// The Deployment is available before kube-proxy routes the NodePort to the new pod.
 	Expect(waitReady(ctx, base)).To(Succeed())
 	AddReportEntry("chart-install-ready "+ns, time.Since(start).Round(time.Second).String())
-	installed[ns] = true
 }
 
 // ensureServer installs the server the tools and the conformance suite run against as an operator runs
-// it for high availability: two replicas sharing a PostgreSQL store (a CloudNativePG Cluster the chart
-// creates) behind the NodePort Service, which spreads requests over both, so flows cross replicas. One
-// replica is also reachable on its own at NodePort 30082 (the suite's second instance, PXY-17).
+// it for high availability (installHA). One replica is also reachable on its own at NodePort 30082
+// (the suite's second instance, PXY-17).
 func ensureServer(ctx context.Context) {
 	GinkgoHelper()
 	if installed[appNamespace] {
 		return
 	}
-	installServer(ctx, appNamespace, publicURL, serverNodePort, map[string]any{
-		"replicaCount": 2,
-		"store": map[string]any{"type": "postgres", "postgres": map[string]any{
-			"cnpgCluster": map[string]any{"enabled": true, "instances": 1, "storage": map[string]any{"size": "1Gi"}},
-		}},
-	})
-	pods, err := kc.Typed.CoreV1().Pods(appNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cnpg-mcp,app.kubernetes.io/instance=cnpg-mcp"})
-	Expect(err).NotTo(HaveOccurred())
-	var running []corev1.Pod
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
-			running = append(running, p)
+	installHA(ctx, appNamespace, publicURL, serverNodePort)
+	onceAcrossProcesses(ctx, "replica-b", func() {
+		pods, err := kc.Typed.CoreV1().Pods(appNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cnpg-mcp,app.kubernetes.io/instance=cnpg-mcp"})
+		Expect(err).NotTo(HaveOccurred())
+		var running []corev1.Pod
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+				running = append(running, p)
+			}
 		}
-	}
-	Expect(running).To(HaveLen(2), "two server replicas")
-	one := running[0]
-	one.Labels["e2e.cnpg-mcp/replica"] = "b"
-	_, err = kc.Typed.CoreV1().Pods(appNamespace).Update(ctx, &one, metav1.UpdateOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(kc.ApplyYAML(ctx, appNamespace, fmt.Sprintf(`apiVersion: v1
+		Expect(running).To(HaveLen(2), "two server replicas")
+		one := running[0]
+		one.Labels["e2e.cnpg-mcp/replica"] = "b"
+		_, err = kc.Typed.CoreV1().Pods(appNamespace).Update(ctx, &one, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(kc.ApplyYAML(ctx, appNamespace, fmt.Sprintf(`apiVersion: v1
 kind: Service
 metadata: {name: cnpg-mcp-replica-b}
 spec:
@@ -327,7 +419,21 @@ spec:
   selector: {app.kubernetes.io/name: cnpg-mcp, app.kubernetes.io/instance: cnpg-mcp, e2e.cnpg-mcp/replica: b}
   ports: [{name: http, port: 80, targetPort: http, nodePort: %d}]
 `, secondInstanceNodePort))).To(Succeed())
+	})
 	Expect(waitReady(ctx, secondInstanceURL)).To(Succeed())
+}
+
+// installHA installs a release as an operator runs it for high availability: two replicas sharing a
+// PostgreSQL store (a CloudNativePG Cluster the chart creates) behind the NodePort Service, which
+// spreads requests over both, so flows cross replicas.
+func installHA(ctx context.Context, ns, base string, nodePort int) {
+	GinkgoHelper()
+	installServer(ctx, ns, base, nodePort, map[string]any{
+		"replicaCount": 2,
+		"store": map[string]any{"type": "postgres", "postgres": map[string]any{
+			"cnpgCluster": map[string]any{"enabled": true, "instances": 1, "storage": map[string]any{"size": "1Gi"}},
+		}},
+	})
 }
 
 // waitStateDatabase waits for the chart's CloudNativePG Cluster holding the server's state, then
@@ -444,12 +550,11 @@ var _ = Describe("the Helm chart", Ordered, Label("chart"), func() {
 // narrow-scope probe (SC-02/03). What stays skipped, with the suite's reason: client metadata documents
 // (the server fetches them only from public https addresses) and checks that move the server's clock;
 // `make test` runs those against the in-process stack.
-var _ = Describe("the conformance suite against the in-cluster server", Ordered, Label("conformance"), func() {
+var _ = Describe("the conformance suite against the in-cluster server", Ordered, Label("conformance"), SpecPriority(60), func() {
 	BeforeAll(func(ctx SpecContext) {
 		requireFile(filepath.Join(cfg.RepoRoot, "bin", "mcp-auth-conformance"), "make images builds it (conformance/cmd/mcp-auth-conformance)")
 		ensureServer(ctx)
 		installServer(ctx, siblingNamespace, siblingURL, siblingNodePort, nil) // the embedded file store
-		Expect(mock.CreateUser(ctx, secondUser, secondPassword)).To(Succeed())
 	}, NodeTimeout(15*time.Minute))
 
 	// Each specification version has its own rows (session checks only before 2026-07-28).

@@ -115,7 +115,7 @@ func (s *impSession) refused(ctx context.Context, tool string, args map[string]a
 // gets exactly their own rights, and the release's ServiceAccount may do nothing but impersonate
 // them. (The API server's audit log and a group removed upstream are checked against a real
 // kube-apiserver in server/app, TestImpersonationEndToEnd.)
-var _ = Describe("each signed-in user acts as themselves in Kubernetes (impersonate mode)", Ordered, Label("impersonate"), func() {
+var _ = Describe("each signed-in user acts as themselves in Kubernetes (impersonate mode)", Ordered, Label("impersonate"), SpecPriority(50), func() {
 	const specs = 5 // the Its below: cleanup only when every one passed
 	var (
 		alice, bob           *impSession
@@ -147,10 +147,7 @@ var _ = Describe("each signed-in user acts as themselves in Kubernetes (imperson
 
 	BeforeAll(func(ctx SpecContext) {
 		start := time.Now()
-		By("adding the release's callback to the upstream application, as an operator would")
-		ensureUpstream(ctx)
-		Expect(mock.AddCallback(ctx, upstream.clientID, impURL+"/auth/callback")).To(Succeed())
-
+		// the release's callback is in the upstream application since the suite's setup (setupUpstream)
 		By("namespaces team-a and team-b, the example roles of docs/rbac.md bound to the users' groups")
 		for _, ns := range []string{teamA, teamB} {
 			_, err := kc.Typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})

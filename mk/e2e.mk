@@ -90,16 +90,31 @@ offline-images-check: ## exit 0 when every offline image is already built (then 
 	@kind/offline/build.sh --check
 
 # ---------------------------------------------------------------------------------------------------------
-# make e2e [OFFLINE=1] [E2E_REUSE=1] [E2E_KEEP=1] [E2E_LABELS='tools || backups'] [GINKGO_ARGS=...]
-# E2E_LABELS is a Ginkgo label filter (labels: cnpg, backups, chart, conformance, tools, chaos,
-# impersonate), passed quoted: GINKGO_ARGS goes to the shell as words, so `||` or `&&` in it would be
-# read by the shell.
+# make e2e [OFFLINE=1] [E2E_REUSE=1] [E2E_KEEP=1] [E2E_PROCS=4] [E2E_LABELS='tools || backups'] [GINKGO_ARGS=...]
+# The suite runs under the Ginkgo CLI (built from the version in go.mod into $(CACHE_DIR)/tools) in
+# E2E_PROCS parallel processes: process 1 creates the cluster, CloudNativePG and the mock; the
+# top-level containers then spread over the processes, longest first (SpecPriority). E2E_PROCS=1 runs
+# them one after another. E2E_LABELS is a Ginkgo label filter (labels: cnpg, backups, chart,
+# conformance, tools, chaos, impersonate), passed quoted: GINKGO_ARGS (Ginkgo CLI flags) goes to the
+# shell as words, so `||` or `&&` in it would be read by the shell.
 E2E_TIMEOUT ?= 75m
+E2E_PROCS   ?= 4
 E2E_LABELS  ?=
 GINKGO_ARGS ?=
+GINKGO_VERSION = $(shell sed -n 's/^[[:space:]]*github.com\/onsi\/ginkgo\/v2 \(v[^ ]*\).*/\1/p' go.mod)
+GINKGO_DIR     = $(CACHE_DIR)/tools/ginkgo-$(GINKGO_VERSION)
+GINKGO         = $(GINKGO_DIR)/ginkgo
+
+$(CACHE_DIR)/tools/ginkgo-%/ginkgo: go.mod
+	@mkdir -p $(@D)
+	@echo "building the Ginkgo CLI $* (the version in go.mod) into $(@D)"
+	@CGO_ENABLED=0 $(GO) build -trimpath -o $@ github.com/onsi/ginkgo/v2/ginkgo
+
+.PHONY: ginkgo
+ginkgo: $(GINKGO) ## build the Ginkgo CLI of go.mod's version (cached)
 
 .PHONY: e2e
-e2e: deps $(HELM) images $(if $(OFFLINE),offline-images,objectstore-image) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
+e2e: deps $(HELM) $(GINKGO) images $(if $(OFFLINE),offline-images,objectstore-image) ## kind + CloudNativePG + chart + conformance + tools (OFFLINE=1: no registry)
 	@mkdir -p $(E2E_REPORT)
 	@manifest=""; if [ -z "$(OFFLINE)" ]; then \
 	  d=$$($(GO) mod download -json github.com/cloudnative-pg/cloudnative-pg@v$(CNPG_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
@@ -111,9 +126,9 @@ e2e: deps $(HELM) images $(if $(OFFLINE),offline-images,objectstore-image) ## ki
 	HELM=$(HELM) E2E_SERVER_IMAGE=$(IMAGE_PREFIX)/cnpg-mcp-server:$(IMAGE_TAG) E2E_MOCK_IMAGE=$(IMAGE_PREFIX)/mockauth0:$(IMAGE_TAG) \
 	E2E_FORWARD_IMAGE=$(IMAGE_PREFIX)/tcp-forward:$(IMAGE_TAG) \
 	E2E_PLUGIN_MANIFEST=$$pd/manifest.yaml E2E_OBJSTORE_IMAGE=$$objstore \
-	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/ -ginkgo.v \
-	  -ginkgo.json-report=$(E2E_REPORT)/e2e.json -ginkgo.junit-report=$(E2E_REPORT)/e2e-junit.xml \
-	  $(if $(E2E_LABELS),'-ginkgo.label-filter=$(E2E_LABELS)') $(GINKGO_ARGS); \
+	$(GINKGO) run --tags=e2e $(if $(filter-out 1,$(E2E_PROCS)),-p --procs=$(E2E_PROCS)) --timeout=$(E2E_TIMEOUT) -v \
+	  --output-dir=$(E2E_REPORT) --json-report=e2e.json --junit-report=e2e-junit.xml \
+	  $(if $(E2E_LABELS),'--label-filter=$(E2E_LABELS)') $(GINKGO_ARGS) ./e2e/; \
 	rc=$$?; echo "e2e: exit $$rc after $$(( $$(date +%s) - start ))s (reports in $(E2E_REPORT))"; exit $$rc
 
 .PHONY: e2e-down

@@ -113,6 +113,36 @@ func StartMock(ctx context.Context, o MockOptions) (*Mock, error) {
 	return m, ctx.Err()
 }
 
+// AttachMock finds the mock container StartMock ran under name (another test process started it, on
+// the network given) and returns a handle to it. Close on that handle removes the container: only the
+// process that started it should call it.
+func AttachMock(ctx context.Context, name, network string) (*Mock, error) {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	res, ok := pool.ContainerByName(name)
+	if !ok {
+		return nil, fmt.Errorf("mock Auth0 container %q not found: the first test process starts it", name)
+	}
+	m := &Mock{pool: pool, resource: res}
+	for p, bindings := range res.Container.NetworkSettings.Ports {
+		for _, b := range bindings {
+			if b.HostIP == "127.0.0.1" {
+				m.Port, _ = strconv.Atoi(p.Port())
+			}
+		}
+	}
+	if n, ok := res.Container.NetworkSettings.Networks[network]; ok {
+		m.NetworkIP = n.IPAddress
+	}
+	if m.Port == 0 || m.NetworkIP == "" {
+		return nil, fmt.Errorf("mock Auth0 container %q: no port on 127.0.0.1 or no address on network %q", name, network)
+	}
+	m.Issuer = "http://127.0.0.1:" + strconv.Itoa(m.Port) + "/"
+	return m, ctx.Err()
+}
+
 // Sidecar is the chart's initContainers entry that makes 127.0.0.1:P inside the server pod reach the
 // mock: a tcp-forward native sidecar (restartPolicy Always), so it listens before the server starts and
 // discovers its upstream; image built by `make images`, as locked down as the server.

@@ -99,6 +99,23 @@ func Up(o Options) (*Cluster, error) {
 	return c, c.writeKubeconfig()
 }
 
+// Attach returns a handle to a running kind cluster that another test process created with Up; it
+// neither creates nor deletes anything, and leaves the kubeconfig as Up wrote it.
+func Attach(name, kubeconfig string, log io.Writer) (*Cluster, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	p := kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(writerLogger{log}))
+	existing, err := p.List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters (is the Docker engine running?): %w", err)
+	}
+	if !slices.Contains(existing, name) {
+		return nil, fmt.Errorf("kind cluster %q not found: the first test process creates it", name)
+	}
+	return &Cluster{Name: name, Kubeconfig: kubeconfig, provider: p, log: log}, nil
+}
+
 func (c *Cluster) writeKubeconfig() error {
 	kc, err := c.provider.KubeConfig(c.Name, false)
 	if err != nil {
