@@ -120,7 +120,6 @@ var _ = Describe("backups and point-in-time recovery through the MCP tools", Ord
 			Fail("E2E_PLUGIN_MANIFEST is not set: run through `make e2e` (it passes the Barman Cloud plugin's manifest)")
 		}
 		requireImage(cfg.ObjStoreImage, "make objectstore-image (or make offline-images)")
-		ensureServer(ctx)
 
 		By("loading the object store and Barman Cloud plugin images")
 		imgs := []string{cfg.ObjStoreImage}
@@ -176,6 +175,7 @@ var _ = Describe("backups and point-in-time recovery through the MCP tools", Ord
 		AddReportEntry("backup-cluster-archiving", time.Since(start).Round(time.Second).String())
 
 		By("getting a token as a user would, and an MCP client")
+		ensureServer(ctx) // after the object store and the cluster: other processes may be installing it meanwhile
 		tok, err := mcpauth.Authorize(ctx, mcpauth.Options{
 			PublicURL: publicURL, Resource: publicURL + "/mcp", Scope: "mcp:read mcp:write",
 			Username: "dev@example.com", Password: "dev-password", Chromium: chromium(),
@@ -268,9 +268,11 @@ var _ = Describe("backups and point-in-time recovery through the MCP tools", Ord
 	}, SpecTimeout(30*time.Minute))
 
 	It("takes scheduled backups that complete, and reports the recoverability window", func(ctx SpecContext) {
-		const sched = "bk-every-minute"
+		// every 30 s (the seconds field of CloudNativePG's six-field schedule) and one at once: two
+		// complete within about a minute, a base backup here taking 10–15 s
+		const sched = "bk-every-30s"
 		call(ctx, "create_scheduled_backup", map[string]any{"cluster_name": source, "name": sched, "namespace": ns,
-			"schedule": "0 * * * * *", "immediate": true, "backup_owner_reference": "self"})
+			"schedule": "*/30 * * * * *", "immediate": true, "backup_owner_reference": "self"})
 		start := time.Now()
 		var names []string
 		Expect(kc.WatchList(ctx, cnpgGVR("backups"), ns, "cnpg.io/scheduled-backup="+sched, 5*time.Minute, "two completed scheduled backups",
