@@ -150,14 +150,12 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	kc, err = kube.New(cfg.Kubeconfig)
 	Expect(err).NotTo(HaveOccurred())
 
-	By("loading the locally built images into the node")
-	imgs := []string{}
-	for _, img := range []string{cfg.ServerImage, cfg.ForwardImage, cfg.CNPGImage, cfg.PGImage} {
-		if img != "" && imageExists(img) {
-			imgs = append(imgs, img)
-		}
-	}
-	Expect(kind.LoadImages(ctx, imgs...)).To(Succeed())
+	By("loading the locally built images into the node: CloudNativePG's first, the others while it starts")
+	Expect(kind.LoadImages(ctx, builtImages(cfg.CNPGImage)...)).To(Succeed())
+	loaded := make(chan error, 1)
+	go func() { loaded <- kind.LoadImages(ctx, builtImages(cfg.ServerImage, cfg.ForwardImage, cfg.PGImage)...) }()
+	// only the backups spec needs these (one of them is 0.6 GB): they load for it meanwhile
+	loadInBackground(st.Dir, backupImagesKey, builtImages(cfg.ObjStoreImage, cfg.PluginImage, cfg.PluginSidecarImage))
 
 	By("installing CloudNativePG " + cfg.CNPGVersion)
 	start = time.Now()
@@ -172,6 +170,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 
 	By("preparing the upstream application with setup-auth0, as an operator would")
 	setupUpstream(ctx, &st)
+	Expect(<-loaded).To(Succeed())
 
 	b, err := json.Marshal(st)
 	Expect(err).NotTo(HaveOccurred())
@@ -230,6 +229,40 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 		Expect(cluster.Down(cfg.ClusterName, logw)).To(Succeed())
 	}
 }, NodeTimeout(5*time.Minute))
+
+// builtImages returns those of imgs that are set and built.
+func builtImages(imgs ...string) []string {
+	var out []string
+	for _, img := range imgs {
+		if img != "" && imageExists(img) {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
+const backupImagesKey = "load-backup-images"
+
+// loadInBackground loads images into the node in a goroutine of process 1 that outlives the setup,
+// holding the lock onceAcrossProcesses(key) takes: a spec that needs the images waits for the lock and
+// finds them loaded, or, when the background load failed (said in key+".failed"), loads them itself.
+func loadInBackground(dir, key string, imgs []string) {
+	GinkgoHelper()
+	f, err := os.OpenFile(filepath.Join(dir, key+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(syscall.Flock(int(f.Fd()), syscall.LOCK_EX)).To(Succeed()) // free: nobody else runs yet
+	go func() {
+		defer f.Close() // releases the lock
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		start := time.Now()
+		if err := kind.LoadImages(ctx, imgs...); err != nil {
+			_ = os.WriteFile(filepath.Join(dir, key+".failed"), []byte(err.Error()), 0o600)
+			return
+		}
+		_ = os.WriteFile(filepath.Join(dir, key+".done"), []byte(time.Since(start).Round(time.Second).String()), 0o600)
+	}()
+}
 
 // onceAcrossProcesses runs fn once per run across every parallel process: the first process to take
 // the lock named key runs it and leaves a mark; the others wait for the lock, see the mark and return.
