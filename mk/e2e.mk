@@ -90,7 +90,7 @@ offline-images-check: ## exit 0 when every offline image is already built (then 
 	@kind/offline/build.sh --check
 
 # ---------------------------------------------------------------------------------------------------------
-# make e2e [OFFLINE=1] [E2E_REUSE=1] [E2E_KEEP=1] [E2E_PROCS=4] [E2E_LABELS='tools || backups'] [GINKGO_ARGS=...]
+# make e2e [OFFLINE=1] [E2E_REUSE=1] [E2E_KEEP=1] [E2E_PROCS=5] [E2E_LABELS='tools || backups'] [GINKGO_ARGS=...]
 # The suite runs under the Ginkgo CLI (built from the version in go.mod into $(CACHE_DIR)/tools) in
 # E2E_PROCS parallel processes: process 1 creates the cluster, CloudNativePG and the mock; the
 # top-level containers then spread over the processes, longest first (SpecPriority). E2E_PROCS=1 runs
@@ -98,7 +98,7 @@ offline-images-check: ## exit 0 when every offline image is already built (then 
 # conformance, tools, chaos, impersonate), passed quoted: GINKGO_ARGS (Ginkgo CLI flags) goes to the
 # shell as words, so `||` or `&&` in it would be read by the shell.
 E2E_TIMEOUT ?= 75m
-E2E_PROCS   ?= 4
+E2E_PROCS   ?= 5
 E2E_LABELS  ?=
 GINKGO_ARGS ?=
 GINKGO_VERSION = $(shell sed -n 's/^[[:space:]]*github.com\/onsi\/ginkgo\/v2 \(v[^ ]*\).*/\1/p' go.mod)
