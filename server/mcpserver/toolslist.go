@@ -33,7 +33,11 @@ import (
 //  2. mcp-go validates and dispatches it as usual; with nothing to copy or sort, its tool filter
 //     (listFilter) only records that the marked request reached it, and mcp-go marshals
 //     {"tools":[]} — microseconds.
-//  3. Handler replaces the one `"tools":[]` of that buffered response with the cached array.
+//  3. Handler replaces the one `"tools":[]` of that buffered response with the cached array. When
+//     the request's Accept-Encoding allows gzip, the answer is sent gzip-compressed (43 KB of JSON
+//     become about 6 KB) from the array deflated once (gzip.go), with `Content-Encoding: gzip`;
+//     either way with `Vary: Accept-Encoding`. Only this JSON answer is ever compressed, never an
+//     event stream.
 //
 // Anything unexpected (a response that is not one JSON object with one empty tools array) falls
 // back to the full server's normal path for that request; an answer mcp-go refused is sent as it is.
@@ -42,7 +46,8 @@ import (
 // every protocol version (TestToolsListFromMemory compares the spliced response with the full
 // server's own, byte for byte, at every version).
 type toolsList struct {
-	field []byte // `"tools":` and the tools array exactly as mcp-go marshals it
+	field []byte      // `"tools":` and the tools array exactly as mcp-go marshals it
+	gz    *gzipSplice // field deflated once, for answers sent with Content-Encoding: gzip (gzip.go)
 }
 
 type fastListKey struct{}
@@ -68,7 +73,12 @@ func (s *Server) buildToolsList(opts Options, serverOpts []server.ServerOption) 
 	if err != nil {
 		return fmt.Errorf("mcpserver: tools/list: %w", err)
 	}
-	s.list = &toolsList{field: append([]byte(`"tools":`), b...)}
+	field := append([]byte(`"tools":`), b...)
+	gz, err := newGzipSplice(field)
+	if err != nil {
+		return fmt.Errorf("mcpserver: tools/list: gzip: %w", err)
+	}
+	s.list = &toolsList{field: field, gz: gz}
 	s.listMCP = server.NewMCPServer(opts.Name, opts.Version, append(slices.Clone(serverOpts), server.WithToolFilter(listFilter))...)
 	return nil
 }
@@ -116,14 +126,26 @@ func (s *Server) serveToolsList(w http.ResponseWriter, r *http.Request, list, fu
 	resp := buf.body.Bytes()
 	if i := bytes.Index(resp, emptyTools); i >= 0 && buf.status == http.StatusOK && strings.HasPrefix(buf.header.Get("Content-Type"), "application/json") &&
 		bytes.LastIndex(resp, emptyTools) == i {
+		h := w.Header()
 		for k, v := range buf.header {
-			w.Header()[k] = v
+			h[k] = v
 		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(resp)-len(emptyTools)+len(s.list.field)))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(resp[:i])
-		_, _ = w.Write(s.list.field)
-		_, _ = w.Write(resp[i+len(emptyTools):])
+		h.Add("Vary", "Accept-Encoding")
+		prefix, suffix := resp[:i], resp[i+len(emptyTools):]
+		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
+			gz := s.list.gz
+			out := gz.appendTo(make([]byte, 0, gz.size(prefix, suffix)), prefix, suffix)
+			h.Set("Content-Encoding", "gzip")
+			h.Set("Content-Length", strconv.Itoa(len(out)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(out)
+		} else {
+			h.Set("Content-Length", strconv.Itoa(len(prefix)+len(s.list.field)+len(suffix)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(prefix)
+			_, _ = w.Write(s.list.field)
+			_, _ = w.Write(suffix)
+		}
 		s.listHits.Add(1)
 		return
 	}
