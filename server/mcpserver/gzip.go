@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -55,6 +56,7 @@ func (g *gzipSplice) size(prefix, suffix []byte) int {
 
 // appendTo appends the gzip member of prefix + the array + suffix to dst.
 func (g *gzipSplice) appendTo(dst, prefix, suffix []byte) []byte {
+	dst = slices.Grow(dst, g.size(prefix, suffix))
 	dst = append(dst, gzipHeader...)
 	dst = appendStored(dst, prefix, false)
 	dst = append(dst, g.mid...)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -34,10 +35,10 @@ import (
 //     (listFilter) only records that the marked request reached it, and mcp-go marshals
 //     {"tools":[]} — microseconds.
 //  3. Handler replaces the one `"tools":[]` of that buffered response with the cached array. When
-//     the request's Accept-Encoding allows gzip, the answer is sent gzip-compressed (43 KB of JSON
-//     become about 6 KB) from the array deflated once (gzip.go), with `Content-Encoding: gzip`;
-//     either way with `Vary: Accept-Encoding`. Only this JSON answer is ever compressed, never an
-//     event stream.
+//     the request's Accept-Encoding allows gzip and the array is at least gzipMinBytes, the answer
+//     is sent gzip-compressed (the 43 KB of JSON of all tools become 7.3 KB) from the array
+//     deflated once (gzip.go), with `Content-Encoding: gzip` and `Vary: Accept-Encoding`. Only this
+//     JSON answer is ever compressed, never an event stream.
 //
 // Anything unexpected (a response that is not one JSON object with one empty tools array) falls
 // back to the full server's normal path for that request; an answer mcp-go refused is sent as it is.
@@ -47,8 +48,15 @@ import (
 // server's own, byte for byte, at every version).
 type toolsList struct {
 	field []byte      // `"tools":` and the tools array exactly as mcp-go marshals it
-	gz    *gzipSplice // field deflated once, for answers sent with Content-Encoding: gzip (gzip.go)
+	gz    *gzipSplice // field deflated once, for answers sent with Content-Encoding: gzip (gzip.go); nil: too small to bother
 }
+
+// gzipMinBytes is the smallest tools array sent compressed: below it the bytes saved do not pay for
+// the client's inflater (compress/gzip allocates 42 KB for each reader).
+const gzipMinBytes = 1024
+
+// gzipBufs holds the buffers gzip answers are assembled in.
+var gzipBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 type fastListKey struct{}
 
@@ -74,11 +82,12 @@ func (s *Server) buildToolsList(opts Options, serverOpts []server.ServerOption) 
 		return fmt.Errorf("mcpserver: tools/list: %w", err)
 	}
 	field := append([]byte(`"tools":`), b...)
-	gz, err := newGzipSplice(field)
-	if err != nil {
-		return fmt.Errorf("mcpserver: tools/list: gzip: %w", err)
+	s.list = &toolsList{field: field}
+	if len(field) >= gzipMinBytes {
+		if s.list.gz, err = newGzipSplice(field); err != nil {
+			return fmt.Errorf("mcpserver: tools/list: gzip: %w", err)
+		}
 	}
-	s.list = &toolsList{field: field, gz: gz}
 	s.listMCP = server.NewMCPServer(opts.Name, opts.Version, append(slices.Clone(serverOpts), server.WithToolFilter(listFilter))...)
 	return nil
 }
@@ -130,15 +139,19 @@ func (s *Server) serveToolsList(w http.ResponseWriter, r *http.Request, list, fu
 		for k, v := range buf.header {
 			h[k] = v
 		}
-		h.Add("Vary", "Accept-Encoding")
 		prefix, suffix := resp[:i], resp[i+len(emptyTools):]
-		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
-			gz := s.list.gz
-			out := gz.appendTo(make([]byte, 0, gz.size(prefix, suffix)), prefix, suffix)
+		if gz := s.list.gz; gz != nil {
+			h.Add("Vary", "Accept-Encoding")
+		}
+		if gz := s.list.gz; gz != nil && acceptsGzip(r.Header.Values("Accept-Encoding")) {
+			bp := gzipBufs.Get().(*[]byte)
+			out := gz.appendTo((*bp)[:0], prefix, suffix)
 			h.Set("Content-Encoding", "gzip")
 			h.Set("Content-Length", strconv.Itoa(len(out)))
 			w.WriteHeader(http.StatusOK)
 			_, _ = w.Write(out)
+			*bp = out
+			gzipBufs.Put(bp)
 		} else {
 			h.Set("Content-Length", strconv.Itoa(len(prefix)+len(s.list.field)+len(suffix)))
 			w.WriteHeader(http.StatusOK)

@@ -3,14 +3,18 @@ package mcpserver_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/mcpserver"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
@@ -91,19 +95,25 @@ func TestToolsListFromMemory(t *testing.T) {
 				if got.Body.Len() > len(gotBody)/3 {
 					t.Errorf("gzip answer is %d bytes for %d bytes of JSON", got.Body.Len(), len(gotBody))
 				}
-				// Without Accept-Encoding: the same bytes as mcp-go's, uncompressed.
-				identity := list
-				identity.header = list.header.Clone()
-				identity.header.Del("Accept-Encoding")
-				before = srv.ListHits()
-				got, want = replay(cached, identity, tok, list.body), replay(plain, identity, plainTok, list.body)
-				if srv.ListHits() != before+1 {
-					t.Fatalf("tools/list without Accept-Encoding was not served from memory (hits %d → %d)", before, srv.ListHits())
-				}
-				if got.Header().Get("Content-Encoding") != "" || got.Header().Get("Content-Length") != strconv.Itoa(got.Body.Len()) || got.Code != want.Code ||
-					got.Header().Get("Content-Type") != want.Header().Get("Content-Type") || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
-					t.Fatalf("cached answer differs from mcp-go's:\n got %d %s %q\n%.600s\nwant %d %s\n%.600s", got.Code, got.Header().Get("Content-Type"), got.Header().Get("Content-Encoding"), got.Body.String(),
-						want.Code, want.Header().Get("Content-Type"), want.Body.String())
+				// Without Accept-Encoding, or with one that refuses gzip: the same bytes as mcp-go's,
+				// uncompressed.
+				for _, ae := range []string{"", "gzip;q=0", "deflate, br", "identity;q=1, gzip;q=0.5"} {
+					identity := list
+					identity.header = list.header.Clone()
+					identity.header.Del("Accept-Encoding")
+					if ae != "" {
+						identity.header.Set("Accept-Encoding", ae)
+					}
+					before = srv.ListHits()
+					got, want = replay(cached, identity, tok, list.body), replay(plain, identity, plainTok, list.body)
+					if srv.ListHits() != before+1 {
+						t.Fatalf("Accept-Encoding %q: tools/list was not served from memory (hits %d → %d)", ae, before, srv.ListHits())
+					}
+					if got.Header().Get("Content-Encoding") != "" || got.Header().Get("Content-Length") != strconv.Itoa(got.Body.Len()) || got.Code != want.Code ||
+						got.Header().Get("Content-Type") != want.Header().Get("Content-Type") || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+						t.Fatalf("Accept-Encoding %q: cached answer differs from mcp-go's:\n got %d %s %q\n%.600s\nwant %d %s\n%.600s", ae, got.Code, got.Header().Get("Content-Type"), got.Header().Get("Content-Encoding"), got.Body.String(),
+							want.Code, want.Header().Get("Content-Type"), want.Body.String())
+					}
 				}
 				var res struct {
 					Result struct {
@@ -173,5 +183,29 @@ func TestToolsetsOption(t *testing.T) {
 	}
 	if srv.ToolScopes("create_postgres_cluster") != nil {
 		t.Fatal("a tool outside the toolsets has scopes")
+	}
+}
+
+// A tools array below gzipMinBytes (one small tool, like the benchmark's) is always sent as it is,
+// without Vary: compressing it saves nothing worth the client's inflater.
+func TestToolsListSmallNotCompressed(t *testing.T) {
+	small := tools.Tool{Def: mcp.Tool{Name: "whoami", Description: "Returns the caller", RawInputSchema: json.RawMessage(`{"type":"object","properties":{},"additionalProperties":false}`)},
+		Handler: func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("ok"), nil
+		}}
+	srv, err := mcpserver.New(mcpserver.Options{Tools: []tools.Tool{small}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	list, _ := recordListAndPing(t, h, "unused", "2025-11-25")
+	if list.header.Get("Accept-Encoding") != "gzip" {
+		t.Fatalf("recorded Accept-Encoding %q", list.header.Get("Accept-Encoding"))
+	}
+	before := srv.ListHits()
+	got := replay(h, list, "unused", list.body)
+	if srv.ListHits() != before+1 || got.Code != http.StatusOK || got.Header().Get("Content-Encoding") != "" || len(got.Header().Values("Vary")) != 0 ||
+		!bytes.Contains(got.Body.Bytes(), []byte(`"tools":[{`)) || got.Header().Get("Content-Length") != strconv.Itoa(got.Body.Len()) {
+		t.Fatalf("hits %d → %d, %d, Content-Encoding %q, Vary %q: %s", before, srv.ListHits(), got.Code, got.Header().Get("Content-Encoding"), got.Header().Values("Vary"), got.Body.String())
 	}
 }
