@@ -199,9 +199,9 @@ func (b *bufferedResponse) copyTo(w http.ResponseWriter) {
 	_, _ = w.Write(b.body.Bytes())
 }
 
-// readBody reads a request body whole; on an error (too large) the returned body replays what was
+// readAllBody reads a request body whole; on an error (too large) the returned body replays what was
 // read and then fails the same way, so mcp-go reports it as it would have.
-func readBody(r *http.Request) ([]byte, io.ReadCloser) {
+func readAllBody(r *http.Request) ([]byte, io.ReadCloser) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
