@@ -1,6 +1,11 @@
 // Package load is the benchmark's load generator: a fixed number of HTTP requests sent by a fixed
 // number of workers, each with its own request (its own MCP session), over kept-alive connections.
 // A run is bounded in count and in time and stops by itself.
+//
+// Requests go out as a default Go client sends them: unless NewRequest sets Accept-Encoding itself,
+// net/http's Transport asks for gzip and decompresses the answer (verifying its CRC-32 and length),
+// so Check sees, and BodyBytes counts, the decoded body; Result.Compressed says how many answers
+// came compressed.
 package load
 
 import (
@@ -48,8 +53,11 @@ type Result struct {
 	FirstError error
 	// Elapsed is the wall time of the measured part.
 	Elapsed time.Duration
-	// BodyBytes is the size of the last good answer's body.
+	// BodyBytes is the size of the last good answer's body, decoded (a gzip answer's JSON).
 	BodyBytes int
+	// Compressed counts the measured good answers the client's transport decompressed (sent with
+	// Content-Encoding: gzip to its Accept-Encoding: gzip).
+	Compressed int
 	// Latencies of the measured requests, sorted.
 	Latencies []time.Duration
 	// TimedOut reports that MaxDuration ended the run before Requests were sent.
@@ -125,7 +133,7 @@ func phase(ctx context.Context, c Config, n int, limit time.Duration) (Result, e
 			defer wg.Done()
 			for next.Add(1) <= int64(n) && !timedOut.Load() && ctx.Err() == nil {
 				t := time.Now()
-				size, err := one(ctx, c, w)
+				size, gz, err := one(ctx, c, w)
 				d := time.Since(t)
 				if ctx.Err() != nil {
 					return
@@ -139,6 +147,9 @@ func phase(ctx context.Context, c Config, n int, limit time.Duration) (Result, e
 					}
 				} else {
 					res.BodyBytes = size
+					if gz {
+						res.Compressed++
+					}
 				}
 				mu.Unlock()
 			}
@@ -158,23 +169,24 @@ func phase(ctx context.Context, c Config, n int, limit time.Duration) (Result, e
 	return res, nil
 }
 
-// one sends worker w's next request and reads the answer in full; it returns the body's size.
-func one(ctx context.Context, c Config, w int) (int, error) {
+// one sends worker w's next request and reads the answer in full; it returns the decoded body's
+// size and whether the transport decompressed it.
+func one(ctx context.Context, c Config, w int) (int, bool, error) {
 	req, err := c.NewRequest(ctx, w)
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	resp, err := c.Client.Do(req)
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	if err := c.Check(resp.StatusCode, body); err != nil {
-		return -1, err
+		return -1, false, err
 	}
-	return len(body), nil
+	return len(body), resp.Uncompressed, nil
 }

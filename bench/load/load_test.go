@@ -1,8 +1,11 @@
 package load
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -92,5 +95,54 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		NewRequest: func(context.Context, int) (*http.Request, error) { return nil, errors.New("no") }})
 	if err != nil {
 		t.Errorf("a failing request builder is a failed request, not a run error: %v", err)
+	}
+}
+
+// Requests ask for gzip as a default Go client does; Check and BodyBytes see the decoded body, and
+// Compressed counts the compressed answers. A gzip answer whose CRC-32 does not match is an error.
+func TestRunDecodesGzip(t *testing.T) {
+	const answer = `{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write([]byte(answer))
+	_ = zw.Close()
+	corrupt := bytes.Clone(zipped.Bytes())
+	corrupt[len(corrupt)-8] ^= 1 // the CRC-32
+	var hits, asked atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		if r.Header.Get("Accept-Encoding") != "gzip" {
+			_, _ = w.Write([]byte(answer))
+			return
+		}
+		asked.Add(1)
+		w.Header().Set("Content-Encoding", "gzip")
+		if n == 5 {
+			_, _ = w.Write(corrupt)
+			return
+		}
+		_, _ = w.Write(zipped.Bytes())
+	}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{
+		Client: srv.Client(), Concurrency: 2, Requests: 10, MaxDuration: time.Minute,
+		NewRequest: func(ctx context.Context, _ int) (*http.Request, error) {
+			return http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, nil)
+		},
+		Check: func(status int, body []byte) error {
+			if status != http.StatusOK || string(body) != answer {
+				return fmt.Errorf("HTTP %d: %q", status, body)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked.Load() != 10 {
+		t.Errorf("%d of 10 requests asked for gzip", asked.Load())
+	}
+	if res.Requests != 10 || res.Errors != 1 || res.FirstError == nil || res.Compressed != 9 || res.BodyBytes != len(answer) {
+		t.Errorf("requests %d, errors %d (%v), compressed %d, body %d bytes; want 10, 1, 9, %d", res.Requests, res.Errors, res.FirstError, res.Compressed, res.BodyBytes, len(answer))
 	}
 }

@@ -53,8 +53,10 @@ type Measurement struct {
 	CPU, UpstreamCPU time.Duration
 	// RSS is the server's resident memory after the run.
 	RSS int64
-	// Bytes is the size of an answer's body.
-	Bytes int
+	// Bytes is the size of an answer's body, decoded; Compressed counts the answers that came
+	// gzip-compressed (every target gets the same request headers, Accept-Encoding: gzip among them
+	// as from any default Go client).
+	Bytes, Compressed int
 }
 
 // Throughput is answered requests per second.
@@ -86,6 +88,9 @@ func (m Measurement) Line() string {
 	s := fmt.Sprintf("round %d  %-13s %-10s c=%-2d  n=%-5d %8.0f req/s  p50 %7s  p99 %7s  cpu/1000 %8s  upstream cpu/1000 %8s  rss %5.1f MB  body %6d B",
 		m.Round, m.Target, m.Method, m.Concurrency, m.Requests, m.Throughput(), round(m.P50), round(m.P99),
 		round(m.CPUPer1000()), round(m.UpstreamCPUPer1000()), float64(m.RSS)/1e6, m.Bytes)
+	if m.Compressed > 0 {
+		s += fmt.Sprintf(" (gzip: %d of %d)", m.Compressed, m.Requests)
+	}
 	if m.TimedOut {
 		s += "  (time bound reached)"
 	}
@@ -214,7 +219,7 @@ func measure(ctx context.Context, cfg Config, hc *http.Client, t *Target, sessio
 	cpu, ucpu := s1.CPU-s0.CPU, u1.CPU-u0.CPU
 	m := Measurement{Target: t.Name, Method: method, Concurrency: c, Requests: res.Requests, Errors: res.Errors,
 		TimedOut: res.TimedOut, Elapsed: res.Elapsed, P50: res.Percentile(50), P99: res.Percentile(99),
-		CPU: cpu, UpstreamCPU: ucpu, RSS: s1.RSS, Bytes: res.BodyBytes}
+		CPU: cpu, UpstreamCPU: ucpu, RSS: s1.RSS, Bytes: res.BodyBytes, Compressed: res.Compressed}
 	if res.FirstError != nil {
 		m.FirstError = res.FirstError.Error()
 	}

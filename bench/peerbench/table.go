@@ -166,7 +166,7 @@ func AbsoluteTable(ms []Measurement, targets []string) string {
 			var tp []float64
 			var p50, p99, cpu, ucpu []time.Duration
 			var rss int64
-			bytes, errs := 0, 0
+			bytes, errs, gz := 0, 0, false
 			for _, m := range ms {
 				if m.Target != t || m.Method != k.method || m.Concurrency != k.c {
 					continue
@@ -176,6 +176,7 @@ func AbsoluteTable(ms []Measurement, targets []string) string {
 				cpu, ucpu = append(cpu, m.CPUPer1000()), append(ucpu, m.UpstreamCPUPer1000())
 				rss = max(rss, m.RSS)
 				bytes, errs = m.Bytes, errs+m.Errors
+				gz = gz || m.Compressed > 0
 			}
 			if len(tp) == 0 {
 				continue
@@ -183,6 +184,9 @@ func AbsoluteTable(ms []Measurement, targets []string) string {
 			body := "–"
 			if bytes > 0 {
 				body = fmt.Sprint(bytes)
+				if gz {
+					body += " (sent gzip)"
+				}
 			}
 			fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s | %.0f MB | %s | %d |\n", k.label(), t, median(tp),
 				round(medianDuration(p50)), round(medianDuration(p99)), round(medianDuration(cpu)), round(medianDuration(ucpu)),

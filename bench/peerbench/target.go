@@ -246,14 +246,21 @@ func Result(body []byte) (json.RawMessage, error) {
 type Payload struct {
 	Tools       int // number of tools
 	ResultBytes int // the JSON-RPC result
-	BodyBytes   int // the whole HTTP body (an SSE event or JSON)
+	BodyBytes   int // the whole HTTP body (an SSE event or JSON), decoded
 	Framing     string
+	// Encoding is the answer's Content-Encoding ("gzip": the client's transport decompressed it;
+	// "": sent as it is).
+	Encoding string
 	// Result is the JSON-RPC result.
 	Result json.RawMessage
 }
 
 func (p Payload) String() string {
-	s := fmt.Sprintf("%d tool(s), result %d bytes, body %d bytes (%s)", p.Tools, p.ResultBytes, p.BodyBytes, p.Framing)
+	framing := p.Framing
+	if p.Encoding != "" {
+		framing += ", sent " + p.Encoding
+	}
+	s := fmt.Sprintf("%d tool(s), result %d bytes, body %d bytes (%s)", p.Tools, p.ResultBytes, p.BodyBytes, framing)
 	if len(p.Result) <= 512 {
 		s += ": `" + string(p.Result) + "`"
 	}
@@ -297,5 +304,9 @@ func (t *Target) Payload(ctx context.Context, c *oauthclient.Client) (Payload, e
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		framing = "SSE"
 	}
-	return Payload{Tools: len(list.Tools), ResultBytes: len(res), BodyBytes: buf.Len(), Framing: framing, Result: res}, nil
+	var enc string
+	if resp.Uncompressed {
+		enc = "gzip" // net/http's Transport asked for it and decoded it, checking CRC-32 and size
+	}
+	return Payload{Tools: len(list.Tools), ResultBytes: len(res), BodyBytes: buf.Len(), Framing: framing, Encoding: enc, Result: res}, nil
 }

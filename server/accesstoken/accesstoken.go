@@ -64,6 +64,9 @@ type Options struct {
 	KubeUsers KubeUsers
 	Leeway    time.Duration
 	Now       func() time.Time
+	// CacheSize bounds the verified-token cache (cache.go): 0 means DefaultCacheSize, a negative
+	// value turns the cache off.
+	CacheSize int
 }
 
 // Claims are the facts an access token carries.
@@ -87,6 +90,7 @@ type Tokens struct {
 	o       Options
 	headers map[string]*verifyKey // exact base64url protected header → key
 	method  jwt.SigningMethod
+	cache   *tokenCache // nil: off
 }
 
 type verifyKey struct {
@@ -108,7 +112,7 @@ func New(o Options) (*Tokens, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	t := &Tokens{o: o, headers: map[string]*verifyKey{}, method: jwt.SigningMethodHS256}
+	t := &Tokens{o: o, headers: map[string]*verifyKey{}, method: jwt.SigningMethodHS256, cache: newTokenCache(o.CacheSize)}
 	seen := map[string]bool{}
 	for _, k := range o.Keys {
 		if k.ID == "" {
@@ -228,61 +232,28 @@ func refuse(reason string) error { return &Error{Reason: reason} }
 // lookup). It accepts only the exact protected headers this server emits (one per configured key, so
 // alg, typ and kid need no JSON parsing and anything else — alg=none, HS384, typ JWT, unknown kid — is
 // refused), checks the HMAC in constant time, then decodes the claims into a fixed struct. The test
-// table in accesstoken_test.go mints the hostile tokens with golang-jwt.
+// table in accesstoken_test.go mints the hostile tokens with golang-jwt. A token verified before
+// skips the HMAC and the decoding (cache.go); the clock and the grant are checked every time.
 func (t *Tokens) Verify(ctx context.Context, token string) (Claims, error) {
-	hdr, rest, ok := strings.Cut(token, ".")
-	if !ok {
-		return Claims{}, refuse("not a compact JWS")
-	}
-	payload, sig, ok := strings.Cut(rest, ".")
-	if !ok || strings.IndexByte(sig, '.') >= 0 {
-		return Claims{}, refuse("not a compact JWS")
-	}
-	k, ok := t.headers[hdr]
-	if !ok {
-		return Claims{}, refuse("unexpected header (alg, typ or kid)")
-	}
-	if !k.NotAfter.IsZero() && t.o.Now().After(k.NotAfter) {
-		return Claims{}, refuse("signing key retired")
-	}
-	var got [sha256.Size]byte
-	if base64.RawURLEncoding.DecodedLen(len(sig)) != sha256.Size {
-		return Claims{}, refuse("bad signature")
-	}
-	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(sig)); err != nil || n != sha256.Size {
-		return Claims{}, refuse("bad signature")
-	}
-	h := k.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(token[:len(hdr)+1+len(payload)]))
-	var want [sha256.Size]byte
-	h.Sum(want[:0])
-	k.pool.Put(h)
-	if !hmac.Equal(got[:], want[:]) {
-		return Claims{}, refuse("bad signature")
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	c, _, err := t.verify(ctx, token)
+	return c, err
+}
+
+// verify is Verify that also returns the token's scopes, split (shared: read only).
+func (t *Tokens) verify(ctx context.Context, token string) (Claims, []string, error) {
+	v, err := t.static(token)
 	if err != nil {
-		return Claims{}, refuse("malformed")
+		return Claims{}, nil, err
 	}
-	var c claims
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return Claims{}, refuse("malformed")
-	}
+	c := &v.claims
 	now := t.o.Now()
 	switch {
-	case c.Exp == 0:
-		return Claims{}, refuse("required claim missing")
-	case !now.Before(time.Unix(c.Exp, 0).Add(t.o.Leeway)):
-		return Claims{}, refuse("expired")
+	case !v.key.NotAfter.IsZero() && now.After(v.key.NotAfter):
+		return Claims{}, nil, refuse("signing key retired")
+	case !now.Before(v.exp.Add(t.o.Leeway)):
+		return Claims{}, nil, refuse("expired")
 	case c.Iat != 0 && now.Add(t.o.Leeway).Before(time.Unix(c.Iat, 0)):
-		return Claims{}, refuse("issued in the future")
-	case c.Iss != t.o.Issuer:
-		return Claims{}, refuse("wrong issuer")
-	case c.Aud != t.o.Audience:
-		return Claims{}, refuse("wrong audience")
-	case c.Sid == "" || c.Sub == "" || c.ClientID == "" || c.Jti == "":
-		return Claims{}, refuse("missing sid, sub, client_id or jti")
+		return Claims{}, nil, refuse("issued in the future")
 	}
 	var kube *identity.KubeUser
 	var active bool
@@ -294,11 +265,80 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Claims, error) {
 		active, err = t.o.Grants.GrantActive(ctx, c.Sid)
 	}
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: grant lookup: %w", ErrUnavailable, err)
+		return Claims{}, nil, fmt.Errorf("%w: grant lookup: %w", ErrUnavailable, err)
 	}
 	if !active {
-		return Claims{}, refuse("grant revoked or expired")
+		return Claims{}, nil, refuse("grant revoked or expired")
 	}
 	return Claims{Subject: c.Sub, ClientID: c.ClientID, Scope: c.Scope, GrantID: c.Sid, TokenID: c.Jti,
-		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: time.Unix(c.Exp, 0), Kube: kube}, nil
+		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: v.exp, Kube: kube}, v.scopes, nil
+}
+
+// static returns what the token's bytes prove — the key that signed it, the decoded claims, iss
+// and aud this server's, the required claims present — from the cache or by checking them.
+func (t *Tokens) static(token string) (*verified, error) {
+	var sum [sha256.Size]byte
+	if t.cache != nil {
+		sum = sha256.Sum256([]byte(token))
+		if v := t.cache.get(&sum); v != nil {
+			if !t.o.Now().Before(v.exp.Add(t.o.Leeway)) {
+				t.cache.drop(&sum) // expired: refused below, and no longer worth keeping
+			}
+			return v, nil
+		}
+	}
+	hdr, rest, ok := strings.Cut(token, ".")
+	if !ok {
+		return nil, refuse("not a compact JWS")
+	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || strings.IndexByte(sig, '.') >= 0 {
+		return nil, refuse("not a compact JWS")
+	}
+	k, ok := t.headers[hdr]
+	if !ok {
+		return nil, refuse("unexpected header (alg, typ or kid)")
+	}
+	if !k.NotAfter.IsZero() && t.o.Now().After(k.NotAfter) {
+		return nil, refuse("signing key retired") // before the HMAC: nothing to learn from a retired key
+	}
+	var got [sha256.Size]byte
+	if base64.RawURLEncoding.DecodedLen(len(sig)) != sha256.Size {
+		return nil, refuse("bad signature")
+	}
+	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(sig)); err != nil || n != sha256.Size {
+		return nil, refuse("bad signature")
+	}
+	h := k.pool.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(token[:len(hdr)+1+len(payload)]))
+	var want [sha256.Size]byte
+	h.Sum(want[:0])
+	k.pool.Put(h)
+	if !hmac.Equal(got[:], want[:]) {
+		return nil, refuse("bad signature")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return nil, refuse("malformed")
+	}
+	var c claims
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, refuse("malformed")
+	}
+	switch {
+	case c.Exp == 0:
+		return nil, refuse("required claim missing")
+	case c.Iss != t.o.Issuer:
+		return nil, refuse("wrong issuer")
+	case c.Aud != t.o.Audience:
+		return nil, refuse("wrong audience")
+	case c.Sid == "" || c.Sub == "" || c.ClientID == "" || c.Jti == "":
+		return nil, refuse("missing sid, sub, client_id or jti")
+	}
+	v := newVerified(k, c)
+	if t.cache != nil && t.o.Now().Before(v.exp.Add(t.o.Leeway)) {
+		t.cache.put(&sum, v, t.o.Now())
+	}
+	return v, nil
 }

@@ -209,7 +209,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost && r.Body != nil {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.opts.MaxBodyBytes))
+			body, err := readAll(http.MaxBytesReader(w, r.Body, m.opts.MaxBodyBytes), r.ContentLength, m.opts.MaxBodyBytes)
 			_ = r.Body.Close()
 			if err != nil {
 				var tooBig *http.MaxBytesError
@@ -226,11 +226,46 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 					return
 				}
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = &Body{Reader: bytes.NewReader(body), b: body}
 			r.ContentLength = int64(len(body))
 		}
 		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), id)))
 	})
+}
+
+// Body is the request body a handler behind the check receives: the bytes the check read, to be
+// read again, or taken whole with RequestBody instead of being copied once more.
+type Body struct {
+	*bytes.Reader
+	b []byte
+}
+
+// RequestBody returns the whole body, however much of it was read. The caller must not modify it.
+func (b *Body) RequestBody() []byte { return b.b }
+
+// Close does nothing.
+func (b *Body) Close() error { return nil }
+
+// readAll reads r whole, into one buffer of the announced length when there is one (io.ReadAll
+// would start at 512 bytes and grow).
+func readAll(r io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, length+1) // +1: EOF is seen without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: grow as io.ReadAll does
+		}
+	}
 }
 
 // impersonateHeader returns the canonical name of the first Impersonate-* header of h ("" if none).

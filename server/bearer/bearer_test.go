@@ -516,3 +516,62 @@ func TestImpersonateHeadersRefused(t *testing.T) {
 		t.Fatalf("look-alike headers refused: %d", resp.StatusCode)
 	}
 }
+
+// The body the check read is handed on whole — with a Content-Length or without one (chunked), up
+// to the limit exactly — as a *bearer.Body that can be read again or taken whole; one byte over the
+// limit is 413 either way.
+func TestBodyHandedOn(t *testing.T) {
+	iss := bearertest.NewIssuer("https://mcp.example.com", "https://mcp.example.com/mcp")
+	m, err := bearer.New(bearer.Options{Verifier: iss, ResourceMetadataURL: prmURL, MaxBodyBytes: 100,
+		ToolScopes: func(string) []string { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := iss.Mint(t, bearertest.Claims{})
+	var got, whole []byte
+	h := m.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		b, ok := r.Body.(*bearer.Body)
+		if !ok {
+			t.Fatalf("body handed on as %T", r.Body)
+		}
+		whole = b.RequestBody()
+		got, _ = io.ReadAll(r.Body)
+		if r.ContentLength != int64(len(got)) {
+			t.Errorf("ContentLength %d for %d bytes", r.ContentLength, len(got))
+		}
+	}))
+	for _, n := range []int{0, 1, 99, 100, 101, 5000} {
+		body := strings.Repeat("x", n)
+		for _, chunked := range []bool{false, true} {
+			got, whole = nil, nil
+			r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body))
+			if chunked {
+				r.ContentLength = -1
+			}
+			r.Header.Set("Authorization", "Bearer "+tok)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			switch {
+			case n > 100 && w.Code != http.StatusRequestEntityTooLarge:
+				t.Errorf("%d bytes (chunked %v): %d, want 413", n, chunked, w.Code)
+			case n <= 100 && (w.Code != http.StatusOK || string(got) != body || string(whole) != body):
+				t.Errorf("%d bytes (chunked %v): %d, handed on %d bytes, whole %d", n, chunked, w.Code, len(got), len(whole))
+			}
+		}
+	}
+	// A Content-Length that promises more than the body holds: the read fails, nothing is handed on.
+	r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader("short"))
+	r.ContentLength = 50
+	r.Body = io.NopCloser(io.MultiReader(strings.NewReader("short"), errorReader{}))
+	r.Header.Set("Authorization", "Bearer "+tok)
+	w := httptest.NewRecorder()
+	got = nil
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusBadRequest || got != nil {
+		t.Fatalf("truncated body: %d, handed on %q", w.Code, got)
+	}
+}
+
+type errorReader struct{}
+
+func (errorReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }

@@ -2,7 +2,9 @@ package mcpserver_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,19 +122,31 @@ func BenchmarkToolsList(b *testing.B) {
 		plain, plainTok, _ := endpoint(b, mcpserver.Options{}, true)
 		list, ping := recordListAndPing(b, h, tok, pv)
 		pingName := map[bool]string{true: "discover", false: "ping"}[pv == mcp.LATEST_PROTOCOL_VERSION]
+		identity := list
+		identity.header = list.header.Clone()
+		identity.header.Del("Accept-Encoding")
 		for _, op := range []struct {
 			name  string
 			h     http.Handler
 			token string
 			req   recordedRequest
 		}{
-			{"tools_list", h, tok, list},                 // the server as it runs: tools/list from memory
+			{"tools_list", h, tok, list},                 // the server as it runs: tools/list from memory, gzip (the client's Accept-Encoding: gzip)
+			{"tools_list_identity", h, tok, identity},    // the same without Accept-Encoding: uncompressed
 			{"tools_list_mcp-go", plain, plainTok, list}, // mcp-go's own tools/list (what the server did before)
 			{pingName, h, tok, ping},
 		} {
 			b.Run(op.name+"/"+pv, func(b *testing.B) {
 				hdr := op.req.header.Clone()
 				hdr.Set("Authorization", "Bearer "+op.token)
+				// Once, outside the measurement: the whole answer, decoded, is a JSON-RPC result.
+				rec := httptest.NewRecorder()
+				r := httptest.NewRequest(http.MethodPost, "/mcp", bytes.NewReader(op.req.body))
+				r.Header = hdr.Clone()
+				op.h.ServeHTTP(rec, r)
+				if body := decodedBody(b, rec); rec.Code != http.StatusOK || !json.Valid(body) || !bytes.Contains(body, []byte(`"result"`)) {
+					b.Fatalf("status %d: %.300s", rec.Code, body)
+				}
 				b.ReportAllocs()
 				var size int
 				cpu0 := cpuTime()
@@ -153,6 +167,23 @@ func BenchmarkToolsList(b *testing.B) {
 			})
 		}
 	}
+}
+
+// decodedBody is w's body, gunzipped when it was sent with Content-Encoding: gzip.
+func decodedBody(tb testing.TB, w *httptest.ResponseRecorder) []byte {
+	tb.Helper()
+	if w.Header().Get("Content-Encoding") != "gzip" {
+		return w.Body.Bytes()
+	}
+	zr, err := gzip.NewReader(w.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
 
 // cpuTime is the process's user + system CPU time so far.

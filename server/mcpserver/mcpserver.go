@@ -191,19 +191,28 @@ func (s *Server) Handler() http.Handler {
 		if !checkSessionBinding(w, r) {
 			return
 		}
-		if r.Body != nil {
+		var body []byte
+		if rb, ok := r.Body.(readBody); ok && rb.Len() == len(rb.RequestBody()) && int64(rb.Len()) <= limit {
+			body = rb.RequestBody() // read by the bearer check already (bearer.Body), and r.Body is still unread
+		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
-		}
-		if s.list != nil && r.Method == http.MethodPost && r.Body != nil {
-			body, rc := readBody(r)
-			r.Body = rc
-			if body != nil && isPlainToolsList(body) {
-				s.serveToolsList(w, r, lh, h, body)
-				return
+			if s.list != nil && r.Method == http.MethodPost {
+				body, r.Body = readAllBody(r)
 			}
+		}
+		if s.list != nil && r.Method == http.MethodPost && body != nil && isPlainToolsList(body) {
+			s.serveToolsList(w, r, lh, h, body)
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// readBody is a request body already read whole in front of the handler (*bearer.Body): Len is
+// what is left to read of it.
+type readBody interface {
+	RequestBody() []byte
+	Len() int
 }
 
 // ServeStdio serves MCP over in/out until ctx ends or in closes. No bearer check applies: stdio is

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -33,7 +34,11 @@ import (
 //  2. mcp-go validates and dispatches it as usual; with nothing to copy or sort, its tool filter
 //     (listFilter) only records that the marked request reached it, and mcp-go marshals
 //     {"tools":[]} — microseconds.
-//  3. Handler replaces the one `"tools":[]` of that buffered response with the cached array.
+//  3. Handler replaces the one `"tools":[]` of that buffered response with the cached array. When
+//     the request's Accept-Encoding allows gzip and the array is at least gzipMinBytes, the answer
+//     is sent gzip-compressed (the 43 KB of JSON of all tools become 7.3 KB) from the array
+//     deflated once (gzip.go), with `Content-Encoding: gzip` and `Vary: Accept-Encoding`. Only this
+//     JSON answer is ever compressed, never an event stream.
 //
 // Anything unexpected (a response that is not one JSON object with one empty tools array) falls
 // back to the full server's normal path for that request; an answer mcp-go refused is sent as it is.
@@ -42,8 +47,16 @@ import (
 // every protocol version (TestToolsListFromMemory compares the spliced response with the full
 // server's own, byte for byte, at every version).
 type toolsList struct {
-	field []byte // `"tools":` and the tools array exactly as mcp-go marshals it
+	field []byte      // `"tools":` and the tools array exactly as mcp-go marshals it
+	gz    *gzipSplice // field deflated once, for answers sent with Content-Encoding: gzip (gzip.go); nil: too small to bother
 }
+
+// gzipMinBytes is the smallest tools array sent compressed: below it the bytes saved do not pay for
+// the client's inflater (compress/gzip allocates 42 KB for each reader).
+const gzipMinBytes = 1024
+
+// gzipBufs holds the buffers gzip answers are assembled in.
+var gzipBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 type fastListKey struct{}
 
@@ -68,7 +81,13 @@ func (s *Server) buildToolsList(opts Options, serverOpts []server.ServerOption) 
 	if err != nil {
 		return fmt.Errorf("mcpserver: tools/list: %w", err)
 	}
-	s.list = &toolsList{field: append([]byte(`"tools":`), b...)}
+	field := append([]byte(`"tools":`), b...)
+	s.list = &toolsList{field: field}
+	if len(field) >= gzipMinBytes {
+		if s.list.gz, err = newGzipSplice(field); err != nil {
+			return fmt.Errorf("mcpserver: tools/list: gzip: %w", err)
+		}
+	}
 	s.listMCP = server.NewMCPServer(opts.Name, opts.Version, append(slices.Clone(serverOpts), server.WithToolFilter(listFilter))...)
 	return nil
 }
@@ -116,14 +135,30 @@ func (s *Server) serveToolsList(w http.ResponseWriter, r *http.Request, list, fu
 	resp := buf.body.Bytes()
 	if i := bytes.Index(resp, emptyTools); i >= 0 && buf.status == http.StatusOK && strings.HasPrefix(buf.header.Get("Content-Type"), "application/json") &&
 		bytes.LastIndex(resp, emptyTools) == i {
+		h := w.Header()
 		for k, v := range buf.header {
-			w.Header()[k] = v
+			h[k] = v
 		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(resp)-len(emptyTools)+len(s.list.field)))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(resp[:i])
-		_, _ = w.Write(s.list.field)
-		_, _ = w.Write(resp[i+len(emptyTools):])
+		prefix, suffix := resp[:i], resp[i+len(emptyTools):]
+		if gz := s.list.gz; gz != nil {
+			h.Add("Vary", "Accept-Encoding")
+		}
+		if gz := s.list.gz; gz != nil && acceptsGzip(r.Header.Values("Accept-Encoding")) {
+			bp := gzipBufs.Get().(*[]byte)
+			out := gz.appendTo((*bp)[:0], prefix, suffix)
+			h.Set("Content-Encoding", "gzip")
+			h.Set("Content-Length", strconv.Itoa(len(out)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(out)
+			*bp = out
+			gzipBufs.Put(bp)
+		} else {
+			h.Set("Content-Length", strconv.Itoa(len(prefix)+len(s.list.field)+len(suffix)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(prefix)
+			_, _ = w.Write(s.list.field)
+			_, _ = w.Write(suffix)
+		}
 		s.listHits.Add(1)
 		return
 	}
@@ -164,9 +199,9 @@ func (b *bufferedResponse) copyTo(w http.ResponseWriter) {
 	_, _ = w.Write(b.body.Bytes())
 }
 
-// readBody reads a request body whole; on an error (too large) the returned body replays what was
+// readAllBody reads a request body whole; on an error (too large) the returned body replays what was
 // read and then fails the same way, so mcp-go reports it as it would have.
-func readBody(r *http.Request) ([]byte, io.ReadCloser) {
+func readAllBody(r *http.Request) ([]byte, io.ReadCloser) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))

@@ -2,16 +2,49 @@ package mcpserver_test
 
 import (
 	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/cnpg-mcp/cnpg-mcp/server/mcpserver"
 	"github.com/cnpg-mcp/cnpg-mcp/server/tools"
 )
+
+// gunzip returns w's body, decompressed when it was sent with Content-Encoding: gzip; its
+// Content-Length must be the bytes sent.
+func gunzip(t *testing.T, w *httptest.ResponseRecorder) []byte {
+	t.Helper()
+	if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(w.Body.Len()) {
+		t.Fatalf("Content-Length %s, body %d bytes", cl, w.Body.Len())
+	}
+	if w.Header().Get("Content-Encoding") != "gzip" {
+		return w.Body.Bytes()
+	}
+	br := bytes.NewReader(w.Body.Bytes()) // an io.ByteReader: the gzip reader reads no further than it must
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr.Multistream(false)
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("gzip answer: %v", err)
+	}
+	if br.Len() != 0 {
+		t.Fatalf("%d bytes after the gzip member", br.Len())
+	}
+	return b
+}
 
 func replay(h http.Handler, req recordedRequest, token string, body []byte) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodPost, "/mcp", bytes.NewReader(body))
@@ -43,13 +76,44 @@ func TestToolsListFromMemory(t *testing.T) {
 				list, _ := recordListAndPing(t, cached, tok, pv)
 				before := srv.ListHits()
 
+				// mcp-go's client sends what Go's http.Transport sends: Accept-Encoding: gzip.
+				if ae := list.header.Get("Accept-Encoding"); ae != "gzip" {
+					t.Fatalf("recorded Accept-Encoding %q, want gzip", ae)
+				}
 				got, want := replay(cached, list, tok, list.body), replay(plain, list, plainTok, list.body)
 				if srv.ListHits() != before+1 {
 					t.Fatalf("tools/list was not served from memory (hits %d → %d)", before, srv.ListHits())
 				}
-				if got.Code != want.Code || got.Header().Get("Content-Type") != want.Header().Get("Content-Type") || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
-					t.Fatalf("cached answer differs from mcp-go's:\n got %d %s\n%.600s\nwant %d %s\n%.600s", got.Code, got.Header().Get("Content-Type"), got.Body.String(),
+				if got.Header().Get("Content-Encoding") != "gzip" || want.Header().Get("Content-Encoding") != "" || !slices.Contains(got.Header().Values("Vary"), "Accept-Encoding") {
+					t.Fatalf("Content-Encoding %q (mcp-go's %q), Vary %q: want gzip, Vary: Accept-Encoding", got.Header().Get("Content-Encoding"), want.Header().Get("Content-Encoding"), got.Header().Values("Vary"))
+				}
+				gotBody := gunzip(t, got)
+				if got.Code != want.Code || got.Header().Get("Content-Type") != want.Header().Get("Content-Type") || !bytes.Equal(gotBody, want.Body.Bytes()) {
+					t.Fatalf("cached answer (decompressed) differs from mcp-go's:\n got %d %s\n%.600s\nwant %d %s\n%.600s", got.Code, got.Header().Get("Content-Type"), gotBody,
 						want.Code, want.Header().Get("Content-Type"), want.Body.String())
+				}
+				if got.Body.Len() > len(gotBody)/3 {
+					t.Errorf("gzip answer is %d bytes for %d bytes of JSON", got.Body.Len(), len(gotBody))
+				}
+				// Without Accept-Encoding, or with one that refuses gzip: the same bytes as mcp-go's,
+				// uncompressed.
+				for _, ae := range []string{"", "gzip;q=0", "deflate, br", "identity;q=1, gzip;q=0.5"} {
+					identity := list
+					identity.header = list.header.Clone()
+					identity.header.Del("Accept-Encoding")
+					if ae != "" {
+						identity.header.Set("Accept-Encoding", ae)
+					}
+					before = srv.ListHits()
+					got, want = replay(cached, identity, tok, list.body), replay(plain, identity, plainTok, list.body)
+					if srv.ListHits() != before+1 {
+						t.Fatalf("Accept-Encoding %q: tools/list was not served from memory (hits %d → %d)", ae, before, srv.ListHits())
+					}
+					if got.Header().Get("Content-Encoding") != "" || got.Header().Get("Content-Length") != strconv.Itoa(got.Body.Len()) || got.Code != want.Code ||
+						got.Header().Get("Content-Type") != want.Header().Get("Content-Type") || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+						t.Fatalf("Accept-Encoding %q: cached answer differs from mcp-go's:\n got %d %s %q\n%.600s\nwant %d %s\n%.600s", ae, got.Code, got.Header().Get("Content-Type"), got.Header().Get("Content-Encoding"), got.Body.String(),
+							want.Code, want.Header().Get("Content-Type"), want.Body.String())
+					}
 				}
 				var res struct {
 					Result struct {
@@ -119,5 +183,29 @@ func TestToolsetsOption(t *testing.T) {
 	}
 	if srv.ToolScopes("create_postgres_cluster") != nil {
 		t.Fatal("a tool outside the toolsets has scopes")
+	}
+}
+
+// A tools array below gzipMinBytes (one small tool, like the benchmark's) is always sent as it is,
+// without Vary: compressing it saves nothing worth the client's inflater.
+func TestToolsListSmallNotCompressed(t *testing.T) {
+	small := tools.Tool{Def: mcp.Tool{Name: "whoami", Description: "Returns the caller", RawInputSchema: json.RawMessage(`{"type":"object","properties":{},"additionalProperties":false}`)},
+		Handler: func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("ok"), nil
+		}}
+	srv, err := mcpserver.New(mcpserver.Options{Tools: []tools.Tool{small}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	list, _ := recordListAndPing(t, h, "unused", "2025-11-25")
+	if list.header.Get("Accept-Encoding") != "gzip" {
+		t.Fatalf("recorded Accept-Encoding %q", list.header.Get("Accept-Encoding"))
+	}
+	before := srv.ListHits()
+	got := replay(h, list, "unused", list.body)
+	if srv.ListHits() != before+1 || got.Code != http.StatusOK || got.Header().Get("Content-Encoding") != "" || len(got.Header().Values("Vary")) != 0 ||
+		!bytes.Contains(got.Body.Bytes(), []byte(`"tools":[{`)) || got.Header().Get("Content-Length") != strconv.Itoa(got.Body.Len()) {
+		t.Fatalf("hits %d → %d, %d, Content-Encoding %q, Vary %q: %s", before, srv.ListHits(), got.Code, got.Header().Get("Content-Encoding"), got.Header().Values("Vary"), got.Body.String())
 	}
 }

@@ -4,7 +4,8 @@
 //
 // Targets:
 //
-//	ours          bin/cnpg-mcp-server (release build), bolt store, every tool (tools/list ≈ 36 KB)
+//	ours          bin/cnpg-mcp-server (release build), bolt store, every tool (tools/list ≈ 43 KB of
+//	              JSON, sent gzip-compressed to the load generator's Accept-Encoding: gzip)
 //	ours-1tool    bin/cnpg-mcp-server-benchtool (built with -tags benchtool) --mcp-toolsets bench:
 //	              one tool like the peers' ("whoami"), so tools/list carries the same payload
 //	ts-sdk-proxy  conformance/peers/ts-sdk-proxy (the MCP TypeScript SDK's proxy, rate limits off)
@@ -208,7 +209,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, t := range targets {
 		names = append(names, t.Name)
 	}
-	fmt.Fprintf(w, "\nPayloads (MCP %s; tools/list result and whole HTTP body):\n\n", peerbench.ProtocolVersion)
+	fmt.Fprintf(w, "\nPayloads (MCP %s; tools/list result and whole HTTP body, decoded). Every target gets the same request headers, "+
+		"Accept-Encoding: gzip among them as from any default Go client (net/http asks for gzip and decompresses); "+
+		"a target that compresses its answer says so here and in the body column:\n\n", peerbench.ProtocolVersion)
 	for _, t := range targets {
 		fmt.Fprintf(w, "- %s: %s — %s\n", t.Name, t.Tools, payloads[t.Name])
 	}
@@ -357,7 +360,8 @@ func writeResult(o options, args []string, output string) error {
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- machine: %s, %d CPUs, %s, %s/%s, %s, Node.js %s\n", cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH,
 		runtime.Version(), nodeVersion())
-	fmt.Fprintf(&b, "- every process (servers, mocks, load generator, other people's work) shares those CPUs; the load average below says how busy the machine was\n\n")
+	fmt.Fprintf(&b, "- every process (servers, mocks, load generator, other people's work) shares those CPUs; the load average below says how busy the machine was\n")
+	fmt.Fprintf(&b, "- every target gets the same requests, headers included: the load generator is a default Go client (Accept-Encoding: gzip, answers decompressed by net/http and checked); body sizes are decoded JSON\n\n")
 	b.WriteString(output)
 	return os.WriteFile(o.result, []byte(b.String()), 0o644)
 }
