@@ -36,6 +36,9 @@ type Target struct {
 	Scope string
 	// Tools describes what its tools/list holds, for the table.
 	Tools string
+	// AcceptEncoding, when set, is sent as the Accept-Encoding of every MCP request (then net/http
+	// neither asks for gzip nor decodes); empty: what a default Go client sends.
+	AcceptEncoding string
 
 	grant
 }
@@ -206,6 +209,9 @@ func (t *Target) Request(ctx context.Context, s Session, method string, id int) 
 	}
 	if s.ID != "" {
 		req.Header["Mcp-Session-Id"] = []string{s.ID}
+	}
+	if t.AcceptEncoding != "" {
+		req.Header["Accept-Encoding"] = []string{t.AcceptEncoding}
 	}
 	return req, nil
 }
