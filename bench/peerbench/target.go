@@ -36,9 +36,6 @@ type Target struct {
 	Scope string
 	// Tools describes what its tools/list holds, for the table.
 	Tools string
-	// AcceptEncoding, when set, is sent as the Accept-Encoding of every MCP request (then net/http
-	// neither asks for gzip nor decodes); empty: what a default Go client sends.
-	AcceptEncoding string
 
 	grant
 }
@@ -209,9 +206,6 @@ func (t *Target) Request(ctx context.Context, s Session, method string, id int) 
 	}
 	if s.ID != "" {
 		req.Header["Mcp-Session-Id"] = []string{s.ID}
-	}
-	if t.AcceptEncoding != "" {
-		req.Header["Accept-Encoding"] = []string{t.AcceptEncoding}
 	}
 	return req, nil
 }

@@ -55,7 +55,7 @@ func NewMCPServer(cfg *config.Config, kc *kube.Clients, defaultNS string, log *s
 		deps.DefaultNamespace = cfg.Kubernetes.Namespaces[0]
 	}
 	return mcpserver.New(mcpserver.Options{Version: Version, Tools: tools.All(deps), ReadOnly: cfg.MCP.ReadOnly, Toolsets: cfg.MCP.Toolsets,
-		RequireIdentity: requireIdentity, Logger: log, Observer: obs})
+		RequireIdentity: requireIdentity, Logger: log, Observer: obs, CompressToolsList: cfg.MCP.CompressToolsList})
 }
 
 // The scope strategy (docs/mcp-endpoint.md, "Scopes"): the first 401 names every scope the served

@@ -136,6 +136,9 @@ type MCP struct {
 	// AllowedOrigins are browser origins (https://host[:port]) allowed to call the MCP endpoint,
 	// e.g. the MCP Inspector; the server's own origin is always allowed.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// CompressToolsList sends tools/list gzip-compressed to clients that accept it (43 KB → 7 KB);
+	// off by default (docs/mcp-endpoint.md#tool-list says when it pays).
+	CompressToolsList bool `yaml:"compress_tools_list"`
 }
 
 // Kubernetes configures the cluster access of the tools.
@@ -432,6 +435,7 @@ func Fields() []Field {
 		boolean("mcp.read_only", "expose read-only tools only", func(c *Config) *bool { return &c.MCP.ReadOnly }),
 		list("mcp.toolsets", "groups of tools to expose, of "+ToolsetNames+" (default: all)", func(c *Config) *[]string { return &c.MCP.Toolsets }),
 		list("mcp.allowed_origins", "browser origins allowed to call the MCP endpoint", func(c *Config) *[]string { return &c.MCP.AllowedOrigins }),
+		boolean("mcp.compress_tools_list", "send tools/list gzip-compressed to clients that accept it (for clients across slow links)", func(c *Config) *bool { return &c.MCP.CompressToolsList }),
 		list("kubernetes.namespaces", "namespaces the tools may touch (empty: all)", func(c *Config) *[]string { return &c.Kubernetes.Namespaces }),
 		str("kubernetes.context", "kubeconfig context (empty: current)", func(c *Config) *string { return &c.Kubernetes.Context }),
 		str("kubernetes.image_template", "postgres_version → image, e.g. registry/postgresql:{version}", func(c *Config) *string { return &c.Kubernetes.ImageTemplate }),

@@ -119,6 +119,7 @@ func recordListAndPing(tb testing.TB, h http.Handler, token, pv string) (list, p
 func BenchmarkToolsList(b *testing.B) {
 	for _, pv := range []string{mcp.LATEST_PROTOCOL_VERSION, "2025-06-18"} {
 		h, tok, _ := endpoint(b, mcpserver.Options{}, false)
+		gz, gzTok, _ := endpoint(b, mcpserver.Options{CompressToolsList: true}, false)
 		plain, plainTok, _ := endpoint(b, mcpserver.Options{}, true)
 		list, ping := recordListAndPing(b, h, tok, pv)
 		pingName := map[bool]string{true: "discover", false: "ping"}[pv == mcp.LATEST_PROTOCOL_VERSION]
@@ -131,8 +132,9 @@ func BenchmarkToolsList(b *testing.B) {
 			token string
 			req   recordedRequest
 		}{
-			{"tools_list", h, tok, list},                 // the server as it runs: tools/list from memory, gzip (the client's Accept-Encoding: gzip)
-			{"tools_list_identity", h, tok, identity},    // the same without Accept-Encoding: uncompressed
+			{"tools_list", h, tok, list},                 // the server as it runs by default: tools/list from memory, uncompressed
+			{"tools_list_gzip", gz, gzTok, list},         // with mcp.compress_tools_list, to the client's Accept-Encoding: gzip
+			{"tools_list_identity", gz, gzTok, identity}, // the same without Accept-Encoding: uncompressed
 			{"tools_list_mcp-go", plain, plainTok, list}, // mcp-go's own tools/list (what the server did before)
 			{pingName, h, tok, ping},
 		} {

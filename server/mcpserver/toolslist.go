@@ -83,7 +83,7 @@ func (s *Server) buildToolsList(opts Options, serverOpts []server.ServerOption) 
 	}
 	field := append([]byte(`"tools":`), b...)
 	s.list = &toolsList{field: field}
-	if len(field) >= gzipMinBytes {
+	if opts.CompressToolsList && len(field) >= gzipMinBytes {
 		if s.list.gz, err = newGzipSplice(field); err != nil {
 			return fmt.Errorf("mcpserver: tools/list: gzip: %w", err)
 		}

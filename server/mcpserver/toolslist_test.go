@@ -65,9 +65,9 @@ func TestToolsListFromMemory(t *testing.T) {
 		opts mcpserver.Options
 		want int
 	}{
-		{"all tools", mcpserver.Options{}, len(tools.All(&tools.Deps{}))},
-		{"read-only", mcpserver.Options{ReadOnly: true}, 0},
-		{"toolsets roles,observability", mcpserver.Options{Toolsets: []string{"roles", "observability"}}, 0},
+		{"all tools", mcpserver.Options{CompressToolsList: true}, len(tools.All(&tools.Deps{}))},
+		{"read-only", mcpserver.Options{ReadOnly: true, CompressToolsList: true}, 0},
+		{"toolsets roles,observability", mcpserver.Options{Toolsets: []string{"roles", "observability"}, CompressToolsList: true}, 0},
 	} {
 		for _, pv := range []string{"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"} {
 			t.Run(v.name+"/"+pv, func(t *testing.T) {
@@ -183,6 +183,28 @@ func TestToolsetsOption(t *testing.T) {
 	}
 	if srv.ToolScopes("create_postgres_cluster") != nil {
 		t.Fatal("a tool outside the toolsets has scopes")
+	}
+}
+
+// Without CompressToolsList (the default), a client asking for gzip gets the list as mcp-go sends it,
+// uncompressed, byte for byte, still from memory.
+func TestToolsListUncompressedByDefault(t *testing.T) {
+	cached, tok, srv := endpoint(t, mcpserver.Options{}, false)
+	plain, plainTok, _ := endpoint(t, mcpserver.Options{}, true)
+	list, _ := recordListAndPing(t, cached, tok, "2025-11-25")
+	if ae := list.header.Get("Accept-Encoding"); ae != "gzip" {
+		t.Fatalf("recorded Accept-Encoding %q, want gzip", ae)
+	}
+	before := srv.ListHits()
+	got, want := replay(cached, list, tok, list.body), replay(plain, list, plainTok, list.body)
+	if srv.ListHits() != before+1 {
+		t.Fatalf("tools/list was not served from memory (hits %d → %d)", before, srv.ListHits())
+	}
+	if ce := got.Header().Get("Content-Encoding"); ce != "" {
+		t.Fatalf("Content-Encoding %q without CompressToolsList", ce)
+	}
+	if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+		t.Fatalf("answer differs from mcp-go's:\n got %d %.300s\nwant %d %.300s", got.Code, got.Body.String(), want.Code, want.Body.String())
 	}
 }
 

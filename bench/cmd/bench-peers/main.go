@@ -5,8 +5,9 @@
 // Targets:
 //
 //	ours          bin/cnpg-mcp-server (release build), bolt store, every tool (tools/list ≈ 43 KB of
-//	              JSON, sent gzip-compressed to the load generator's Accept-Encoding: gzip)
-//	ours-identity the same server, its requests sending Accept-Encoding: identity (43 KB uncompressed)
+//	              JSON, uncompressed: the default)
+//	ours-gzip     the same with --mcp-compress-tools-list: tools/list sent gzip-compressed (7 KB) to
+//	              the load generator's Accept-Encoding: gzip, which inflates it
 //	ours-1tool    bin/cnpg-mcp-server-benchtool (built with -tags benchtool) --mcp-toolsets bench:
 //	              one tool like the peers' ("whoami"), so tools/list carries the same payload
 //	ts-sdk-proxy  conformance/peers/ts-sdk-proxy (the MCP TypeScript SDK's proxy, rate limits off)
@@ -27,6 +28,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -140,6 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		args                []string
 	}{
 		{"ours", ourBin, "all tools", ourArgs},
+		{"ours-gzip", ourBin, "all tools, mcp.compress_tools_list", append(slices.Clone(ourArgs), "--mcp-compress-tools-list")},
 		{"ours-1tool", filepath.Join(o.bin, "cnpg-mcp-server-benchtool"), "1 tool (whoami)", []string{"--mcp-toolsets", "bench"}},
 	} {
 		t, stop, err := startOurs(ctx, o, s.name, s.binary, s.args)
@@ -150,13 +153,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		t.Tools = s.tools
 		targets = append(targets, t)
 		logf("%s: %s", t.Name, t.MCP)
-		if s.name == "ours" {
-			// the same server asked for its list uncompressed, as a client that sends
-			// Accept-Encoding: identity (or none) gets it: what the load generator's own CPU,
-			// decompressing 43 KB beside the servers on the same cores, costs the gzip rows
-			targets = append(targets, &peerbench.Target{Name: "ours-identity", MCP: t.MCP, PID: t.PID, UpstreamPID: t.UpstreamPID,
-				Scope: t.Scope, Tools: s.tools + ", Accept-Encoding: identity", AcceptEncoding: "identity"})
-		}
 	}
 	po := peers.Options{Root: o.root, Mock: filepath.Join(o.bin, "mockauth0"), Cache: o.cache, Work: o.work, Log: stderr}
 	for _, name := range o.peers {
@@ -224,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "- %s: %s — %s\n", t.Name, t.Tools, payloads[t.Name])
 	}
 	comps := []peerbench.Comparison{{Ours: "ours-1tool", Peer: "fastmcp-ts"}, {Ours: "ours", Peer: "fastmcp-ts"},
-		{Ours: "ours", Peer: "ts-sdk-proxy"}, {Ours: "ours-1tool", Peer: "ts-sdk-proxy"}, {Ours: "ours-identity", Peer: "fastmcp-ts"}}
+		{Ours: "ours", Peer: "ts-sdk-proxy"}, {Ours: "ours-1tool", Peer: "ts-sdk-proxy"}, {Ours: "ours-gzip", Peer: "fastmcp-ts"}}
 	fmt.Fprintf(w, "\nRatios ours ÷ peer: median over the rounds of the per-round throughput ratio (range over the rounds), and the peer's server CPU per request ÷ ours:\n\n%s",
 		peerbench.RatioTable(ms, comps))
 	fmt.Fprintf(w, "\nMedians over the rounds:\n\n%s", peerbench.AbsoluteTable(ms, names))
@@ -232,7 +228,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, v := range peerbench.Verdicts(ms, []peerbench.Goal{
 		{Name: "tools/list at equal payload", Compare: comps[0], Methods: []string{"tools/list"}, Factor: 2},
 		{Name: "tools/list, our full list", Compare: comps[1], Methods: []string{"tools/list"}, Factor: 5},
-		{Name: "tools/list, our full list uncompressed", Compare: comps[4], Methods: []string{"tools/list"}, Factor: 5},
 		{Name: "the TS SDK proxy", Compare: comps[2], Methods: []string{"tools/list", "ping"}, Factor: 3},
 	}) {
 		fmt.Fprintf(w, "- %s\n", v)
